@@ -1,0 +1,131 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// Result is one row of the table and of bench/results.json, a JSON array
+// of these objects:
+//
+//	{"name":         row name: veth, linux-bridge, ovs-netdev, ovs-netdev-tso,
+//	                 teamd-go-af_packet, teamd-go-xdp
+//	 "pps_rx":       64-byte frames per second counted at the receiver
+//	                 (rx_packets of its interfaces in the receiver namespace)
+//	 "pps_tx":       frames per second the sender put on its link (tx_packets)
+//	 "tcp_gbps":     iperf3 TCP throughput, sum received, Gbit/s
+//	 "rss_kb_start", "rss_kb_end", "rss_kb_max":
+//	                 the daemon's VmRSS during the memory run (teamd-go rows)
+//	 "notes":        free text: setup, "flat", "not available: <reason>", errors}
+//
+// A value that was not measured is null.
+type Result struct {
+	Name       string   `json:"name"`
+	PPSRx      *float64 `json:"pps_rx"`
+	PPSTx      *float64 `json:"pps_tx"`
+	TCPGbps    *float64 `json:"tcp_gbps"`
+	RSSKBStart *int64   `json:"rss_kb_start"`
+	RSSKBEnd   *int64   `json:"rss_kb_end"`
+	RSSKBMax   *int64   `json:"rss_kb_max"`
+	Notes      string   `json:"notes"`
+}
+
+func (r *Result) note(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	if r.Notes == "" {
+		r.Notes = s
+		return
+	}
+	r.Notes += "; " + s
+}
+
+func (r *Result) summary() string {
+	return fmt.Sprintf("pps rx %s tx %s, tcp %s Gbit/s, rss %s/%s/%s kB; %s",
+		fmtPPS(r.PPSRx), fmtPPS(r.PPSTx), fmtFloat(r.TCPGbps, 2),
+		fmtInt(r.RSSKBStart), fmtInt(r.RSSKBEnd), fmtInt(r.RSSKBMax), r.Notes)
+}
+
+func printTable(w io.Writer, results []Result) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROW\tPPS RX\tPPS TX\tTCP Gbit/s\tRSS kB start/end/max\tNOTES")
+	for _, r := range results {
+		rss := "-"
+		if r.RSSKBStart != nil {
+			rss = fmt.Sprintf("%s/%s/%s", fmtInt(r.RSSKBStart), fmtInt(r.RSSKBEnd), fmtInt(r.RSSKBMax))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, fmtPPS(r.PPSRx), fmtPPS(r.PPSTx), fmtFloat(r.TCPGbps, 2), rss, r.Notes)
+	}
+	_ = tw.Flush()
+}
+
+// printRatios compares each teamd-go row with each Open vSwitch row.
+func printRatios(w io.Writer, results []Result) {
+	var teamd, ovs []Result
+	for _, r := range results {
+		switch {
+		case strings.HasPrefix(r.Name, "teamd-go"):
+			teamd = append(teamd, r)
+		case strings.HasPrefix(r.Name, "ovs"):
+			ovs = append(ovs, r)
+		}
+	}
+	first := true
+	for _, t := range teamd {
+		for _, o := range ovs {
+			pps, tcp := ratio(t.PPSRx, o.PPSRx), ratio(t.TCPGbps, o.TCPGbps)
+			if pps == "" && tcp == "" {
+				continue
+			}
+			if first {
+				fmt.Fprintln(w)
+				first = false
+			}
+			fmt.Fprintf(w, "%s / %s: pps %s, tcp %s\n", t.Name, o.Name, or(pps, "-"), or(tcp, "-"))
+		}
+	}
+}
+
+func ratio(a, b *float64) string {
+	if a == nil || b == nil || *b == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2fx", *a / *b)
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func fmtPPS(v *float64) string {
+	switch {
+	case v == nil:
+		return "-"
+	case *v >= 1e6:
+		return fmt.Sprintf("%.2fM", *v/1e6)
+	case *v >= 1e3:
+		return fmt.Sprintf("%.1fk", *v/1e3)
+	}
+	return fmt.Sprintf("%.0f", *v)
+}
+
+func fmtFloat(v *float64, prec int) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.*f", prec, *v)
+}
+
+func fmtInt(v *int64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprint(*v)
+}

@@ -1,0 +1,259 @@
+// Package daemon runs one team as the teamd-go daemon does: it loads the
+// configuration, opens the host's interfaces, follows their links, serves
+// the control socket and applies reloads. cmd/teamd-go is a thin shell
+// around it; tests run it in network namespaces.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/dataplane/link"
+	"github.com/teamd-go/teamd-go/team"
+	"github.com/teamd-go/teamd-go/team/config"
+	"github.com/teamd-go/teamd-go/team/control"
+)
+
+// Daemon is a running team with its control socket.
+type Daemon struct {
+	path string
+	log  *slog.Logger
+
+	reloadMu sync.Mutex
+	team     *team.Team
+	mon      *link.Monitor
+	srv      *control.Server
+	prober   *link.Prober
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// carrierPoll is how often members' carrier is read from their drivers,
+// like bonding's miimon: the netlink notification can lag by hundreds of
+// milliseconds (see link.Prober).
+const carrierPoll = 10 * time.Millisecond
+
+// Check loads and validates a configuration file, including that its
+// interfaces exist on this host.
+func Check(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckHost(link.Exists); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Start loads path and starts the team.
+func Start(path string, log *slog.Logger) (*Daemon, error) {
+	cfg, err := Check(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn("config: " + w)
+	}
+	h, err := newHost(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	t, err := team.New(cfg, h, team.Options{Logger: log, AgeTime: cfg.RxTranslation.AgeTime})
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{path: path, log: log.With("team", cfg.Team), team: t, stop: make(chan struct{})}
+	d.mon, err = link.NewMonitor(d.linkEvent, log)
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("link monitor: %w", err)
+	}
+	if d.prober, err = link.NewProber(); err != nil {
+		d.mon.Close()
+		t.Close()
+		return nil, err
+	}
+	d.wg.Add(1)
+	go d.pollCarrier()
+	d.srv, err = control.Listen(control.SocketPath(cfg.Team), d.handle, log)
+	if err != nil {
+		d.stopPoll()
+		d.mon.Close()
+		t.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) linkEvent(ev link.Event) {
+	if ev.Deleted {
+		d.team.PortGone(ev.Name)
+		return
+	}
+	d.team.MACChanged(ev.Name, frame.MAC(ev.MAC))
+	d.team.LinkChanged(ev.Name, ev.Carrier)
+}
+
+// pollCarrier reads each member's carrier every carrierPoll; the team
+// acts only on changes, whichever of this and the netlink monitor sees
+// them first.
+func (d *Daemon) pollCarrier() {
+	defer d.wg.Done()
+	tick := time.NewTicker(carrierPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-tick.C:
+		}
+		for _, name := range d.team.MemberNames() {
+			if up, err := d.prober.Carrier(name); err == nil {
+				d.team.LinkChanged(name, up)
+			}
+		}
+	}
+}
+
+func (d *Daemon) stopPoll() {
+	close(d.stop)
+	d.wg.Wait()
+	d.prober.Close()
+}
+
+// Team returns the running team.
+func (d *Daemon) Team() *team.Team { return d.team }
+
+// Close stops the team and gives every interface back.
+func (d *Daemon) Close() error {
+	d.stopPoll()
+	errs := []error{d.srv.Close(), d.mon.Close(), d.team.Close()}
+	return errors.Join(errs...)
+}
+
+// Reload re-reads the configuration file and applies what changed. A file
+// that fails validation leaves the running team untouched.
+func (d *Daemon) Reload() error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cfg, err := Check(d.path)
+	if err == nil {
+		err = d.team.Apply(cfg)
+	} else {
+		d.team.ReloadFailed()
+	}
+	if err != nil {
+		d.log.Error("reload rejected; the running configuration is kept", "err", err)
+		return fmt.Errorf("reload rejected, running configuration kept: %w", err)
+	}
+	d.log.Info("reloaded", "file", d.path)
+	return nil
+}
+
+// handle serves the control socket (SPEC §2).
+func (d *Daemon) handle(_ context.Context, cmd string, args []string) (any, error) {
+	switch cmd {
+	case "state":
+		return d.team.State(), nil
+	case "reload":
+		if err := d.Reload(); err != nil {
+			return nil, err
+		}
+		return d.team.State(), nil
+	case "config-dump":
+		c := d.team.Config()
+		b, err := config.Dump(&c)
+		if err != nil {
+			return nil, err
+		}
+		return string(b), nil
+	case "port":
+		if len(args) != 2 {
+			return nil, errors.New("usage: port add|remove|present NAME")
+		}
+		return d.port(args[0], args[1])
+	}
+	return nil, fmt.Errorf("%w %q", control.ErrUnknownCommand, cmd)
+}
+
+// port adds or removes a member through the same path as a reload: the
+// running configuration with the change is validated and applied.
+func (d *Daemon) port(op, name string) (any, error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cfg := d.team.Config() // a deep copy: the running config is not touched
+	switch op {
+	case "present":
+		for _, m := range cfg.Members {
+			if m.Name == name {
+				return map[string]bool{"present": true}, nil
+			}
+		}
+		return nil, fmt.Errorf("member %q: %w", name, team.ErrNoSuchPort)
+	case "add":
+		cfg.Members = append(cfg.Members, config.Member{Name: name, LACPPrio: config.DefaultLACPPortPriority})
+	case "remove":
+		n := len(cfg.Members)
+		cfg.Members = removeMember(cfg.Members, name)
+		if len(cfg.Members) == n {
+			return nil, fmt.Errorf("member %q: %w", name, team.ErrNoSuchPort)
+		}
+	default:
+		return nil, fmt.Errorf("port: unknown operation %q (add, remove, present)", op)
+	}
+	if err := config.Validate(&cfg); err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckHost(link.Exists); err != nil {
+		return nil, err
+	}
+	if err := d.team.Apply(&cfg); err != nil {
+		return nil, err
+	}
+	return d.team.State(), nil
+}
+
+func removeMember(ms []config.Member, name string) []config.Member {
+	out := ms[:0:0]
+	for _, m := range ms {
+		if m.Name != name {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Run runs the daemon until ctx is done or SIGTERM/SIGINT arrives;
+// SIGHUP reloads.
+func Run(ctx context.Context, path string, log *slog.Logger) error {
+	d, err := Start(path, log)
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	for {
+		select {
+		case <-ctx.Done():
+			return d.Close()
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				_ = d.Reload()
+				continue
+			}
+			d.log.Info("stopping", "signal", strings.ToUpper(s.String()))
+			return d.Close()
+		}
+	}
+}

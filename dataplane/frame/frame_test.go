@@ -1,0 +1,123 @@
+package frame
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+// build returns an Ethernet+IPv4+UDP frame.
+func udp4(vlan bool) []byte {
+	b := make([]byte, 0, 64)
+	b = append(b, 0x02, 0, 0, 0, 0, 2) // dst
+	b = append(b, 0x02, 0, 0, 0, 0, 1) // src
+	if vlan {
+		b = append(b, 0x81, 0x00, 0x00, 0x2a)
+	}
+	b = append(b, 0x08, 0x00)
+	ip := make([]byte, 20)
+	ip[0] = 0x45
+	ip[9] = ProtoUDP
+	copy(ip[12:], []byte{10, 0, 0, 1})
+	copy(ip[16:], []byte{10, 0, 0, 2})
+	b = append(b, ip...)
+	l4 := make([]byte, 8)
+	binary.BigEndian.PutUint16(l4, 1234)
+	binary.BigEndian.PutUint16(l4[2:], 80)
+	return append(b, l4...)
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      []byte
+		wantErr bool
+		check   func(t *testing.T, f *Frame)
+	}{
+		{name: "short", in: make([]byte, 13), wantErr: true},
+		{name: "udp4", in: udp4(false), check: func(t *testing.T, f *Frame) {
+			if f.EtherType != EtherTypeIPv4 || !f.HasIP || f.Proto != ProtoUDP || f.SrcPort != 1234 || f.DstPort != 80 {
+				t.Errorf("got %+v", f)
+			}
+			if ip, ok := IPv4(f.DstIP); !ok || ip != [4]byte{10, 0, 0, 2} {
+				t.Errorf("dst ip %v %v", ip, ok)
+			}
+			if f.Src.String() != "02:00:00:00:00:01" {
+				t.Errorf("src %v", f.Src)
+			}
+		}},
+		{name: "vlan udp4", in: udp4(true), check: func(t *testing.T, f *Frame) {
+			if !f.Tagged || f.VLAN != 42 || f.SrcPort != 1234 || f.L3 != 18 {
+				t.Errorf("got %+v", f)
+			}
+		}},
+		{name: "truncated ip", in: udp4(false)[:20], check: func(t *testing.T, f *Frame) {
+			if f.HasIP || f.EtherType != EtherTypeIPv4 {
+				t.Errorf("got %+v", f)
+			}
+		}},
+		{name: "truncated l4", in: udp4(false)[:36], check: func(t *testing.T, f *Frame) {
+			if !f.HasIP || f.L4 != 0 || f.SrcPort != 0 {
+				t.Errorf("got %+v", f)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var f Frame
+			err := Parse(tt.in, &f)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if tt.check != nil {
+				tt.check(t, &f)
+			}
+		})
+	}
+}
+
+func TestParseMAC(t *testing.T) {
+	m, err := ParseMAC("02:aB:cc:dd:ee:0f")
+	if err != nil || m.String() != "02:ab:cc:dd:ee:0f" {
+		t.Fatalf("got %v %v", m, err)
+	}
+	for _, bad := range []string{"", "02:ab:cc:dd:ee", "02:ab:cc:dd:ee:0g", "02.ab.cc.dd.ee.0f"} {
+		if _, err := ParseMAC(bad); err == nil {
+			t.Errorf("ParseMAC(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestParseAllocs(t *testing.T) {
+	b := udp4(true)
+	var f Frame
+	if n := testing.AllocsPerRun(1000, func() { _ = Parse(b, &f) }); n != 0 {
+		t.Fatalf("Parse allocates %v times per frame", n)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(udp4(false))
+	f.Add(udp4(true))
+	f.Add([]byte{})
+	v6 := make([]byte, 14+40+8)
+	v6[12], v6[13] = 0x86, 0xdd
+	v6[14] = 0x60
+	v6[14+6] = 0 // hop-by-hop with zero length
+	f.Add(v6)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fr Frame
+		_ = Parse(b, &fr)
+		if fr.L4 != 0 && fr.L4+4 > len(b) {
+			t.Fatalf("L4 offset %d beyond frame of %d", fr.L4, len(b))
+		}
+	})
+}
+
+func BenchmarkParse(b *testing.B) {
+	buf := udp4(false)
+	var f Frame
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		_ = Parse(buf, &f)
+	}
+}

@@ -1,0 +1,99 @@
+// Package dataplane defines the seam between the team and the sockets that
+// move frames: a Port reads and writes frames in batches.
+//
+// Every frame that crosses a Port starts with a virtio-net header of
+// VnetHdrLen bytes (struct virtio_net_hdr, see linux/virtio_net.h), followed
+// by the Ethernet frame. The header carries GSO and checksum-offload
+// metadata, so a TCP super-frame read from a VM's veth can be handed to a
+// member as is and segmented by the kernel only where the member's device
+// cannot take it. A plain frame has an all-zero header.
+package dataplane
+
+import (
+	"errors"
+)
+
+// VnetHdrLen is the length of the virtio_net_hdr that prefixes every frame.
+const VnetHdrLen = 10
+
+// MaxFrame is the size of a frame buffer: a virtio-net header and the
+// largest GSO super-frame a Linux device hands up (64 KiB of IP plus an
+// Ethernet header with two VLAN tags).
+const MaxFrame = VnetHdrLen + 65535 + 22
+
+// BatchSize is the number of frames a Port moves in one call.
+const BatchSize = 64
+
+// ErrClosed is returned by Read and Write on a Port that was closed.
+var ErrClosed = errors.New("port closed")
+
+// Port moves frames to and from one network interface.
+//
+// Read blocks until at least one frame is available and fills frames[i]
+// with frame i, setting sizes[i] to its length, for up to len(frames)
+// frames; it returns how many it filled. The caller owns the buffers, each
+// at least MaxFrame long. Write sends frames (each a header and an Ethernet
+// frame, sliced to its length) and returns how many were accepted.
+// Read and Write may be called concurrently with each other, but not with
+// themselves. Close unblocks a pending Read, which returns ErrClosed.
+type Port interface {
+	Name() string
+	Read(frames [][]byte, sizes []int) (int, error)
+	Write(frames [][]byte) (int, error)
+	Close() error
+}
+
+// VnetHdr is the decoded virtio_net_hdr (little-endian, as the kernel
+// exchanges it with AF_PACKET and TAP sockets on little-endian hosts).
+type VnetHdr struct {
+	Flags      uint8
+	GSOType    uint8
+	HdrLen     uint16
+	GSOSize    uint16
+	CsumStart  uint16
+	CsumOffset uint16
+}
+
+// Flag and GSO type values of the virtio-net header.
+const (
+	VnetFlagNeedsCsum = 1
+	VnetFlagDataValid = 2
+
+	VnetGSONone  = 0
+	VnetGSOTCPv4 = 1
+	VnetGSOUDP   = 3
+	VnetGSOTCPv6 = 4
+	VnetGSOUDPL4 = 5
+	VnetGSOECN   = 0x80
+)
+
+// DecodeVnetHdr reads the header at the start of b (len(b) >= VnetHdrLen).
+func DecodeVnetHdr(b []byte) VnetHdr {
+	_ = b[VnetHdrLen-1]
+	return VnetHdr{
+		Flags:      b[0],
+		GSOType:    b[1],
+		HdrLen:     uint16(b[2]) | uint16(b[3])<<8,
+		GSOSize:    uint16(b[4]) | uint16(b[5])<<8,
+		CsumStart:  uint16(b[6]) | uint16(b[7])<<8,
+		CsumOffset: uint16(b[8]) | uint16(b[9])<<8,
+	}
+}
+
+// Encode writes h into b (len(b) >= VnetHdrLen).
+func (h VnetHdr) Encode(b []byte) {
+	_ = b[VnetHdrLen-1]
+	b[0], b[1] = h.Flags, h.GSOType
+	b[2], b[3] = byte(h.HdrLen), byte(h.HdrLen>>8)
+	b[4], b[5] = byte(h.GSOSize), byte(h.GSOSize>>8)
+	b[6], b[7] = byte(h.CsumStart), byte(h.CsumStart>>8)
+	b[8], b[9] = byte(h.CsumOffset), byte(h.CsumOffset>>8)
+}
+
+// ClearVnetHdr zeroes the header of frame: a plain frame, no offloads.
+func ClearVnetHdr(frame []byte) {
+	clear(frame[:VnetHdrLen])
+}
+
+// Eth returns the Ethernet part of a frame (after the virtio-net header).
+func Eth(frame []byte) []byte { return frame[VnetHdrLen:] }

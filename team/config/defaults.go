@@ -1,0 +1,149 @@
+package config
+
+import "time"
+
+// Defaults. Each applies when the key is absent from a YAML file; teamd
+// JSON files get teamd's own defaults where teamd has one (see teamd.go).
+const (
+	// DefaultMode is the mode of a team that names none: the mode that
+	// needs nothing configured on the physical switch.
+	DefaultMode = ModeSwitchIndependent
+
+	// The default balance depends on the team (see defaultBalance):
+	// hyperv-port in switch-independent mode when the team has vnics
+	// (each vnic's MAC is seen on one member only, as with Windows),
+	// address-hash otherwise.
+
+	// DefaultFlowletGap is the idle time that ends a flowlet for
+	// balance: dynamic. Kept at most MaxFlowletGap by validation.
+	DefaultFlowletGap = 500 * time.Microsecond
+	// MaxFlowletGap bounds flowlet_gap: a longer gap would make dynamic
+	// balancing no more than a slow address-hash.
+	MaxFlowletGap = time.Second
+
+	// DefaultSourceMACRewrite is auto (SPEC §3.1).
+	DefaultSourceMACRewrite = RewriteAuto
+	// DefaultBackend needs no eBPF support from the kernel or the NIC.
+	DefaultBackend = BackendAFPacket
+
+	// LACP (mode lacp). Rate fast and active match what switches
+	// expect from a server; teamd's own JSON defaults differ (fast_rate
+	// false) and are applied to teamd files.
+	DefaultLACPActive         = true
+	DefaultLACPRate           = LACPRateFast
+	DefaultLACPSystemPriority = 65535 // 802.1AX: lowest priority; teamd's default too
+	DefaultLACPMinPorts       = 1
+	// MaxLACPMinPorts is teamd's upper bound for min_ports.
+	MaxLACPMinPorts = 1024
+	// DefaultLACPPortPriority and DefaultLACPKey are a member's
+	// lacp_prio and lacp_key, as in teamd.
+	DefaultLACPPortPriority = 255
+	DefaultLACPKey          = 0
+
+	// DefaultLinkWatch watches the carrier through netlink events
+	// (teamd's ethtool link watcher).
+	DefaultLinkWatch = LinkWatchCarrier
+	// arp_ping defaults, teamd's: one request a second, down after
+	// more than 3 missed replies, requests sent from 0.0.0.0 (an ARP
+	// probe, RFC 5227) unless source_host is given.
+	DefaultARPInterval   = time.Second
+	DefaultARPMissedMax  = 3
+	DefaultARPSourceHost = "0.0.0.0"
+
+	// Receive-side MAC translation is off; when on, it keeps learning.
+	DefaultRxLearn   = LearnContinuous
+	DefaultRxAgeTime = 300 * time.Second
+
+	// DefaultMetrics is empty: no /metrics listener.
+	DefaultMetrics = ""
+)
+
+// DefaultHash returns the default hash fields: teamd's default tx_hash.
+func DefaultHash() []string { return []string{"eth", "ipv4", "ipv6"} }
+
+// LACP rates.
+const (
+	LACPRateFast = "fast" // the partner sends a LACPDU every second
+	LACPRateSlow = "slow" // every 30 seconds
+)
+
+// Link watchers.
+const (
+	LinkWatchCarrier = "carrier"
+	LinkWatchARPPing = "arp_ping"
+)
+
+// Learning policies of rx_translation.
+const (
+	LearnContinuous = "continuous"
+	LearnInit       = "init" // learns once at start: reproduces the stale-MAC bug
+)
+
+// Enumerations, in the order messages list them.
+var (
+	modes      = []string{ModeSwitchIndependent, ModeStatic, ModeLACP}
+	balances   = []string{BalanceHyperVPort, BalanceAddressHash, BalanceDynamic, BalanceActiveBackup, BalanceRoundRobin}
+	rewrites   = []string{RewriteAuto, RewriteAlways, RewriteNever}
+	backends   = []string{BackendAFPacket, BackendXDP}
+	rates      = []string{LACPRateFast, LACPRateSlow}
+	watchers   = []string{LinkWatchCarrier, LinkWatchARPPing}
+	learnings  = []string{LearnContinuous, LearnInit}
+	hashFields = []string{"eth", "vlan", "ipv4", "ipv6", "ip", "l3", "l4", "tcp", "udp", "sctp"}
+)
+
+// defaults returns a Config holding every default that does not depend
+// on other keys. Balance is left empty: defaultBalance fills it once
+// mode and vnics are known.
+func defaults() *Config {
+	return &Config{
+		Mode:             DefaultMode,
+		Hash:             DefaultHash(),
+		FlowletGap:       DefaultFlowletGap,
+		SourceMACRewrite: DefaultSourceMACRewrite,
+		Backend:          DefaultBackend,
+		LACP: LACP{
+			Active:         DefaultLACPActive,
+			Rate:           DefaultLACPRate,
+			SystemPriority: DefaultLACPSystemPriority,
+			MinPorts:       DefaultLACPMinPorts,
+		},
+		LinkWatch: LinkWatch{Name: DefaultLinkWatch},
+		RxTranslation: RxTranslation{
+			Learn:   DefaultRxLearn,
+			AgeTime: DefaultRxAgeTime,
+		},
+		Metrics: DefaultMetrics,
+	}
+}
+
+// defaultMember returns a member with its defaults.
+func defaultMember(name string) Member {
+	return Member{Name: name, LACPPrio: DefaultLACPPortPriority, LACPKey: DefaultLACPKey}
+}
+
+// defaultBalance is the balance of a team that names none: hyperv-port
+// in switch-independent mode when there are vnics to pin to members,
+// address-hash otherwise (static and lacp, or no vnics).
+func defaultBalance(c *Config) string {
+	if c.Mode == ModeSwitchIndependent && len(c.VNICs) > 0 {
+		return BalanceHyperVPort
+	}
+	return BalanceAddressHash
+}
+
+// setARPDefaults fills the arp_ping parameters that set does not report
+// as given.
+func setARPDefaults(lw *LinkWatch, set func(key string) bool) {
+	if lw.Name != LinkWatchARPPing {
+		return
+	}
+	if !set("interval") {
+		lw.Interval = DefaultARPInterval
+	}
+	if !set("missed_max") {
+		lw.MissedMax = DefaultARPMissedMax
+	}
+	if !set("source_host") {
+		lw.SourceHost = DefaultARPSourceHost
+	}
+}

@@ -1,0 +1,364 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Load reads, defaults and validates the configuration in the file at
+// path; see Parse.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse reads a configuration: YAML as in SPEC §3, or teamd's JSON
+// (SPEC §3.2) when the first byte that is not white space is '{'. It
+// fills in the defaults and validates the result. path only names the
+// file in messages and in Config.Path.
+//
+// Every problem found is reported at once, as an *Error whose Problems
+// name the line and the key. Host checks (do the interfaces exist?) are
+// separate: see CheckHost.
+func Parse(data []byte, path string) (*Config, error) {
+	var (
+		c     *Config
+		ps    problems
+		warns problems
+		src   *source
+	)
+	if isJSON(data) {
+		c, ps, warns, src = parseTeamd(data)
+	} else {
+		c, ps, src = parseYAML(data)
+	}
+	if c != nil {
+		for _, p := range validate(c) {
+			line, key := src.locate(p.Key)
+			if ps.has(key) {
+				continue // already reported where it was read
+			}
+			ps.add(line, key, "%s", p.Msg)
+		}
+	}
+	if err := ps.err(path); err != nil {
+		return nil, err
+	}
+	normalize(c)
+	c.Path = path
+	for _, w := range sortedProblems(warns) {
+		c.Warnings = append(c.Warnings, formatProblem(path, w))
+	}
+	return c, nil
+}
+
+// isJSON reports whether data is teamd JSON: its first byte that is not
+// white space is '{'. (A YAML flow mapping also starts with '{'; SPEC
+// §3.2 reads such a file as JSON, and the syntax error says so.)
+func isJSON(data []byte) bool {
+	t := bytes.TrimLeft(data, " \t\r\n")
+	return len(t) > 0 && t[0] == '{'
+}
+
+// source maps a Config key path ("members[1].standby") to where it was
+// read from, so that problems found by validate name the line and the
+// key as the user wrote them. For YAML both keys are the same; teamd
+// JSON records its own ("members[1]" came from "ports.eth2").
+type source struct {
+	at map[string]origin
+}
+
+type origin struct {
+	line int
+	key  string
+	null bool // the key was there without a value
+}
+
+func newSource() *source {
+	return &source{at: make(map[string]origin)}
+}
+
+func (s *source) record(cfgKey string, line int, fileKey string) {
+	s.at[cfgKey] = origin{line: line, key: fileKey}
+}
+
+// given reports whether cfgKey was in the file with a value.
+func (s *source) given(cfgKey string) bool {
+	o, ok := s.at[cfgKey]
+	return ok && !o.null
+}
+
+// present reports whether cfgKey was in the file, with or without a
+// value.
+func (s *source) present(cfgKey string) bool {
+	_, ok := s.at[cfgKey]
+	return ok
+}
+
+// locate returns the line and the displayed key for cfgKey. A key not
+// in the file (a default, or a required key that is missing) takes the
+// line of the nearest enclosing key that is, and is displayed below it:
+// "link_watch.target_host" below teamd's "ports.eth1.link_watch".
+func (s *source) locate(cfgKey string) (int, string) {
+	for k := cfgKey; k != ""; k = parentKey(k) {
+		if o, ok := s.at[k]; ok {
+			return o.line, o.key + cfgKey[len(k):]
+		}
+	}
+	return 0, cfgKey
+}
+
+// parentKey strips the last component of a key path:
+// "members[1].name" -> "members[1]" -> "members" -> "".
+func parentKey(k string) string {
+	for i := len(k) - 1; i >= 0; i-- {
+		switch k[i] {
+		case '.':
+			return k[:i]
+		case '[':
+			return k[:i]
+		}
+	}
+	return ""
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+
+// yamlLine finds the line in yaml.v3's syntax errors ("yaml: line 3: ...").
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parseYAML decodes a YAML file into a defaulted Config. The Config is
+// nil only when the file could not be read as YAML at all.
+func parseYAML(data []byte) (c *Config, ps problems, src *source) {
+	src = newSource()
+	root, err := decodeYAML(data)
+	if err != nil {
+		msg := err.Error()
+		line := 0
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		ps.add(line, "", "%s", msg)
+		return nil, ps, src
+	}
+	if root == nil {
+		ps.add(0, "", "the file is empty; want at least team: and members:")
+		return nil, ps, src
+	}
+	r := &reader{probs: &ps}
+	c = defaults()
+	d := &yamlDecoder{reader: r, src: src}
+	if !d.config(root, c) {
+		return nil, ps, src
+	}
+	return c, ps, src
+}
+
+// decodeYAML returns the root of the file's only document, or nil if
+// the file has none.
+func decodeYAML(data []byte) (root *yaml.Node, err error) {
+	// A daemon must survive any file at reload (SPEC §3: a bad file
+	// keeps the old configuration), so a panic in the third-party
+	// parser becomes an error instead of a crash.
+	defer func() {
+		if p := recover(); p != nil {
+			root, err = nil, fmt.Errorf("yaml: the YAML parser failed on this file: %v", p)
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		return nil, fmt.Errorf("yaml: line %d: a second YAML document (---); a file holds one team", max(next.Line, 1))
+	} else if !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		return doc.Content[0], nil
+	}
+	return nil, nil
+}
+
+// Keys of each YAML mapping, in SPEC order (also the order of Dump).
+var (
+	topKeys    = []string{"team", "mode", "balance", "hash", "flowlet_gap", "source_mac_rewrite", "backend", "members", "vnics", "lacp", "link_watch", "rx_translation", "metrics"}
+	memberKeys = []string{"name", "primary", "standby", "prio", "sticky", "lacp_prio", "lacp_key"}
+	vnicKeys   = []string{"name", "tap", "mac"}
+	lacpKeys   = []string{"active", "rate", "system_priority", "min_ports"}
+	lwKeys     = []string{"name", "interval", "missed_max", "source_host", "target_host"}
+	rxKeys     = []string{"enabled", "learn", "age_time"}
+)
+
+// yamlDecoder reads the YAML format into a Config, recording where
+// every key was.
+type yamlDecoder struct {
+	*reader
+	src *source
+}
+
+// fields walks a YAML mapping, recording each key's line.
+func (d *yamlDecoder) fields(n *yaml.Node, path string, known []string, fn func(key string, v *yaml.Node, kpath string)) {
+	d.each(n, path, known, func(key string, k, v *yaml.Node) {
+		kpath := join(path, key)
+		d.src.at[kpath] = origin{line: k.Line, key: kpath, null: isNull(v)}
+		fn(key, v, kpath)
+	})
+}
+
+// config reads the file into c; false if it is not a mapping at all.
+func (d *yamlDecoder) config(root *yaml.Node, c *Config) bool {
+	if resolve(root).Kind != yaml.MappingNode {
+		d.probs.add(root.Line, "", "want a mapping of keys (team:, members:, ...), got %s", d.describe(root))
+		return false
+	}
+	d.fields(root, "", topKeys, func(key string, v *yaml.Node, kp string) {
+		switch key {
+		case "team":
+			d.str(v, kp, &c.Team)
+		case "mode":
+			d.enum(v, kp, &c.Mode)
+		case "balance":
+			d.enum(v, kp, &c.Balance)
+		case "hash":
+			d.strList(v, kp, &c.Hash)
+		case "flowlet_gap":
+			d.duration(v, kp, &c.FlowletGap)
+		case "source_mac_rewrite":
+			d.enum(v, kp, &c.SourceMACRewrite)
+		case "backend":
+			d.enum(v, kp, &c.Backend)
+		case "members":
+			d.seq(v, kp, func(i int, item *yaml.Node, ip string) {
+				m := defaultMember("")
+				d.src.record(ip, item.Line, ip)
+				if d.itemIsName(item, ip) {
+					d.fields(item, ip, memberKeys, func(key string, v *yaml.Node, kp string) {
+						switch key {
+						case "name":
+							d.str(v, kp, &m.Name)
+						case "primary":
+							d.boolean(v, kp, &m.Primary)
+						case "standby":
+							d.boolean(v, kp, &m.Standby)
+						case "prio":
+							d.integer(v, kp, &m.Prio)
+						case "sticky":
+							d.boolean(v, kp, &m.Sticky)
+						case "lacp_prio":
+							d.integer(v, kp, &m.LACPPrio)
+						case "lacp_key":
+							d.integer(v, kp, &m.LACPKey)
+						}
+					})
+				}
+				c.Members = append(c.Members, m)
+			})
+		case "vnics":
+			d.seq(v, kp, func(i int, item *yaml.Node, ip string) {
+				var vn VNIC
+				d.src.record(ip, item.Line, ip)
+				if d.itemIsName(item, ip) {
+					d.fields(item, ip, vnicKeys, func(key string, v *yaml.Node, kp string) {
+						switch key {
+						case "name":
+							d.str(v, kp, &vn.Name)
+						case "tap":
+							d.boolean(v, kp, &vn.TAP)
+						case "mac":
+							d.str(v, kp, &vn.MAC)
+						}
+					})
+				}
+				c.VNICs = append(c.VNICs, vn)
+			})
+		case "lacp":
+			d.fields(v, kp, lacpKeys, func(key string, v *yaml.Node, kp string) {
+				switch key {
+				case "active":
+					d.boolean(v, kp, &c.LACP.Active)
+				case "rate":
+					d.enum(v, kp, &c.LACP.Rate)
+				case "system_priority":
+					d.integer(v, kp, &c.LACP.SystemPriority)
+				case "min_ports":
+					d.integer(v, kp, &c.LACP.MinPorts)
+				}
+			})
+		case "link_watch":
+			d.fields(v, kp, lwKeys, func(key string, v *yaml.Node, kp string) {
+				switch key {
+				case "name":
+					d.enum(v, kp, &c.LinkWatch.Name)
+				case "interval":
+					d.duration(v, kp, &c.LinkWatch.Interval)
+				case "missed_max":
+					d.integer(v, kp, &c.LinkWatch.MissedMax)
+				case "source_host":
+					d.str(v, kp, &c.LinkWatch.SourceHost)
+				case "target_host":
+					d.str(v, kp, &c.LinkWatch.TargetHost)
+				}
+			})
+		case "rx_translation":
+			d.fields(v, kp, rxKeys, func(key string, v *yaml.Node, kp string) {
+				switch key {
+				case "enabled":
+					d.boolean(v, kp, &c.RxTranslation.Enabled)
+				case "learn":
+					d.enum(v, kp, &c.RxTranslation.Learn)
+				case "age_time":
+					d.duration(v, kp, &c.RxTranslation.AgeTime)
+				}
+			})
+		case "metrics":
+			d.str(v, kp, &c.Metrics)
+		}
+	})
+
+	if c.Balance == "" && !d.probs.has("balance") {
+		c.Balance = defaultBalance(c)
+	}
+	setARPDefaults(&c.LinkWatch, func(k string) bool { return d.src.given("link_watch." + k) })
+
+	// A lacp: block is only meaningful in mode lacp: the parsed
+	// values are kept either way, so only the file shows the mistake.
+	if d.src.present("lacp") && c.Mode != ModeLACP && contains(modes, c.Mode) {
+		line, _ := d.src.locate("lacp")
+		d.probs.add(line, "lacp", "only with mode: lacp (this team is mode: %s); remove the block or set mode: lacp", c.Mode)
+	}
+	return true
+}
+
+// itemIsName reports whether a list item is a mapping; a bare name
+// ("- eth1") gets a message showing the right form.
+func (d *yamlDecoder) itemIsName(item *yaml.Node, path string) bool {
+	if item.Kind == yaml.ScalarNode && !isNull(item) {
+		d.probs.add(item.Line, path, "want a mapping with a name, got %s (write \"- name: %s\")", d.describe(item), item.Value)
+		return false
+	}
+	return true
+}

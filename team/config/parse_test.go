@@ -1,0 +1,359 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// ignoreSource compares configurations by content.
+var ignoreSource = cmpopts.IgnoreFields(Config{}, "Path", "Warnings")
+
+const fullYAML = `# SPEC §3, every key given
+team: team0
+mode: switch-independent
+balance: dynamic
+hash: [eth, ipv4, ipv6, l4]
+flowlet_gap: 250us
+source_mac_rewrite: always
+backend: xdp
+members:
+  - name: eth1
+    primary: true
+  - name: eth2
+    standby: false
+    prio: 10
+    sticky: true
+    lacp_prio: 100
+    lacp_key: 7
+vnics:
+  - name: vm1
+  - name: team0
+    tap: true
+    mac: 02:AA:bb:00:00:01
+link_watch:
+  name: arp_ping
+  interval: 100ms
+  missed_max: 5
+  source_host: 192.168.23.2
+  target_host: 192.168.23.1
+rx_translation:
+  enabled: false
+  learn: init
+  age_time: 10m
+metrics: "127.0.0.1:9469"
+`
+
+func TestParseYAML(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want *Config
+	}{
+		{
+			name: "every key",
+			in:   fullYAML,
+			want: &Config{
+				Team: "team0", Mode: ModeSwitchIndependent, Balance: BalanceDynamic,
+				Hash: []string{"eth", "ipv4", "ipv6", "l4"}, FlowletGap: 250 * time.Microsecond,
+				SourceMACRewrite: RewriteAlways, Backend: BackendXDP,
+				Members: []Member{
+					{Name: "eth1", Primary: true, LACPPrio: 255},
+					{Name: "eth2", Prio: 10, Sticky: true, LACPPrio: 100, LACPKey: 7},
+				},
+				VNICs: []VNIC{{Name: "vm1"}, {Name: "team0", TAP: true, MAC: "02:aa:bb:00:00:01"}},
+				LACP:  LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1},
+				LinkWatch: LinkWatch{Name: LinkWatchARPPing, Interval: 100 * time.Millisecond, MissedMax: 5,
+					SourceHost: "192.168.23.2", TargetHost: "192.168.23.1"},
+				RxTranslation: RxTranslation{Learn: LearnInit, AgeTime: 10 * time.Minute},
+				Metrics:       "127.0.0.1:9469",
+			},
+		},
+		{
+			name: "defaults, switch-independent with vnics",
+			in:   "team: t\nmembers: [{name: eth1}]\nvnics: [{name: vm1}]\n",
+			want: &Config{
+				Team: "t", Mode: ModeSwitchIndependent, Balance: BalanceHyperVPort,
+				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond,
+				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
+				Members:       []Member{{Name: "eth1", LACPPrio: 255}},
+				VNICs:         []VNIC{{Name: "vm1"}},
+				LACP:          LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1},
+				LinkWatch:     LinkWatch{Name: LinkWatchCarrier},
+				RxTranslation: RxTranslation{Learn: LearnContinuous, AgeTime: 300 * time.Second},
+			},
+		},
+		{
+			name: "defaults, lacp",
+			in:   "team: t\nmode: lacp\nmembers: [{name: eth1}, {name: eth2}]\nlacp:\n  rate: slow\n",
+			want: &Config{
+				Team: "t", Mode: ModeLACP, Balance: BalanceAddressHash,
+				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond,
+				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
+				Members:       []Member{{Name: "eth1", LACPPrio: 255}, {Name: "eth2", LACPPrio: 255}},
+				LACP:          LACP{Active: true, Rate: LACPRateSlow, SystemPriority: 65535, MinPorts: 1},
+				LinkWatch:     LinkWatch{Name: LinkWatchCarrier},
+				RxTranslation: RxTranslation{Learn: LearnContinuous, AgeTime: 300 * time.Second},
+			},
+		},
+		{
+			name: "switch-independent without vnics hashes addresses; arp_ping defaults",
+			in:   "team: t\nmembers:\n  - name: eth1\nlink_watch:\n  name: arp_ping\n  target_host: 10.0.0.1\n",
+			want: &Config{
+				Team: "t", Mode: ModeSwitchIndependent, Balance: BalanceAddressHash,
+				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond,
+				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
+				Members: []Member{{Name: "eth1", LACPPrio: 255}},
+				LACP:    LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1},
+				LinkWatch: LinkWatch{Name: LinkWatchARPPing, Interval: time.Second, MissedMax: 3,
+					SourceHost: "0.0.0.0", TargetHost: "10.0.0.1"},
+				RxTranslation: RxTranslation{Learn: LearnContinuous, AgeTime: 300 * time.Second},
+			},
+		},
+		{
+			name: "the stale-mac team, null values are defaults, aliases",
+			in: "team: ab\nbalance: active-backup\nmetrics:\nhash:\n" +
+				"members:\n  - &m {name: eth1, primary: true}\n  - name: eth2\n    standby: true\n" +
+				"vnics: [{name: vm1}]\nrx_translation: {enabled: true}\n",
+			want: &Config{
+				Team: "ab", Mode: ModeSwitchIndependent, Balance: BalanceActiveBackup,
+				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond,
+				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
+				Members:       []Member{{Name: "eth1", Primary: true, LACPPrio: 255}, {Name: "eth2", Standby: true, LACPPrio: 255}},
+				VNICs:         []VNIC{{Name: "vm1"}},
+				LACP:          LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1},
+				LinkWatch:     LinkWatch{Name: LinkWatchCarrier},
+				RxTranslation: RxTranslation{Enabled: true, Learn: LearnContinuous, AgeTime: 300 * time.Second},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse([]byte(tt.in), "team0.yaml")
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got, ignoreSource); diff != "" {
+				t.Errorf("Parse (-want +got):\n%s", diff)
+			}
+			if got.Path != "team0.yaml" || len(got.Warnings) != 0 {
+				t.Errorf("Path %q, Warnings %q", got.Path, got.Warnings)
+			}
+		})
+	}
+}
+
+// TestParseErrors checks that each mistake is reported once, naming the
+// line and the key, with a message that says what would be right.
+func TestParseErrors(t *testing.T) {
+	const base = "team: t\nmembers:\n  - name: eth1\n" // lines 1-3
+	tests := []struct {
+		name string
+		in   string
+		want []string // the problems, as Error prints them
+	}{
+		{"wrong bool", base + "  - name: eth2\n    standby: maybe\n",
+			[]string{`team0.yaml:5: members[1].standby: want true or false, got "maybe"`}},
+		{"unknown key with suggestion", base + "flowlet-gap: 1ms\n",
+			[]string{`team0.yaml:4: flowlet-gap: unknown key (did you mean "flowlet_gap"?)`}},
+		{"unknown member key", base + "    primry: true\n",
+			[]string{`team0.yaml:4: members[0].primry: unknown key (did you mean "primary"?)`}},
+		{"bad enum with suggestion", base + "balance: activebackup\n",
+			[]string{`team0.yaml:4: balance: want hyperv-port, address-hash, dynamic, active-backup or round-robin; got "activebackup" (did you mean "active-backup"?)`}},
+		{"enum of wrong type", base + "lacp: {rate: true}\nmode: lacp\n",
+			[]string{`team0.yaml:4: lacp.rate: want fast or slow; got "true"`}},
+		{"duration without unit", base + "flowlet_gap: 500\n",
+			[]string{`team0.yaml:4: flowlet_gap: want a duration with a unit, like 500us, 100ms or 1s; got 500`}},
+		{"duration out of range", base + "flowlet_gap: 2s\n",
+			[]string{`team0.yaml:4: flowlet_gap: 2s is out of range: want more than 0 and at most 1s (default 500us)`}},
+		{"bad duration", base + "rx_translation: {age_time: soon}\n",
+			[]string{`team0.yaml:4: rx_translation.age_time: want a duration like 500us, 100ms or 1s; got "soon"`}},
+		{"missing team", "members: [{name: eth1}]\n",
+			[]string{`team0.yaml: team: required`}},
+		{"team name too long", "team: averyveryverylongname\nmembers: [{name: eth1}]\n",
+			[]string{`team0.yaml:1: team: "averyveryverylongname" is 21 bytes long; Linux interface names have at most 15`}},
+		{"member name with slash", "team: t\nmembers: [{name: eth/1}]\n",
+			[]string{`team0.yaml:2: members[0].name: "eth/1" contains '/'`}},
+		{"no members", "team: t\n",
+			[]string{`team0.yaml: members: at least one member is required`}},
+		{"empty members", "team: t\nmembers: []\n",
+			[]string{`team0.yaml:2: members: at least one member is required`}},
+		{"bare member name", "team: t\nmembers: [eth1]\n",
+			[]string{`team0.yaml:2: members[0]: want a mapping with a name, got "eth1" (write "- name: eth1")`}},
+		{"members not a list", "team: t\nmembers: eth1\n",
+			[]string{`team0.yaml:2: members: want a list, got "eth1"`}},
+		{"duplicate member", base + "  - name: eth1\n",
+			[]string{`team0.yaml:4: members[1].name: "eth1" is already members[0]`}},
+		{"duplicate vnic", base + "vnics:\n  - name: vm1\n  - name: vm1\n",
+			[]string{`team0.yaml:6: vnics[1].name: "vm1" is already vnics[0]`}},
+		{"member and vnic", base + "vnics:\n  - name: eth1\n",
+			[]string{`team0.yaml:5: vnics[0].name: "eth1" is also a member`}},
+		{"duplicate key", base + "team: u\n",
+			[]string{`team0.yaml:4: team: duplicate key (first at line 1)`}},
+		{"hyperv-port without vnics", base + "balance: hyperv-port\n",
+			[]string{`team0.yaml:4: balance: hyperv-port pins each vnic to a member, but the team has no vnics`}},
+		{"lacp block without mode lacp", base + "mode: static\nlacp:\n  rate: slow\n",
+			[]string{`team0.yaml:5: lacp: only with mode: lacp (this team is mode: static)`}},
+		{"round-robin in switch-independent", base + "balance: round-robin\n",
+			[]string{`team0.yaml:4: balance: round-robin only with mode static or lacp`}},
+		{"two primaries", base + "    primary: true\n  - name: eth2\n    primary: true\n",
+			[]string{`team0.yaml:6: members[1].primary: members[0] is already primary`}},
+		{"primary in static mode", base + "    primary: true\nmode: static\n",
+			[]string{`team0.yaml:4: members[0].primary: only with mode: switch-independent; in static mode`}},
+		{"standby in lacp mode", base + "    standby: true\n  - name: eth2\nmode: lacp\n",
+			[]string{`team0.yaml:4: members[0].standby: only with mode: switch-independent; in lacp mode`}},
+		{"all standby", base + "    standby: true\n",
+			[]string{`team0.yaml:2: members: every member is standby`}},
+		{"rx_translation without active-backup", base + "rx_translation:\n  enabled: true\n",
+			[]string{`team0.yaml:5: rx_translation.enabled: only with mode: switch-independent and balance: active-backup, the active/passive team it is made for (this team is switch-independent with address-hash)`}},
+		{"mac without tap", base + "vnics:\n  - name: vm1\n    mac: 02:00:00:00:00:01\n",
+			[]string{`team0.yaml:6: vnics[0].mac: only with tap: true`}},
+		{"multicast mac", base + "vnics:\n  - name: t0\n    tap: true\n    mac: 01:00:5e:00:00:01\n",
+			[]string{`team0.yaml:7: vnics[0].mac: 01:00:5e:00:00:01 is a multicast address`}},
+		{"bad mac", base + "vnics:\n  - name: t0\n    tap: true\n    mac: 02:00:00:00:00\n",
+			[]string{`team0.yaml:7: vnics[0].mac: "02:00:00:00:00" is not an Ethernet MAC`}},
+		{"system priority 0", base + "  - name: eth2\nmode: lacp\nlacp:\n  system_priority: 0\n",
+			[]string{`team0.yaml:7: lacp.system_priority: 0 is out of range: want 1 to 65535`}},
+		{"min_ports above members", base + "mode: lacp\nlacp: {min_ports: 2}\n",
+			[]string{`team0.yaml:5: lacp.min_ports: 2, but the team has 1 member(s): it would never carry traffic`}},
+		{"metrics not host:port", base + "metrics: 9469\n",
+			[]string{`team0.yaml:4: metrics: want host:port like 127.0.0.1:9469 (or empty to serve no metrics), got "9469"`}},
+		{"metrics bad port", base + "metrics: localhost:http\n",
+			[]string{`team0.yaml:4: metrics: port "http": want a number from 1 to 65535`}},
+		{"arp_ping needs a target", base + "link_watch:\n  name: arp_ping\n  interval: 0s\n",
+			[]string{
+				`team0.yaml:4: link_watch.target_host: required with arp_ping`,
+				`team0.yaml:6: link_watch.interval: must be more than 0`,
+			}},
+		{"arp_ping host name", base + "link_watch: {name: arp_ping, target_host: gw.example, source_host: 10.0.0.300}\n",
+			[]string{
+				`team0.yaml:4: link_watch.source_host: want an IPv4 address like 192.168.23.1, got "10.0.0.300" (teamd-go does not resolve host names)`,
+				`team0.yaml:4: link_watch.target_host: want an IPv4 address like 192.168.23.1, got "gw.example"`,
+			}},
+		{"arp parameters with carrier", base + "link_watch:\n  interval: 1s\n",
+			[]string{`team0.yaml:5: link_watch.interval: only with name: arp_ping (this team watches the carrier)`}},
+		{"unknown hash field", base + "hash: [eth, ip4]\n",
+			[]string{`team0.yaml:4: hash[1]: unknown field "ip4" (did you mean "ipv4"?); want teamd tx_hash names: eth, vlan, ipv4, ipv6, ip, l3, l4, tcp, udp, sctp`}},
+		{"empty hash", base + "hash: []\n",
+			[]string{`team0.yaml:4: hash: empty`}},
+		{"integer of wrong type", base + "    prio: high\n",
+			[]string{`team0.yaml:4: members[0].prio: want an integer, got "high"`}},
+		{"syntax error", "team: t\nmembers: [\n",
+			[]string{`team0.yaml:2: did not find expected node content`}},
+		{"not a mapping", "- team: t\n",
+			[]string{`team0.yaml:1: want a mapping of keys (team:, members:, ...), got a list`}},
+		{"empty file", "# nothing\n",
+			[]string{`team0.yaml: the file is empty`}},
+		{"two documents", base + "---\nteam: u\n",
+			[]string{`team0.yaml:4: a second YAML document (---); a file holds one team`}},
+		{"merge key", base + "x: &x {name: eth2}\n",
+			[]string{`team0.yaml:4: x: unknown key`}},
+		{"bool as name", "team: true\nmembers: [{name: eth1}]\n",
+			[]string{`team0.yaml:1: team: want a string, got true (quote it if you mean the text)`}},
+		{"several problems in one pass", "team: t\nmode: lcp\nbackend: dpdk\nmembers:\n  - name: eth1\n    standby: 2\n  - name: eth1\nmetrics: x\n",
+			[]string{
+				`team0.yaml:2: mode: want switch-independent, static or lacp; got "lcp" (did you mean "lacp"?)`,
+				`team0.yaml:3: backend: want af_packet or xdp; got "dpdk"`,
+				`team0.yaml:6: members[0].standby: want true or false, got 2`,
+				`team0.yaml:7: members[1].name: "eth1" is already members[0]`,
+				`team0.yaml:8: metrics: want host:port`,
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.in), "team0.yaml")
+			if err == nil {
+				t.Fatalf("Parse accepted it:\n%+v", c)
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %T %v, want *Error", err, err)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("got %d problems, want %d:\n%v", len(lines), len(tt.want), err)
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(lines[i], w) {
+					t.Errorf("problem %d:\n got %s\nwant %s...", i, lines[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	e := &Error{Path: "team0.yaml", Problems: []Problem{
+		{Line: 7, Key: "members[1].standby", Msg: `want true or false, got "maybe"`},
+		{Key: "team", Msg: "required"},
+		{Line: 2, Msg: "syntax"},
+	}}
+	want := "team0.yaml:7: members[1].standby: want true or false, got \"maybe\"\nteam0.yaml: team: required\nteam0.yaml:2: syntax"
+	if got := e.Error(); got != want {
+		t.Errorf("Error() =\n%s\nwant\n%s", got, want)
+	}
+	if got := (&Error{Problems: []Problem{{Key: "team", Msg: "m"}}}).Error(); got != "config: team: m" {
+		t.Errorf("without a path: %q", got)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "team0.yaml")
+	if err := os.WriteFile(path, []byte(fullYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Path != path || c.Team != "team0" {
+		t.Errorf("Path %q Team %q", c.Path, c.Team)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of a missing file: %v, want os.ErrNotExist", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	c, err := Parse([]byte(fullYAML), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(c); err != nil {
+		t.Errorf("Validate of a parsed config: %v", err)
+	}
+	d := c.Clone()
+	d.Members = append(d.Members, Member{Name: "eth1", LACPPrio: 255})
+	err = Validate(d)
+	if err == nil || err.Error() != `x.yaml: members[2].name: "eth1" is already members[0]` {
+		t.Errorf("Validate after adding a duplicate: %v", err)
+	}
+	if len(c.Members) != 2 {
+		t.Errorf("Clone shares Members with the original")
+	}
+}
+
+func TestCheckHost(t *testing.T) {
+	c, err := Parse([]byte(fullYAML), "team0.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := map[string]bool{"eth1": true}
+	err = c.CheckHost(func(name string) bool { return host[name] })
+	want := "team0.yaml: members[1].name: no interface \"eth2\" on this host\n" +
+		"team0.yaml: vnics[0].name: no interface \"vm1\" on this host; create it first (e.g. the host end of the VM's veth), or set tap: true to have teamd-go create a TAP"
+	if err == nil || err.Error() != want {
+		t.Errorf("CheckHost:\n%v\nwant\n%s", err, want)
+	}
+	host["eth2"], host["vm1"] = true, true
+	if err := c.CheckHost(func(name string) bool { return host[name] }); err != nil {
+		t.Errorf("CheckHost with every interface there: %v", err)
+	}
+}

@@ -1,0 +1,109 @@
+// Package config reads, validates and compares teamd-go configurations:
+// the YAML format of SPEC §3 and teamd's JSON format (SPEC §3.2).
+package config
+
+import "time"
+
+// Team modes.
+const (
+	ModeSwitchIndependent = "switch-independent"
+	ModeStatic            = "static"
+	ModeLACP              = "lacp"
+)
+
+// Balancing algorithms.
+const (
+	BalanceHyperVPort   = "hyperv-port"
+	BalanceAddressHash  = "address-hash"
+	BalanceDynamic      = "dynamic"
+	BalanceActiveBackup = "active-backup"
+	BalanceRoundRobin   = "round-robin"
+)
+
+// Source-MAC rewrite policies (SPEC §3.1).
+const (
+	RewriteAuto   = "auto"
+	RewriteAlways = "always"
+	RewriteNever  = "never"
+)
+
+// Backends.
+const (
+	BackendAFPacket = "af_packet"
+	BackendXDP      = "xdp"
+)
+
+// Config is one team's validated configuration. The zero values of
+// optional fields have already been replaced by their defaults (see
+// defaults.go). Parse and Load return one; Dump writes it back as YAML.
+type Config struct {
+	Team             string        `yaml:"team"`
+	Mode             string        `yaml:"mode"`
+	Balance          string        `yaml:"balance"`
+	Hash             []string      `yaml:"hash"`
+	FlowletGap       time.Duration `yaml:"flowlet_gap"`
+	SourceMACRewrite string        `yaml:"source_mac_rewrite"`
+	Backend          string        `yaml:"backend"`
+	Members          []Member      `yaml:"members"`
+	VNICs            []VNIC        `yaml:"vnics"`
+	LACP             LACP          `yaml:"lacp"`
+	LinkWatch        LinkWatch     `yaml:"link_watch"`
+	RxTranslation    RxTranslation `yaml:"rx_translation"`
+	Metrics          string        `yaml:"metrics"`
+
+	// Path is the file the configuration was read from (not a key).
+	Path string `yaml:"-"`
+	// Warnings lists harmless things that were ignored (teamd JSON).
+	Warnings []string `yaml:"-"`
+}
+
+// Member is a physical NIC of the team.
+type Member struct {
+	Name    string `yaml:"name"`
+	Primary bool   `yaml:"primary"`
+	Standby bool   `yaml:"standby"`
+	// Prio and Sticky select the active member for active-backup, as in
+	// teamd: the highest prio wins; a sticky active member is not
+	// replaced by a better one that returns.
+	Prio   int  `yaml:"prio"`
+	Sticky bool `yaml:"sticky"`
+	// LACPPrio and LACPKey are the 802.1AX port priority and key.
+	LACPPrio int `yaml:"lacp_prio"`
+	LACPKey  int `yaml:"lacp_key"`
+}
+
+// VNIC is a port of the virtual switch above the team.
+type VNIC struct {
+	Name string `yaml:"name"`
+	TAP  bool   `yaml:"tap"`
+	// MAC, if set, is the TAP's MAC address (TAPs only).
+	MAC string `yaml:"mac"`
+}
+
+// LACP holds the 802.1AX parameters (mode lacp only).
+type LACP struct {
+	Active         bool   `yaml:"active"`
+	Rate           string `yaml:"rate"` // fast | slow
+	SystemPriority int    `yaml:"system_priority"`
+	// MinPorts is the minimum number of members that must be
+	// collecting-distributing before the team carries traffic.
+	MinPorts int `yaml:"min_ports"`
+}
+
+// LinkWatch selects how member link state is watched.
+type LinkWatch struct {
+	Name string `yaml:"name"` // carrier | arp_ping
+	// arp_ping parameters, as teamd names them.
+	Interval   time.Duration `yaml:"interval"`
+	MissedMax  int           `yaml:"missed_max"`
+	SourceHost string        `yaml:"source_host"`
+	TargetHost string        `yaml:"target_host"`
+}
+
+// RxTranslation is receive-side MAC translation (the second seed).
+type RxTranslation struct {
+	Enabled bool   `yaml:"enabled"`
+	Learn   string `yaml:"learn"` // continuous | init
+	// AgeTime is how long a learned entry lives without being refreshed.
+	AgeTime time.Duration `yaml:"age_time"`
+}

@@ -1,0 +1,300 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Validate checks a Config built or changed in code (for example by
+// "ctl port add") with the rules Parse applies to a file, except the
+// one only a file shows: a lacp: block in a team that is not mode lacp.
+// Defaults must already be filled in. It returns nil or an *Error.
+func Validate(c *Config) error {
+	return validate(c).err(c.Path)
+}
+
+// validate applies every rule that looks at values. Problems name
+// Config key paths; Parse turns them into lines and file keys.
+func validate(c *Config) problems {
+	var ps problems
+	add := func(key, format string, args ...any) { ps.add(0, key, format, args...) }
+	enum := func(key, got string, known []string) bool {
+		if slices.Contains(known, got) {
+			return true
+		}
+		add(key, "want %s; got %q%s", oneOf(known), got, suggest(got, known))
+		return false
+	}
+
+	// The team.
+	if c.Team == "" {
+		add("team", "required: the team's name (it names the control socket /run/teamd-go/NAME.sock)")
+	} else if msg := checkIfName(c.Team); msg != "" {
+		add("team", "%s", msg)
+	}
+	modeOK := enum("mode", c.Mode, modes)
+	balanceOK := enum("balance", c.Balance, balances)
+	enum("source_mac_rewrite", c.SourceMACRewrite, rewrites)
+	enum("backend", c.Backend, backends)
+	if len(c.Hash) == 0 {
+		add("hash", "empty: list at least one field, e.g. [eth, ipv4, ipv6] (the default)")
+	}
+	for i, h := range c.Hash {
+		if !slices.Contains(hashFields, h) {
+			add(index("hash", i), "unknown field %q%s; want teamd tx_hash names: %s", h, suggest(h, hashFields), strings.Join(hashFields, ", "))
+		}
+	}
+	if c.FlowletGap <= 0 || c.FlowletGap > MaxFlowletGap {
+		add("flowlet_gap", "%s is out of range: want more than 0 and at most %s (default %s)",
+			formatDuration(c.FlowletGap), formatDuration(MaxFlowletGap), formatDuration(DefaultFlowletGap))
+	}
+
+	// Members.
+	if len(c.Members) == 0 {
+		add("members", "at least one member is required: the physical NICs of the team")
+	}
+	names := make(map[string]string) // interface name -> key that has it
+	primary := ""
+	standby := 0
+	for i, m := range c.Members {
+		key := index("members", i)
+		switch prev, dup := names[m.Name]; {
+		case m.Name == "":
+			add(key+".name", "required: the name of a physical NIC, e.g. eth1")
+		case checkIfName(m.Name) != "":
+			add(key+".name", "%s", checkIfName(m.Name))
+		case dup:
+			add(key+".name", "%q is already %s", m.Name, prev)
+		default:
+			names[m.Name] = key
+		}
+		if m.Primary {
+			if primary != "" {
+				add(key+".primary", "%s is already primary; at most one member can be", primary)
+			} else {
+				primary = key
+			}
+		}
+		if m.Standby {
+			standby++
+		}
+		if modeOK && c.Mode != ModeSwitchIndependent {
+			for _, f := range []struct {
+				key string
+				set bool
+			}{{"primary", m.Primary}, {"standby", m.Standby}} {
+				if f.set {
+					add(key+"."+f.key, "only with mode: switch-independent; in %s mode the switch decides which member a frame arrives on", c.Mode)
+				}
+			}
+		}
+		if m.Primary && m.Standby {
+			add(key+".standby", "a member cannot be both primary and standby")
+		}
+		if m.LACPPrio < 0 || m.LACPPrio > 65535 {
+			add(key+".lacp_prio", "%d is out of range: want 0 to 65535 (default %d; lower is preferred)", m.LACPPrio, DefaultLACPPortPriority)
+		}
+		if m.LACPKey < 0 || m.LACPKey > 65535 {
+			add(key+".lacp_key", "%d is out of range: want 0 to 65535", m.LACPKey)
+		}
+	}
+	if standby > 0 && standby == len(c.Members) && modeOK && c.Mode == ModeSwitchIndependent {
+		add("members", "every member is standby: at least one must not be, or the team never sends")
+	}
+
+	// Vnics.
+	vnics := make(map[string]string)
+	macs := make(map[string]string)
+	for i, v := range c.VNICs {
+		key := index("vnics", i)
+		switch prev, dup := vnics[v.Name]; {
+		case v.Name == "":
+			add(key+".name", "required: an existing interface (e.g. the host end of a VM's veth) or, with tap: true, a TAP to create")
+		case checkIfName(v.Name) != "":
+			add(key+".name", "%s", checkIfName(v.Name))
+		case dup:
+			add(key+".name", "%q is already %s", v.Name, prev)
+		case names[v.Name] != "":
+			add(key+".name", "%q is also a member: an interface is either a member (a NIC towards the physical switch) or a vnic (a port of the virtual switch), not both", v.Name)
+		default:
+			vnics[v.Name] = key
+		}
+		if v.MAC == "" {
+			continue
+		}
+		if !v.TAP {
+			add(key+".mac", "only with tap: true: teamd-go sets the MAC of the TAPs it creates, not of existing interfaces")
+			continue
+		}
+		hw, msg := checkUnicastMAC(v.MAC)
+		if msg != "" {
+			add(key+".mac", "%s", msg)
+			continue
+		}
+		if prev, dup := macs[hw]; dup {
+			add(key+".mac", "%s is already the MAC of %s", hw, prev)
+		} else {
+			macs[hw] = key
+		}
+	}
+
+	// Combinations of mode and balance.
+	if balanceOK && c.Balance == BalanceHyperVPort && len(c.VNICs) == 0 {
+		add("balance", "hyperv-port pins each vnic to a member, but the team has no vnics: add vnics or use address-hash")
+	}
+	if balanceOK && modeOK && c.Balance == BalanceRoundRobin && c.Mode == ModeSwitchIndependent {
+		add("balance", "round-robin only with mode static or lacp: it spreads every flow over all members, and a switch that does not know about the team sees the same MACs flap between its ports")
+	}
+
+	// LACP. Checked in every mode: the values are defaults unless the
+	// file has a lacp: block, and that block is an error outside mode lacp.
+	enum("lacp.rate", c.LACP.Rate, rates)
+	if c.LACP.SystemPriority < 1 || c.LACP.SystemPriority > 65535 {
+		add("lacp.system_priority", "%d is out of range: want 1 to 65535 (default %d; lower is preferred)", c.LACP.SystemPriority, DefaultLACPSystemPriority)
+	}
+	if c.LACP.MinPorts < 1 || c.LACP.MinPorts > MaxLACPMinPorts {
+		add("lacp.min_ports", "%d is out of range: want 1 to %d", c.LACP.MinPorts, MaxLACPMinPorts)
+	} else if modeOK && c.Mode == ModeLACP && len(c.Members) > 0 && c.LACP.MinPorts > len(c.Members) {
+		add("lacp.min_ports", "%d, but the team has %d member(s): it would never carry traffic", c.LACP.MinPorts, len(c.Members))
+	}
+
+	// Link watch.
+	lw := c.LinkWatch
+	if enum("link_watch.name", lw.Name, watchers) {
+		switch lw.Name {
+		case LinkWatchCarrier:
+			for _, f := range []struct {
+				key string
+				set bool
+			}{
+				{"interval", lw.Interval != 0},
+				{"missed_max", lw.MissedMax != 0},
+				{"source_host", lw.SourceHost != ""},
+				{"target_host", lw.TargetHost != ""},
+			} {
+				if f.set {
+					add("link_watch."+f.key, "only with name: arp_ping (this team watches the carrier)")
+				}
+			}
+		case LinkWatchARPPing:
+			if lw.Interval <= 0 {
+				add("link_watch.interval", "must be more than 0: the time between two ARP requests (default %s)", formatDuration(DefaultARPInterval))
+			}
+			if lw.MissedMax < 0 {
+				add("link_watch.missed_max", "must not be negative: the number of missed replies after which the link is down (default %d)", DefaultARPMissedMax)
+			}
+			if lw.SourceHost == "" {
+				add("link_watch.source_host", "empty: give the IPv4 address to send ARP requests from, or leave the key out to send from 0.0.0.0")
+			} else if msg := checkIPv4(lw.SourceHost, false); msg != "" {
+				add("link_watch.source_host", "%s", msg)
+			}
+			if lw.TargetHost == "" {
+				add("link_watch.target_host", "required with arp_ping: the IPv4 address to send ARP requests to, e.g. the gateway")
+			} else if msg := checkIPv4(lw.TargetHost, true); msg != "" {
+				add("link_watch.target_host", "%s", msg)
+			}
+		}
+	}
+
+	// Receive-side MAC translation.
+	enum("rx_translation.learn", c.RxTranslation.Learn, learnings)
+	if c.RxTranslation.AgeTime <= 0 {
+		add("rx_translation.age_time", "must be more than 0 (default %s)", formatDuration(DefaultRxAgeTime))
+	}
+	if c.RxTranslation.Enabled && modeOK && balanceOK &&
+		(c.Mode != ModeSwitchIndependent || c.Balance != BalanceActiveBackup) {
+		add("rx_translation.enabled", "only with mode: switch-independent and balance: active-backup, the active/passive team it is made for (this team is %s with %s)", c.Mode, c.Balance)
+	}
+
+	// Metrics.
+	if c.Metrics != "" {
+		if msg := checkListenAddr(c.Metrics); msg != "" {
+			add("metrics", "%s", msg)
+		}
+	}
+	return ps
+}
+
+// checkIfName returns why name cannot be a Linux interface name, or "".
+// The kernel's rules (dev_valid_name): at most 15 bytes, not "." or
+// "..", no '/', ':' or white space. Control characters are refused too.
+func checkIfName(name string) string {
+	switch {
+	case len(name) > 15:
+		return fmt.Sprintf("%q is %d bytes long; Linux interface names have at most 15", name, len(name))
+	case name == "." || name == "..":
+		return fmt.Sprintf("%q is not a valid interface name", name)
+	}
+	for _, r := range name {
+		if r == '/' || r == ':' || unicode.IsSpace(r) || unicode.IsControl(r) {
+			return fmt.Sprintf("%q contains %q; interface names cannot contain '/', ':', spaces or control characters", name, r)
+		}
+	}
+	return ""
+}
+
+// checkUnicastMAC parses an Ethernet MAC a vnic may own and returns it
+// in canonical form (02:00:00:00:00:01), or a message.
+func checkUnicastMAC(s string) (string, string) {
+	hw, err := net.ParseMAC(s)
+	if err != nil || len(hw) != 6 {
+		return "", fmt.Sprintf("%q is not an Ethernet MAC; want six bytes like 02:00:00:00:00:01", s)
+	}
+	if hw[0]&1 != 0 {
+		return "", fmt.Sprintf("%s is a multicast address; a vnic needs a unicast MAC (even first byte, e.g. 02:...)", hw)
+	}
+	if slices.Equal(hw, make(net.HardwareAddr, 6)) {
+		return "", "00:00:00:00:00:00 is not a usable MAC"
+	}
+	return hw.String(), ""
+}
+
+// checkIPv4 returns why s is not an IPv4 address usable in ARP
+// requests, or "". A target must be a unicast host address.
+func checkIPv4(s string, target bool) string {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return fmt.Sprintf("want an IPv4 address like 192.168.23.1, got %q (teamd-go does not resolve host names)", s)
+	}
+	if target && (a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
+		return fmt.Sprintf("%s cannot answer ARP requests: want the unicast address of a host, e.g. the gateway", a)
+	}
+	if !target && (a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
+		return fmt.Sprintf("%s is not a host address: want one of this host's IPv4 addresses, or 0.0.0.0", a)
+	}
+	return ""
+}
+
+// checkListenAddr returns why s is not host:port for a listener, or "".
+// The host may be empty (all addresses).
+func checkListenAddr(s string) string {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Sprintf("want host:port like 127.0.0.1:9469 (or empty to serve no metrics), got %q", s)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Sprintf("port %q: want a number from 1 to 65535", port)
+	}
+	if strings.ContainsFunc(host, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '/' }) {
+		return fmt.Sprintf("host %q: want an IP address or a host name", host)
+	}
+	return ""
+}
+
+// normalize puts values that have several spellings into one, so that
+// Diff and Dump see equal configurations as equal. Only for valid
+// configurations.
+func normalize(c *Config) {
+	for i := range c.VNICs {
+		if hw, msg := checkUnicastMAC(c.VNICs[i].MAC); c.VNICs[i].MAC != "" && msg == "" {
+			c.VNICs[i].MAC = hw
+		}
+	}
+}
+
+func contains(list []string, s string) bool { return slices.Contains(list, s) }

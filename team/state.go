@@ -1,0 +1,170 @@
+package team
+
+import (
+	"slices"
+
+	"github.com/teamd-go/teamd-go/dataplane/frame"
+)
+
+// State is the team's state as `teamd-go ctl state` prints it (SPEC §4).
+type State struct {
+	Team     string        `json:"team"`
+	Mode     string        `json:"mode"`
+	Balance  string        `json:"balance"`
+	Backend  string        `json:"backend"`
+	Active   string        `json:"active_member,omitempty"`
+	Members  []MemberState `json:"members"`
+	VNICs    []VNICState   `json:"vnics"`
+	Counters Counters      `json:"counters"`
+}
+
+// MemberState is one member in State.
+type MemberState struct {
+	Name      string     `json:"name"`
+	MAC       string     `json:"mac"`
+	Link      string     `json:"link"`
+	Active    bool       `json:"active"`
+	TxPackets uint64     `json:"tx_packets"`
+	RxPackets uint64     `json:"rx_packets"`
+	TxBytes   uint64     `json:"tx_bytes"`
+	RxBytes   uint64     `json:"rx_bytes"`
+	TxErrors  uint64     `json:"tx_errors"`
+	TxDropped uint64     `json:"tx_dropped"`
+	LACP      *LACPState `json:"lacp,omitempty"`
+}
+
+// LACPState is a member's 802.1AX state in State.
+type LACPState struct {
+	ActorState     string `json:"actor_state"`
+	PartnerState   string `json:"partner_state"`
+	PartnerSystem  string `json:"partner_system"`
+	PartnerKey     int    `json:"partner_key"`
+	PartnerPort    int    `json:"partner_port"`
+	Selected       bool   `json:"selected"`
+	Collecting     bool   `json:"collecting"`
+	Distributing   bool   `json:"distributing"`
+	ReceiveState   string `json:"receive_state,omitempty"`
+	MuxState       string `json:"mux_state,omitempty"`
+	Aggregator     int    `json:"aggregator,omitempty"`
+	PDUsRx         uint64 `json:"pdus_rx"`
+	PDUsTx         uint64 `json:"pdus_tx"`
+	PDUsMalformed  uint64 `json:"pdus_malformed"`
+	MarkerReplies  uint64 `json:"marker_responses"`
+	ActorKey       int    `json:"actor_key,omitempty"`
+	ActorPortPrio  int    `json:"actor_port_priority,omitempty"`
+	ActorPortNum   int    `json:"actor_port,omitempty"`
+	PartnerSysPrio int    `json:"partner_system_priority,omitempty"`
+}
+
+// VNICState is one vnic in State.
+type VNICState struct {
+	Name      string   `json:"name"`
+	TAP       bool     `json:"tap"`
+	MACs      []string `json:"macs"`
+	Home      string   `json:"home"`
+	TxPackets uint64   `json:"tx_packets"`
+	RxPackets uint64   `json:"rx_packets"`
+	TxBytes   uint64   `json:"tx_bytes"`
+	RxBytes   uint64   `json:"rx_bytes"`
+	TxDropped uint64   `json:"tx_dropped"`
+}
+
+// Counters are the team-wide counters. Directions are the team's: rx is
+// from the physical switch, tx is towards it.
+type Counters struct {
+	RxDroppedNotOwned      uint64 `json:"rx_dropped_not_owned"`
+	RxDroppedWrongMember   uint64 `json:"rx_dropped_wrong_member"`
+	RxDroppedNotCollecting uint64 `json:"rx_dropped_not_collecting"`
+	RxDroppedDupBroadcast  uint64 `json:"rx_dropped_duplicate_broadcast"`
+	RxMalformed            uint64 `json:"rx_malformed"`
+	RxSlowProtocol         uint64 `json:"rx_slow_protocol"`
+	TxSourceMACRewritten   uint64 `json:"tx_source_mac_rewritten"`
+	TxDroppedNoMember      uint64 `json:"tx_dropped_no_member"`
+	VNICDroppedSlowProto   uint64 `json:"vnic_dropped_slow_protocol"`
+	VNICDroppedMalformed   uint64 `json:"vnic_dropped_malformed"`
+	FDBLearnRefused        uint64 `json:"fdb_learn_refused"`
+	Announcements          uint64 `json:"announcements"`
+	VNICMoves              uint64 `json:"vnic_moves"`
+	ReloadsOK              uint64 `json:"reloads_ok"`
+	ReloadsFailed          uint64 `json:"reloads_failed"`
+}
+
+// State returns a copy of the team's current state.
+func (t *Team) State() State {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.snap.Load()
+	st := State{
+		Team:    t.cfg.Team,
+		Mode:    t.cfg.Mode,
+		Balance: t.cfg.Balance,
+		Backend: t.cfg.Backend,
+		Active:  t.memberName(t.active),
+		Members: []MemberState{},
+		VNICs:   []VNICState{},
+	}
+	for _, m := range t.members {
+		ms := MemberState{
+			Name:      m.name,
+			MAC:       m.mac.String(),
+			Link:      "down",
+			Active:    s != nil && slices.Contains(s.view.Members, m.id),
+			TxPackets: m.stats.txPackets.Load(),
+			RxPackets: m.stats.rxPackets.Load(),
+			TxBytes:   m.stats.txBytes.Load(),
+			RxBytes:   m.stats.rxBytes.Load(),
+			TxErrors:  m.stats.txErrors.Load(),
+			TxDropped: m.stats.txDropped.Load(),
+		}
+		if m.carrier {
+			ms.Link = "up"
+		}
+		if t.lacpState != nil {
+			ms.LACP = t.lacpState(m.id)
+		}
+		st.Members = append(st.Members, ms)
+	}
+	for _, v := range t.vnics {
+		if v == nil {
+			continue
+		}
+		vs := VNICState{
+			Name:      v.name,
+			TAP:       v.cfg.TAP,
+			MACs:      []string{},
+			TxPackets: v.stats.txPackets.Load(),
+			RxPackets: v.stats.rxPackets.Load(),
+			TxBytes:   v.stats.txBytes.Load(),
+			RxBytes:   v.stats.rxBytes.Load(),
+			TxDropped: v.stats.txDropped.Load(),
+		}
+		macs := t.fdb.owned(v.id)
+		slices.SortFunc(macs, func(a, b frame.MAC) int { return slices.Compare(a[:], b[:]) })
+		for _, mac := range macs {
+			vs.MACs = append(vs.MACs, mac.String())
+		}
+		if h, ok := t.homes[v.id]; ok {
+			vs.Home = t.memberName(h)
+		}
+		st.VNICs = append(st.VNICs, vs)
+	}
+	c := &t.c
+	st.Counters = Counters{
+		RxDroppedNotOwned:      c.rxDroppedNotOwned.Load(),
+		RxDroppedWrongMember:   c.rxDroppedWrongMember.Load(),
+		RxDroppedNotCollecting: c.rxDroppedNotCollecting.Load(),
+		RxDroppedDupBroadcast:  c.rxDroppedDupBroadcast.Load(),
+		RxMalformed:            c.rxMalformed.Load(),
+		RxSlowProtocol:         c.rxSlowProtocol.Load(),
+		TxSourceMACRewritten:   c.txSourceMACRewritten.Load(),
+		TxDroppedNoMember:      c.txDroppedNoMember.Load(),
+		VNICDroppedSlowProto:   c.vnicDroppedSlowProto.Load(),
+		VNICDroppedMalformed:   c.vnicDroppedMalformed.Load(),
+		FDBLearnRefused:        t.fdb.refused.Load(),
+		Announcements:          c.announcements.Load(),
+		VNICMoves:              c.failovers.Load(),
+		ReloadsOK:              c.reloadsOK.Load(),
+		ReloadsFailed:          c.reloadsFailed.Load(),
+	}
+	return st
+}

@@ -1,0 +1,196 @@
+package team
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/teamd-go/teamd-go/dataplane"
+	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/lb"
+)
+
+// outbox gathers one batch's frames per destination port, so that each
+// destination gets one Write per batch. It belongs to one goroutine and
+// is reused for every batch: nothing is allocated per frame.
+type outbox struct {
+	members [lb.MaxMembers][][]byte
+	vnics   [][][]byte
+}
+
+func (o *outbox) toVNIC(id int, fr []byte) {
+	for id >= len(o.vnics) {
+		o.vnics = append(o.vnics, make([][]byte, 0, dataplane.BatchSize))
+	}
+	o.vnics[id] = append(o.vnics[id], fr)
+}
+
+func (o *outbox) flush(s *snapshot) {
+	for id := range o.members {
+		if len(o.members[id]) == 0 {
+			continue
+		}
+		if m := s.members[id]; m != nil {
+			m.write(o.members[id])
+		}
+		clear(o.members[id])
+		o.members[id] = o.members[id][:0]
+	}
+	for id := range o.vnics {
+		if len(o.vnics[id]) == 0 {
+			continue
+		}
+		if id < len(s.vnics) && s.vnics[id] != nil {
+			s.vnics[id].write(o.vnics[id])
+		}
+		clear(o.vnics[id])
+		o.vnics[id] = o.vnics[id][:0]
+	}
+}
+
+func newBatch() ([][]byte, []int) {
+	bufs := make([][]byte, dataplane.BatchSize)
+	for i := range bufs {
+		bufs[i] = make([]byte, dataplane.MaxFrame)
+	}
+	return bufs, make([]int, dataplane.BatchSize)
+}
+
+// transmit is a vnic's goroutine: frames the VM sent go to the vnic that
+// owns their destination, or out of the team on the member the balancer
+// picks; broadcasts and multicasts go to both.
+func (t *Team) transmit(v *vnic) {
+	defer t.wg.Done()
+	defer close(v.done)
+	bufs, sizes := newBatch()
+	fwd := vnicForwarder{t: t, v: v}
+	for {
+		n, err := v.dp.Read(bufs, sizes)
+		if err != nil {
+			if errors.Is(err, dataplane.ErrClosed) {
+				return
+			}
+			t.log.Warn("vnic read failed", "vnic", v.name, "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		fwd.batch(bufs[:n], sizes[:n])
+	}
+}
+
+// vnicForwarder is a vnic goroutine's state, split out so that tests and
+// benchmarks can drive one batch at a time.
+type vnicForwarder struct {
+	t      *Team
+	v      *vnic
+	out    outbox
+	f      frame.Frame
+	picker lb.Picker
+	bal    lb.Balancer
+}
+
+func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
+	t, v := w.t, w.v
+	s := t.snap.Load()
+	if s.bal != w.bal {
+		// A reload swapped the balancer: start a picker of the new one.
+		w.bal, w.picker = s.bal, s.bal.NewPicker()
+	}
+	now := t.now()
+	var rxBytes uint64
+	for i := range bufs {
+		fr := bufs[i][:sizes[i]]
+		if len(fr) < dataplane.VnetHdrLen+14 {
+			t.c.vnicDroppedMalformed.Add(1)
+			continue
+		}
+		eth := fr[dataplane.VnetHdrLen:]
+		rxBytes += uint64(len(eth))
+		f := &w.f
+		_ = frame.Parse(eth, f)
+		if f.EtherType == frame.EtherTypeSlowProtocol {
+			// LACPDUs and Markers belong to the link, not to VMs:
+			// a VM must never speak LACP to the physical switch.
+			t.c.vnicDroppedSlowProto.Add(1)
+			continue
+		}
+		if e := t.fdb.learn(f.Src, v.id, now); e != nil {
+			learnIPv4(e, f, eth)
+		}
+		if !f.Dst.IsMulticast() {
+			if owner := t.fdb.lookup(f.Dst); owner >= 0 {
+				if owner != v.id {
+					w.out.toVNIC(owner, fr)
+				}
+				continue
+			}
+			w.toTeam(s, eth, fr, now)
+			continue
+		}
+		for _, o := range s.vnics {
+			if o != nil && o.id != v.id {
+				w.out.toVNIC(o.id, fr)
+			}
+		}
+		w.toTeam(s, eth, fr, now)
+	}
+	v.stats.rxPackets.Add(uint64(len(bufs)))
+	v.stats.rxBytes.Add(rxBytes)
+	w.out.flush(s)
+}
+
+// toTeam sends one frame out of the team.
+func (w *vnicForwarder) toTeam(s *snapshot, eth, fr []byte, now int64) {
+	t, f := w.t, &w.f
+	if len(s.view.Members) == 0 {
+		t.c.txDroppedNoMember.Add(1)
+		return
+	}
+	home := s.home(w.v.id)
+	var m int
+	if f.Dst.IsMulticast() && s.mode == modeSwitchIndependent && home >= 0 {
+		// Broadcasts leave on the home member, with the vnic's own MAC,
+		// like everything else the switch learns the vnic from.
+		m = home
+	} else {
+		m = w.picker.Pick(&s.view, f, w.v.id, len(eth), now)
+	}
+	if m != home && home >= 0 && !f.Dst.IsMulticast() && s.rewriteOn() {
+		// SPEC §3.1: a frame leaving a member other than its vnic's home
+		// takes that member's MAC as source, so the physical switch never
+		// sees one MAC on two ports. This is the first seed's trigger.
+		copy(eth[6:12], s.macs[m][:])
+		t.c.txSourceMACRewritten.Add(1)
+	}
+	w.out.members[m] = append(w.out.members[m], fr)
+}
+
+// rewriteOn reports whether source MACs are rewritten in this snapshot.
+func (s *snapshot) rewriteOn() bool {
+	switch s.rewrite {
+	case rewriteAlways:
+		return true
+	case rewriteNever:
+		return false
+	}
+	return s.mode == modeSwitchIndependent && !s.hyperv
+}
+
+// learnIPv4 remembers the IPv4 address a MAC speaks for (from ARP or IPv4
+// sources), used to announce it by gratuitous ARP after a failover.
+func learnIPv4(e *fdbEntry, f *frame.Frame, eth []byte) {
+	var ip uint32
+	switch {
+	case f.EtherType == frame.EtherTypeIPv4 && f.HasIP:
+		a, _ := frame.IPv4(f.SrcIP)
+		ip = binary.BigEndian.Uint32(a[:])
+	case f.EtherType == frame.EtherTypeARP && !f.Tagged && len(eth) >= 42 &&
+		eth[14] == 0 && eth[15] == 1 && eth[16] == 8 && eth[17] == 0 && eth[18] == 6 && eth[19] == 4:
+		ip = binary.BigEndian.Uint32(eth[28:32])
+	default:
+		return
+	}
+	if ip != 0 && e.ipv4.Load() != ip {
+		e.ipv4.Store(ip)
+	}
+}

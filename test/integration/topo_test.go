@@ -1,0 +1,144 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/teamd-go/teamd-go/team"
+	"github.com/teamd-go/teamd-go/test/nstest"
+)
+
+// topo is the standard test network:
+//
+//	ns vm (eth0 10.77.0.1, default offloads) == vm1 ┐
+//	                                  ns host: teamd-go, members m1 m2
+//	ns sw: Linux bridge br0 ── p1, p2 (to m1, m2) ── pp (to the peer)
+//	ns peer (eth0 10.77.0.2)
+type topo struct {
+	host, vm, sw, peer *nstest.NS
+	team               string
+}
+
+var teamSeq atomic.Int32
+
+func newTopo(t *testing.T) *topo {
+	t.Helper()
+	nstest.Require(t)
+	nstest.RequireTool(t, "ping", "ethtool")
+	tp := &topo{
+		host: nstest.NewNS(t, "host"),
+		vm:   nstest.NewNS(t, "vm"),
+		sw:   nstest.NewNS(t, "sw"),
+		peer: nstest.NewNS(t, "peer"),
+		team: fmt.Sprintf("it%d-%d", os.Getpid()%10000, teamSeq.Add(1)),
+	}
+	nstest.Veth(t, tp.host, "m1", tp.sw, "p1")
+	nstest.Veth(t, tp.host, "m2", tp.sw, "p2")
+	nstest.Veth(t, tp.peer, "eth0", tp.sw, "pp")
+	nstest.Veth(t, tp.vm, "eth0", tp.host, "vm1")
+	tp.sw.Bridge(t, "br0", "p1", "p2", "pp")
+	tp.vm.SetMAC(t, "eth0", "02:00:00:77:00:01")
+	tp.peer.SetMAC(t, "eth0", "02:00:00:77:00:02")
+	tp.vm.Addr(t, "eth0", "10.77.0.1/24")
+	tp.peer.Addr(t, "eth0", "10.77.0.2/24")
+	return tp
+}
+
+// daemon is a teamd-go process in the host namespace.
+type daemon struct {
+	t    *testing.T
+	tp   *topo
+	cfg  string
+	proc *nstest.Proc
+}
+
+func (tp *topo) config(body string) string {
+	return "team: " + tp.team + "\n" + body
+}
+
+// start runs teamd-go with cfg and waits until its control socket answers.
+func (tp *topo) start(t *testing.T, cfg string) *daemon {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "team.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, tp: tp, cfg: path}
+	d.proc = tp.host.StartProc(t, teamdBin, "-c", path)
+	nstest.Eventually(t, 10*time.Second, func() error {
+		if d.proc.Exited() {
+			return fmt.Errorf("teamd-go exited:\n%s", d.proc.Output())
+		}
+		_, err := d.ctl("state")
+		return err
+	})
+	return d
+}
+
+func (d *daemon) ctl(args ...string) (string, error) {
+	return d.tp.host.Run(teamdBin, append([]string{"ctl", "-t", d.tp.team}, args...)...)
+}
+
+func (d *daemon) state() team.State {
+	d.t.Helper()
+	out, err := d.ctl("state")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	var st team.State
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		d.t.Fatalf("decode state: %v\n%s", err, out)
+	}
+	return st
+}
+
+func (d *daemon) vnicHome(name string) string {
+	for _, v := range d.state().VNICs {
+		if v.Name == name {
+			return v.Home
+		}
+	}
+	return ""
+}
+
+// stop sends SIGTERM and waits for the daemon to exit.
+func (d *daemon) stop() {
+	d.t.Helper()
+	if err := d.proc.Signal(syscall.SIGTERM); err != nil {
+		d.t.Fatal(err)
+	}
+	if err := d.proc.Wait(10 * time.Second); err != nil {
+		d.t.Fatalf("teamd-go did not stop on SIGTERM: %v\n%s", err, d.proc.Output())
+	}
+}
+
+// pingOK pings from ns to ip until one reply arrives.
+func pingOK(t *testing.T, ns *nstest.NS, ip string) {
+	t.Helper()
+	nstest.Eventually(t, 15*time.Second, func() error {
+		_, err := ns.Run("ping", "-c", "1", "-W", "1", ip)
+		return err
+	})
+}
+
+// pingStats runs ping and returns transmitted and received counts.
+func pingStats(t *testing.T, ns *nstest.NS, args ...string) (tx, rx int) {
+	t.Helper()
+	out, _ := ns.Run("ping", args...)
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "packets transmitted") {
+			fmt.Sscanf(l, "%d packets transmitted, %d received", &tx, &rx)
+		}
+	}
+	if tx == 0 {
+		t.Fatalf("no ping summary in:\n%s", out)
+	}
+	return tx, rx
+}
