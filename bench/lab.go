@@ -157,6 +157,8 @@ func startProc(cl *cleanups, ns *nstest.NS, name string, args ...string) (*proc,
 	p := &proc{cmd: ns.Cmd(name, args...), out: &tailBuffer{max: 8 << 10}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Wait returns even if a grandchild still holds the output pipe.
+	p.cmd.WaitDelay = time.Second
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s in %s: %w", name, ns.Name, err)
 	}
@@ -174,16 +176,20 @@ func (p *proc) exited() bool {
 	}
 }
 
-// stop sends sig, waits up to five seconds, then kills.
+// stop sends sig to the process group (trafgen's workers are forked
+// children that ignore their parent's signals), waits up to five seconds,
+// then kills the group.
 func (p *proc) stop(sig syscall.Signal) {
+	pgid := -p.cmd.Process.Pid
 	if p.exited() {
+		_ = syscall.Kill(pgid, syscall.SIGKILL) // stragglers of the group
 		return
 	}
-	_ = p.cmd.Process.Signal(sig)
+	_ = syscall.Kill(pgid, sig)
 	select {
 	case <-p.done:
 	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
+		_ = syscall.Kill(pgid, syscall.SIGKILL)
 		<-p.done
 	}
 }

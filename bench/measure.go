@@ -35,7 +35,10 @@ const (
 const warmup = time.Second
 
 // trafgenConfig is one 64-byte frame (60 bytes + the FCS a real NIC adds):
-// Ethernet, IPv4, UDP to the discard port, 18 bytes of zeros.
+// Ethernet to the receiver's MAC, IPv4, UDP to the discard port, 18 bytes
+// of zeros. The IPv4 destination is sinkIP, an address the receiver does
+// not have: with forwarding off it drops the frame after one route lookup,
+// so the receiver's stack costs little and the rate measures the path.
 func trafgenConfig(p *path) (string, error) {
 	src, err := net.ParseMAC(p.srcMAC)
 	if err != nil {
@@ -45,7 +48,7 @@ func trafgenConfig(p *path) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sip, dip := net.ParseIP(p.srcIP).To4(), net.ParseIP(p.dstIP).To4()
+	sip, dip := net.ParseIP(p.srcIP).To4(), net.ParseIP(sinkIP).To4()
 	if sip == nil || dip == nil {
 		return "", fmt.Errorf("addresses %s, %s are not IPv4", p.srcIP, p.dstIP)
 	}

@@ -21,6 +21,7 @@ const (
 	dstMAC = "02:74:67:62:00:02"
 	srcIP  = "10.201.0.1"
 	dstIP  = "10.201.0.2"
+	sinkIP = "10.201.0.99" // pps frames' destination, on no interface
 	prefix = "/24"
 )
 

@@ -25,10 +25,10 @@ func (t *Team) LinkChanged(name string, carrier bool) {
 				state = "up"
 			}
 			t.log.Info("member link "+state, "member", name)
-			t.publishLocked("link " + state + " on " + name)
-			if t.onLink != nil {
-				t.onLink(m.id, carrier)
+			if t.lacp != nil {
+				t.lacp.linkChanged(m.id, carrier)
 			}
+			t.publishLocked("link " + state + " on " + name)
 		}
 	}
 }
@@ -96,10 +96,10 @@ func (t *Team) removeMemberLocked(name string) error {
 	m := t.members[i]
 	t.members = slices.Delete(t.members, i, i+1)
 	t.cfg.Members = slices.DeleteFunc(t.cfg.Members, func(c config.Member) bool { return c.Name == name })
-	t.publishLocked("member " + name + " removed")
-	if t.onRemove != nil {
-		t.onRemove(m.id)
+	if t.lacp != nil {
+		t.lacp.memberRemoved(m.id)
 	}
+	t.publishLocked("member " + name + " removed")
 	err := m.shut()
 	<-m.done
 	t.log.Info("member removed", "member", name)
@@ -202,9 +202,6 @@ func (t *Team) applyLocked(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if (mode == modeLACP) != (t.mode == modeLACP) && t.onModeChange == nil {
-		return fmt.Errorf("mode: %q to %q: %w", old.Mode, cfg.Mode, ErrRestartNeeded)
-	}
 	bal := t.bal
 	if cfg.Balance != old.Balance || !slices.Equal(cfg.Hash, old.Hash) || cfg.FlowletGap != old.FlowletGap {
 		if bal, err = newBalancer(cfg); err != nil {
@@ -263,9 +260,7 @@ func (t *Team) applyLocked(cfg *config.Config) error {
 	// removeMemberLocked trimmed t.cfg.Members; restore the new list.
 	t.cfg.Members = slices.Clone(cfg.Members)
 	t.cfg.VNICs = slices.Clone(cfg.VNICs)
-	if t.onModeChange != nil {
-		t.onModeChange(prevMode, cfg)
-	}
+	t.applyLACPLocked(prevMode)
 	t.publishLocked("reload")
 	t.log.Info("configuration applied", "mode", cfg.Mode, "balance", cfg.Balance,
 		"members", len(t.members))
@@ -284,4 +279,21 @@ func (t *Team) MemberNames() []string {
 		names[i] = m.name
 	}
 	return names
+}
+
+// applyLACPLocked starts, stops or reconfigures LACP after a reload.
+func (t *Team) applyLACPLocked(prev mode) {
+	switch {
+	case prev != modeLACP && t.mode == modeLACP:
+		if err := t.startLACPLocked(); err != nil {
+			t.log.Error("lacp could not start; no member distributes", "err", err)
+		}
+	case prev == modeLACP && t.mode != modeLACP:
+		t.stopLACPLocked()
+		t.log.Info("lacp stopped")
+	case t.lacp != nil:
+		if err := t.lacp.reconfigure(t.cfg, t.members); err != nil {
+			t.log.Error("lacp reconfigure", "err", err)
+		}
+	}
 }

@@ -1,16 +1,21 @@
 package team
 
 import (
+	"github.com/teamd-go/teamd-go/lb"
 	"github.com/teamd-go/teamd-go/team/config"
 )
 
 // eligibleLocked returns the members that may carry traffic now, in config
 // order: members with carrier, standby members only when no other member
-// is up. (LACP mode will narrow this to collecting-distributing members.)
+// is up. In mode lacp only collecting-distributing members qualify.
 func (t *Team) eligibleLocked() []*member {
 	var up, standby []*member
+	var dist [lb.MaxMembers]bool
+	if t.lacp != nil {
+		_, dist = t.lacp.collectingDistributing()
+	}
 	for _, m := range t.members {
-		if !m.carrier || !t.modeAllowsLocked(m) {
+		if !m.carrier || (t.lacp != nil && !dist[m.id]) {
 			continue
 		}
 		if m.cfg.Standby {
@@ -23,11 +28,6 @@ func (t *Team) eligibleLocked() []*member {
 		return standby
 	}
 	return up
-}
-
-// modeAllowsLocked is the mode's own veto on a member with carrier.
-func (t *Team) modeAllowsLocked(m *member) bool {
-	return true
 }
 
 // chooseActiveLocked picks active-backup's active member, as teamd does:
@@ -138,8 +138,12 @@ func (t *Team) placeHomesLocked(elig []*member) map[int]int {
 func (t *Team) publishLocked(why string) {
 	elig := t.eligibleLocked()
 	prevActive := t.active
-	t.active = t.chooseActiveLocked(elig)
-	if t.active != prevActive {
+	if t.bal.Name() == config.BalanceActiveBackup {
+		t.active = t.chooseActiveLocked(elig)
+	} else {
+		t.active = -1
+	}
+	if t.active != prevActive && t.active >= 0 {
 		t.log.Info("active member", "member", t.memberName(t.active), "was", t.memberName(prevActive), "reason", why)
 	}
 	homes := t.placeHomesLocked(elig)
@@ -173,6 +177,13 @@ func (t *Team) publishLocked(why string) {
 	for _, m := range ordered {
 		s.view.Members = append(s.view.Members, m.id)
 		s.collecting[m.id] = true
+	}
+	if t.lacp != nil {
+		// 802.1AX: a member may collect before it distributes.
+		coll, _ := t.lacp.collectingDistributing()
+		for _, m := range t.members {
+			s.collecting[m.id] = m.carrier && coll[m.id]
+		}
 	}
 	s.view.Home = make([]int, len(t.vnics))
 	for i := range s.view.Home {

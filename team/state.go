@@ -43,17 +43,17 @@ type LACPState struct {
 	Selected       bool   `json:"selected"`
 	Collecting     bool   `json:"collecting"`
 	Distributing   bool   `json:"distributing"`
-	ReceiveState   string `json:"receive_state,omitempty"`
-	MuxState       string `json:"mux_state,omitempty"`
-	Aggregator     int    `json:"aggregator,omitempty"`
+	ReceiveState   string `json:"receive_state"`
+	MuxState       string `json:"mux_state"`
+	Aggregator     int    `json:"aggregator"`
 	PDUsRx         uint64 `json:"pdus_rx"`
 	PDUsTx         uint64 `json:"pdus_tx"`
 	PDUsMalformed  uint64 `json:"pdus_malformed"`
 	MarkerReplies  uint64 `json:"marker_responses"`
-	ActorKey       int    `json:"actor_key,omitempty"`
-	ActorPortPrio  int    `json:"actor_port_priority,omitempty"`
-	ActorPortNum   int    `json:"actor_port,omitempty"`
-	PartnerSysPrio int    `json:"partner_system_priority,omitempty"`
+	ActorKey       int    `json:"actor_key"`
+	ActorPortPrio  int    `json:"actor_port_priority"`
+	ActorPortNum   int    `json:"actor_port"`
+	PartnerSysPrio int    `json:"partner_system_priority"`
 }
 
 // VNICState is one vnic in State.
@@ -78,6 +78,7 @@ type Counters struct {
 	RxDroppedDupBroadcast  uint64 `json:"rx_dropped_duplicate_broadcast"`
 	RxMalformed            uint64 `json:"rx_malformed"`
 	RxSlowProtocol         uint64 `json:"rx_slow_protocol"`
+	RxSlowMalformed        uint64 `json:"rx_slow_protocol_malformed"`
 	TxSourceMACRewritten   uint64 `json:"tx_source_mac_rewritten"`
 	TxDroppedNoMember      uint64 `json:"tx_dropped_no_member"`
 	VNICDroppedSlowProto   uint64 `json:"vnic_dropped_slow_protocol"`
@@ -119,8 +120,8 @@ func (t *Team) State() State {
 		if m.carrier {
 			ms.Link = "up"
 		}
-		if t.lacpState != nil {
-			ms.LACP = t.lacpState(m.id)
+		if t.lacp != nil {
+			ms.LACP = t.lacp.state(m.id)
 		}
 		st.Members = append(st.Members, ms)
 	}
@@ -156,6 +157,7 @@ func (t *Team) State() State {
 		RxDroppedDupBroadcast:  c.rxDroppedDupBroadcast.Load(),
 		RxMalformed:            c.rxMalformed.Load(),
 		RxSlowProtocol:         c.rxSlowProtocol.Load(),
+		RxSlowMalformed:        c.rxSlowMalformed.Load(),
 		TxSourceMACRewritten:   c.txSourceMACRewritten.Load(),
 		TxDroppedNoMember:      c.txDroppedNoMember.Load(),
 		VNICDroppedSlowProto:   c.vnicDroppedSlowProto.Load(),

@@ -134,6 +134,7 @@ type counters struct {
 	rxDroppedDupBroadcast  atomic.Uint64
 	rxMalformed            atomic.Uint64
 	rxSlowProtocol         atomic.Uint64
+	rxSlowMalformed        atomic.Uint64
 	txSourceMACRewritten   atomic.Uint64
 	txDroppedNoMember      atomic.Uint64
 	vnicDroppedSlowProto   atomic.Uint64
@@ -201,15 +202,11 @@ type Team struct {
 	active  int       // active-backup's active member, -1 none
 	homes   map[int]int
 	closed  bool
-	// lacpState reports a member's LACP state (mode lacp), nil otherwise.
-	lacpState func(member int) *LACPState
-	// Hooks for the LACP runner (mode lacp), called under mu.
-	onLink       func(member int, carrier bool)
-	onRemove     func(member int)
-	onModeChange func(prev mode, cfg *config.Config)
-	wg           sync.WaitGroup
-	stop         chan struct{}
-	timerWG      sync.WaitGroup
+	// lacp runs 802.1AX in mode lacp, nil otherwise.
+	lacp    *lacpMode
+	wg      sync.WaitGroup
+	stop    chan struct{}
+	timerWG sync.WaitGroup
 }
 
 // New opens every member and vnic of cfg and starts forwarding. On error
@@ -263,6 +260,12 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 			return nil, err
 		}
 	}
+	if t.mode == modeLACP {
+		if err := t.startLACPLocked(); err != nil {
+			t.closeLocked()
+			return nil, err
+		}
+	}
 	t.publishLocked("start")
 	t.timerWG.Add(1)
 	go t.timers()
@@ -310,6 +313,9 @@ func (t *Team) addMemberLocked(mc config.Member) error {
 	m := &member{id: id, cfg: mc, mac: l.MAC, carrier: l.Carrier}
 	m.port = port{name: mc.Name, dp: dp, done: make(chan struct{})}
 	t.members = append(t.members, m)
+	if t.lacp != nil {
+		t.lacp.memberAdded(m)
+	}
 	t.wg.Add(1)
 	go t.receive(m)
 	t.log.Info("member added", "member", mc.Name, "mac", l.MAC, "carrier", l.Carrier)
@@ -371,6 +377,8 @@ func (t *Team) Close() error {
 		return nil
 	}
 	close(t.stop)
+	t.closed = true
+	t.stopLACPLocked()
 	err := t.closeLocked()
 	t.mu.Unlock()
 	t.timerWG.Wait()

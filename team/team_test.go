@@ -570,3 +570,18 @@ func BenchmarkForwardTeamToVNIC(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(bufs))/b.Elapsed().Seconds(), "frames/s")
 }
+
+func TestActiveBackupSticky(t *testing.T) {
+	cfg := baseConfig(config.ModeSwitchIndependent, config.BalanceActiveBackup, "eth1", "eth2")
+	cfg.Members[0].Prio = 10
+	cfg.Members[1].Sticky = true
+	tt := startTeam(t, cfg)
+	tt.LinkChanged("eth1", false)
+	if a := tt.State().Active; a != "eth2" {
+		t.Fatalf("active = %q, want eth2", a)
+	}
+	tt.LinkChanged("eth1", true)
+	if a := tt.State().Active; a != "eth2" {
+		t.Fatalf("active = %q, want sticky eth2 to stay although eth1 has a higher prio", a)
+	}
+}

@@ -69,6 +69,16 @@
 // on the interface, by itself or anyone else on the host, so a Port reads
 // only what the interface received and a forwarder cannot loop its own
 // output back in.
+//
+// # Limits
+//
+// Linux 4.20 or later (PACKET_IGNORE_OUTGOING), Ethernet interfaces only.
+// The kernel drops, and counts in RingDrops, received super-frames whose
+// GSO type a virtio_net_hdr cannot express (UDP tunnel GSO, GSO_PARTIAL,
+// SCTP); frames over 64 KiB (BIG TCP) do not fit dataplane.MaxFrame and
+// count as Truncated. On transmit the kernel lets a frame exceed MTU+14
+// by a tag only if that tag is 802.1Q: 802.1ad and QinQ frames need the
+// member's MTU raised.
 package afpacket
 
 import (

@@ -102,7 +102,6 @@ func benchForward(b *testing.B, o Options) {
 	}
 }
 
-
 // threadCPU returns the user and system time of the calling thread.
 func threadCPU(b *testing.B) time.Duration {
 	var ru unix.Rusage

@@ -5,8 +5,6 @@ package afpacket
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -153,28 +151,5 @@ func writeAll(t testing.TB, p *Port, frames [][]byte) {
 		if err != nil || n != len(b) {
 			t.Fatalf("%s: write: %d of %d accepted: %v (stats %+v)", p.Name(), n, len(b), err, p.Stats())
 		}
-	}
-}
-
-var errTimeout = errors.New("timed out")
-
-// readOne runs one Read in a goroutine and returns its result, or
-// errTimeout if it has not returned after d.
-func readOne(p *Port, d time.Duration) (int, error) {
-	type result struct {
-		n   int
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		frames, sizes := newBatch()
-		n, err := p.Read(frames, sizes)
-		ch <- result{n, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.n, r.err
-	case <-time.After(d):
-		return 0, fmt.Errorf("read on %s: %w after %v", p.Name(), errTimeout, d)
 	}
 }

@@ -48,6 +48,9 @@ func (p *Port) Read(frames [][]byte, sizes []int) (int, error) {
 	}
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
+	if p.closed.Load() {
+		return 0, dataplane.ErrClosed
+	}
 	if len(frames) == 0 {
 		return 0, nil
 	}
@@ -56,9 +59,6 @@ func (p *Port) Read(frames [][]byte, sizes []int) (int, error) {
 		bytes, truncated uint64
 	)
 	for {
-		if p.closed.Load() {
-			return 0, dataplane.ErrClosed
-		}
 		blk := p.ring[p.cur*p.blockSize : (p.cur+1)*p.blockSize]
 		if !p.held {
 			if atomic.LoadUint32(u32(blk, bdBlockStatus))&unix.TP_STATUS_USER == 0 {
@@ -66,6 +66,7 @@ func (p *Port) Read(frames [][]byte, sizes []int) (int, error) {
 					break
 				}
 				if err := p.wait(); err != nil {
+					p.truncated.Add(truncated)
 					return 0, err
 				}
 				continue

@@ -13,6 +13,7 @@ import (
 
 	"github.com/teamd-go/teamd-go/team"
 	"github.com/teamd-go/teamd-go/test/nstest"
+	"github.com/teamd-go/teamd-go/test/ovstest"
 )
 
 // topo is the standard test network:
@@ -30,6 +31,14 @@ var teamSeq atomic.Int32
 
 func newTopo(t *testing.T) *topo {
 	t.Helper()
+	tp := newHosts(t)
+	tp.sw.Bridge(t, "br0", "p1", "p2", "pp")
+	return tp
+}
+
+// newHosts builds the namespaces and veths of topo without a switch in sw.
+func newHosts(t *testing.T) *topo {
+	t.Helper()
 	nstest.Require(t)
 	nstest.RequireTool(t, "ping", "ethtool")
 	tp := &topo{
@@ -43,7 +52,6 @@ func newTopo(t *testing.T) *topo {
 	nstest.Veth(t, tp.host, "m2", tp.sw, "p2")
 	nstest.Veth(t, tp.peer, "eth0", tp.sw, "pp")
 	nstest.Veth(t, tp.vm, "eth0", tp.host, "vm1")
-	tp.sw.Bridge(t, "br0", "p1", "p2", "pp")
 	tp.vm.SetMAC(t, "eth0", "02:00:00:77:00:01")
 	tp.peer.SetMAC(t, "eth0", "02:00:00:77:00:02")
 	tp.vm.Addr(t, "eth0", "10.77.0.1/24")
@@ -141,4 +149,57 @@ func pingStats(t *testing.T, ns *nstest.NS, args ...string) (tx, rx int) {
 		t.Fatalf("no ping summary in:\n%s", out)
 	}
 	return tx, rx
+}
+
+// newOVSTopo is topo with Open vSwitch (userspace datapath, userspace TSO
+// so that nobody's offloads need turning off) as the physical switch:
+// bridge br0 with the peer's port pp and p1, p2 as a bond built with
+// bondOpts, or as plain ports when bondOpts is nil.
+func newOVSTopo(t *testing.T, bondOpts ...string) (*topo, *ovstest.Switch) {
+	t.Helper()
+	tp := newHosts(t)
+	sw := ovstest.Start(t, tp.sw, ovstest.UserspaceTSO())
+	must(t, sw.AddBridge("br0"))
+	must(t, sw.AddPort("br0", "pp"))
+	if bondOpts != nil {
+		must(t, sw.AddBond("br0", "bond0", []string{"p1", "p2"}, bondOpts...))
+	} else {
+		must(t, sw.AddPort("br0", "p1"))
+		must(t, sw.AddPort("br0", "p2"))
+	}
+	return tp, sw
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// member returns the named member's state.
+func (st *stateView) member(name string) team.MemberState {
+	for _, m := range st.Members {
+		if m.Name == name {
+			return m
+		}
+	}
+	return team.MemberState{}
+}
+
+type stateView struct{ team.State }
+
+// view returns the state with helpers.
+func (d *daemon) view() *stateView { return &stateView{d.state()} }
+
+// reload rewrites the config file and reloads it through ctl.
+func (d *daemon) reload(cfg string) error {
+	if err := os.WriteFile(d.cfg, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	out, err := d.ctl("reload")
+	if err != nil {
+		return fmt.Errorf("%w: %s", err, out)
+	}
+	return nil
 }

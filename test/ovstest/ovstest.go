@@ -218,6 +218,7 @@ func (s *Switch) daemon(name string, args ...string) (*exec.Cmd, chan struct{}, 
 	cmd := s.command("ip", append([]string{"netns", "exec", s.NS, name}, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = time.Second
 	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("start %s in %s: %w", name, s.NS, err)
