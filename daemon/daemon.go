@@ -68,7 +68,7 @@ func Start(path string, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := team.New(cfg, h, team.Options{Logger: log, AgeTime: cfg.RxTranslation.AgeTime})
+	t, err := team.New(cfg, h, team.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}

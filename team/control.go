@@ -17,6 +17,18 @@ func (t *Team) LinkChanged(name string, carrier bool) {
 	if t.closed {
 		return
 	}
+	for _, v := range t.vnics {
+		if v != nil && v.name == name {
+			t.vnicLinkLocked(v, carrier)
+		}
+	}
+	hadMembers := len(t.snap.Load().view.Members) > 0
+	defer func() {
+		if !hadMembers && len(t.snap.Load().view.Members) > 0 {
+			// All members down and up again: the team was toggled.
+			t.rebuildXlatLocked("members back up")
+		}
+	}()
 	for _, m := range t.members {
 		if m.name == name && m.carrier != carrier {
 			m.carrier = carrier
@@ -150,6 +162,9 @@ func (t *Team) removeVNICLocked(name string) error {
 	t.vnics[i] = nil
 	t.cfg.VNICs = slices.DeleteFunc(t.cfg.VNICs, func(c config.VNIC) bool { return c.Name == name })
 	t.fdb.forget(v.id)
+	if t.xlat != nil {
+		t.xlat.drop(func(e *xlatEntry) bool { return e.vnic == v.id })
+	}
 	delete(t.homes, v.id)
 	t.publishLocked("vnic " + name + " removed")
 	err := v.shut()
@@ -261,6 +276,7 @@ func (t *Team) applyLocked(cfg *config.Config) error {
 	t.cfg.Members = slices.Clone(cfg.Members)
 	t.cfg.VNICs = slices.Clone(cfg.VNICs)
 	t.applyLACPLocked(prevMode)
+	t.setXlatLocked(old)
 	t.publishLocked("reload")
 	t.log.Info("configuration applied", "mode", cfg.Mode, "balance", cfg.Balance,
 		"members", len(t.members))
@@ -295,5 +311,20 @@ func (t *Team) applyLACPLocked(prev mode) {
 		if err := t.lacp.reconfigure(t.cfg, t.members); err != nil {
 			t.log.Error("lacp reconfigure", "err", err)
 		}
+	}
+}
+
+// vnicLinkLocked handles a vnic's carrier: a VM whose interface went down
+// (shut down, restarted) loses what the switch learned of it; it is
+// learned again from its first frame. With rx_translation learning
+// continuously its bindings go too.
+func (t *Team) vnicLinkLocked(v *vnic, carrier bool) {
+	if carrier || v.cfg.TAP {
+		return
+	}
+	t.fdb.remove(func(_ frame.MAC, e *fdbEntry) bool { return e.vnic == v.id && !e.static })
+	if x := t.xlat; x != nil && x.continuous {
+		n := x.drop(func(e *xlatEntry) bool { return e.vnic == v.id })
+		t.log.Info("vnic link down: bindings forgotten", "vnic", v.name, "rx_translation_entries", n)
 	}
 }

@@ -1,6 +1,7 @@
 package team
 
 import (
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -35,11 +36,15 @@ type memberReceiver struct {
 	m   *member
 	out outbox
 	f   frame.Frame
+	// arp holds ARP replies rx_translation sends in one batch.
+	arp  [dataplane.BatchSize][]byte
+	narp int
 }
 
 func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 	t, m := r.t, r.m
 	s := t.snap.Load()
+	r.narp = 0
 	var rxBytes uint64
 	for i := range bufs {
 		fr := bufs[i][:sizes[i]]
@@ -59,6 +64,11 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 		if !s.collecting[m.id] {
 			t.c.rxDroppedNotCollecting.Add(1)
 			continue
+		}
+		if x := s.xlat; x != nil {
+			if r.translate(x, f, eth, fr) {
+				continue
+			}
 		}
 		if f.Dst.IsMulticast() {
 			if s.bcastRx >= 0 && s.bcastRx != m.id {
@@ -103,4 +113,52 @@ func (t *Team) slowProtocol(m *member, eth []byte) {
 	if h := t.slowHandler.Load(); h != nil {
 		(*h)(m.id, eth)
 	}
+}
+
+// translate applies rx_translation to a received frame. It answers ARP
+// requests for the VMs' IPs itself (consuming them) and readdresses
+// frames sent to the team MAC to the VM holding their destination IP. It
+// reports whether the frame was consumed.
+func (r *memberReceiver) translate(x *xlat, f *frame.Frame, eth, fr []byte) bool {
+	t := r.t
+	arp := isARPv4(f, eth)
+	if arp && binary.BigEndian.Uint16(eth[20:22]) == 1 {
+		target := [4]byte(eth[38:42])
+		if _, ok := x.lookup(target); !ok || [4]byte(eth[28:32]) == target {
+			return false // not ours, or a gratuitous ARP: pass it on
+		}
+		if r.arp[r.narp] == nil {
+			r.arp[r.narp] = make([]byte, dataplane.VnetHdrLen+60)
+		}
+		reply := x.arpReply(r.arp[r.narp], eth)
+		r.narp++
+		r.out.members[r.m.id] = append(r.out.members[r.m.id], reply)
+		t.c.arpAnswered.Add(1)
+		return true
+	}
+	if f.Dst != x.teamMAC {
+		return false
+	}
+	var ip [4]byte
+	switch {
+	case arp:
+		ip = [4]byte(eth[38:42])
+	case f.EtherType == frame.EtherTypeIPv4 && f.HasIP:
+		ip, _ = frame.IPv4(f.DstIP)
+	default:
+		t.c.rxTranslationMiss.Add(1)
+		return true
+	}
+	mac, ok := x.lookup(ip)
+	if !ok {
+		t.c.rxTranslationMiss.Add(1)
+		return true
+	}
+	copy(eth[0:6], mac[:])
+	if arp {
+		copy(eth[32:38], mac[:])
+	}
+	f.Dst = mac
+	t.c.rxTranslated.Add(1)
+	return false
 }

@@ -154,6 +154,7 @@ func (t *Team) publishLocked(why string) {
 		rewrite: parseRewrite(t.cfg.SourceMACRewrite),
 		hyperv:  t.bal.Name() == config.BalanceHyperVPort,
 		bcastRx: -1,
+		xlat:    t.xlat,
 	}
 	for _, m := range t.members {
 		s.members[m.id] = m

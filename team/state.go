@@ -16,6 +16,8 @@ type State struct {
 	Members  []MemberState `json:"members"`
 	VNICs    []VNICState   `json:"vnics"`
 	Counters Counters      `json:"counters"`
+	// RxTranslation is the translation table when rx_translation is on.
+	RxTranslation *XlatState `json:"rx_translation,omitempty"`
 }
 
 // MemberState is one member in State.
@@ -85,6 +87,10 @@ type Counters struct {
 	VNICDroppedMalformed   uint64 `json:"vnic_dropped_malformed"`
 	FDBLearnRefused        uint64 `json:"fdb_learn_refused"`
 	Announcements          uint64 `json:"announcements"`
+	RxTranslated           uint64 `json:"rx_translated"`
+	RxTranslationMiss      uint64 `json:"rx_translation_miss"`
+	TxTranslated           uint64 `json:"tx_translated"`
+	ARPAnswered            uint64 `json:"arp_answered"`
 	VNICMoves              uint64 `json:"vnic_moves"`
 	ReloadsOK              uint64 `json:"reloads_ok"`
 	ReloadsFailed          uint64 `json:"reloads_failed"`
@@ -164,9 +170,14 @@ func (t *Team) State() State {
 		VNICDroppedMalformed:   c.vnicDroppedMalformed.Load(),
 		FDBLearnRefused:        t.fdb.refused.Load(),
 		Announcements:          c.announcements.Load(),
+		RxTranslated:           c.rxTranslated.Load(),
+		RxTranslationMiss:      c.rxTranslationMiss.Load(),
+		TxTranslated:           c.txTranslated.Load(),
+		ARPAnswered:            c.arpAnswered.Load(),
 		VNICMoves:              c.failovers.Load(),
 		ReloadsOK:              c.reloadsOK.Load(),
 		ReloadsFailed:          c.reloadsFailed.Load(),
 	}
+	st.RxTranslation = t.xlatStateLocked()
 	return st
 }

@@ -140,6 +140,10 @@ type counters struct {
 	vnicDroppedSlowProto   atomic.Uint64
 	vnicDroppedMalformed   atomic.Uint64
 	announcements          atomic.Uint64
+	rxTranslated           atomic.Uint64
+	rxTranslationMiss      atomic.Uint64
+	txTranslated           atomic.Uint64
+	arpAnswered            atomic.Uint64
 	failovers              atomic.Uint64
 	reloadsOK              atomic.Uint64
 	reloadsFailed          atomic.Uint64
@@ -162,6 +166,8 @@ type snapshot struct {
 	// bcastRx is the member on which broadcasts and multicasts are
 	// accepted in switch-independent mode; -1 accepts them anywhere.
 	bcastRx int
+	// xlat is rx_translation, nil when off.
+	xlat *xlat
 }
 
 func (s *snapshot) home(v int) int {
@@ -203,7 +209,9 @@ type Team struct {
 	homes   map[int]int
 	closed  bool
 	// lacp runs 802.1AX in mode lacp, nil otherwise.
-	lacp    *lacpMode
+	lacp *lacpMode
+	// xlat is rx_translation's table, nil when it is off.
+	xlat    *xlat
 	wg      sync.WaitGroup
 	stop    chan struct{}
 	timerWG sync.WaitGroup
@@ -260,6 +268,7 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 			return nil, err
 		}
 	}
+	t.setXlatLocked(nil)
 	if t.mode == modeLACP {
 		if err := t.startLACPLocked(); err != nil {
 			t.closeLocked()
@@ -427,5 +436,11 @@ func (t *Team) Tick() {
 	now := t.now()
 	if gone := t.fdb.age(now - int64(t.ageTime)); len(gone) > 0 {
 		t.log.Debug("MACs aged out", "count", len(gone))
+	}
+	if x := t.snap.Load().xlat; x != nil && x.continuous {
+		cutoff := now - int64(x.ageTime)
+		if n := x.drop(func(e *xlatEntry) bool { return e.lastSeen.Load() < cutoff }); n > 0 {
+			t.log.Info("rx_translation bindings aged out", "count", n)
+		}
 	}
 }

@@ -87,6 +87,11 @@ type vnicForwarder struct {
 	f      frame.Frame
 	picker lb.Picker
 	bal    lb.Balancer
+	// scratch holds copies of broadcast frames that rx_translation
+	// rewrites for the wire while the vnics get the original; allocated
+	// on first use, reused after.
+	scratch [dataplane.BatchSize][]byte
+	nscr    int
 }
 
 func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
@@ -97,6 +102,7 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 		w.bal, w.picker = s.bal, s.bal.NewPicker()
 	}
 	now := t.now()
+	w.nscr = 0
 	var rxBytes uint64
 	for i := range bufs {
 		fr := bufs[i][:sizes[i]]
@@ -154,6 +160,26 @@ func (w *vnicForwarder) toTeam(s *snapshot, eth, fr []byte, now int64) {
 		m = home
 	} else {
 		m = w.picker.Pick(&s.view, f, w.v.id, len(eth), now)
+	}
+	if x := s.xlat; x != nil {
+		if f.Dst.IsMulticast() {
+			// The vnics keep the original; the wire gets a copy.
+			if w.scratch[w.nscr] == nil {
+				w.scratch[w.nscr] = make([]byte, 0, dataplane.MaxFrame)
+			}
+			fr = append(w.scratch[w.nscr][:0], fr...)
+			w.nscr++
+			eth = fr[dataplane.VnetHdrLen:]
+		}
+		if ip, isNew := x.tx(f, eth, w.v.id, now); isNew {
+			// A VM new to this host (started, or migrated in): tell
+			// the network its IP now lives behind our team MAC.
+			w.out.members[m] = append(w.out.members[m], gratuitousARP(x.teamMAC, binary.BigEndian.Uint32(ip[:])))
+			t.c.announcements.Add(1)
+		}
+		t.c.txTranslated.Add(1)
+		w.out.members[m] = append(w.out.members[m], fr)
+		return
 	}
 	if m != home && home >= 0 && !f.Dst.IsMulticast() && s.rewriteOn() {
 		// SPEC §3.1: a frame leaving a member other than its vnic's home

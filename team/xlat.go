@@ -1,0 +1,255 @@
+package team
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/teamd-go/teamd-go/dataplane"
+	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/team/config"
+)
+
+// Receive-side MAC translation (rx_translation), as the Broadcom team of
+// the second seed does it: the physical network sees only the team's MAC.
+// Frames from VMs leave with the team MAC as source (and as ARP sender);
+// the team answers ARP for its VMs' IPv4 addresses with the team MAC; a
+// frame arriving for the team MAC is readdressed to the VM that holds its
+// destination IP, found in a table IP -> VM MAC.
+//
+// How that table is kept is the whole bug:
+//   - learn: continuous updates a binding from every frame a VM sends
+//     (IPv4 source, ARP sender), forgets a vnic's bindings when its link
+//     goes down or it is detached, and ages bindings out;
+//   - learn: init keeps the first binding it saw for an IP for ever, like
+//     a driver that reads its VMs' MACs only when it starts: a VM that
+//     comes back with a new MAC is still addressed at its old one, until
+//     the team is toggled (Toggle, or all members down and up), which
+//     rebuilds the table from what the switch knows now.
+
+type xlatEntry struct {
+	mac      frame.MAC
+	vnic     int
+	lastSeen atomic.Int64
+}
+
+type xlat struct {
+	teamMAC    frame.MAC
+	continuous bool
+	ageTime    time.Duration
+
+	table atomic.Pointer[map[[4]byte]*xlatEntry]
+	mu    sync.Mutex // writers
+}
+
+func newXlat(teamMAC frame.MAC, rc config.RxTranslation) *xlat {
+	x := &xlat{teamMAC: teamMAC, continuous: rc.Learn != config.LearnInit, ageTime: rc.AgeTime}
+	if x.ageTime <= 0 {
+		x.ageTime = config.DefaultRxAgeTime
+	}
+	m := map[[4]byte]*xlatEntry{}
+	x.table.Store(&m)
+	return x
+}
+
+func (x *xlat) lookup(ip [4]byte) (frame.MAC, bool) {
+	if e, ok := (*x.table.Load())[ip]; ok {
+		return e.mac, true
+	}
+	return frame.MAC{}, false
+}
+
+// learn records that vnic's mac speaks for ip. It reports whether the IP
+// is new to the table (then the team announces it).
+func (x *xlat) learn(ip [4]byte, mac frame.MAC, vnic int, now int64) bool {
+	if ip == ([4]byte{}) || mac.IsMulticast() {
+		return false
+	}
+	e, ok := (*x.table.Load())[ip]
+	if ok && (e.mac == mac && e.vnic == vnic || !x.continuous) {
+		if x.continuous && now-e.lastSeen.Load() > fdbRefresh {
+			e.lastSeen.Store(now)
+		}
+		return false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	old := *x.table.Load()
+	m := make(map[[4]byte]*xlatEntry, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	ne := &xlatEntry{mac: mac, vnic: vnic}
+	ne.lastSeen.Store(now)
+	m[ip] = ne
+	x.table.Store(&m)
+	return !ok
+}
+
+// replace swaps in a whole new table (toggle).
+func (x *xlat) replace(m map[[4]byte]*xlatEntry) {
+	x.mu.Lock()
+	x.table.Store(&m)
+	x.mu.Unlock()
+}
+
+// drop removes the entries for which gone returns true.
+func (x *xlat) drop(gone func(e *xlatEntry) bool) int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	old := *x.table.Load()
+	m := make(map[[4]byte]*xlatEntry, len(old))
+	for k, v := range old {
+		if !gone(v) {
+			m[k] = v
+		}
+	}
+	x.table.Store(&m)
+	return len(old) - len(m)
+}
+
+// XlatEntry is one binding of the translation table in State.
+type XlatEntry struct {
+	IP   string `json:"ip"`
+	MAC  string `json:"mac"`
+	VNIC string `json:"vnic"`
+	Age  string `json:"age"`
+}
+
+// XlatState is the rx_translation part of State.
+type XlatState struct {
+	TeamMAC string      `json:"team_mac"`
+	Learn   string      `json:"learn"`
+	Table   []XlatEntry `json:"table"`
+}
+
+func (t *Team) xlatStateLocked() *XlatState {
+	x := t.xlat
+	if x == nil {
+		return nil
+	}
+	st := &XlatState{TeamMAC: x.teamMAC.String(), Learn: t.cfg.RxTranslation.Learn, Table: []XlatEntry{}}
+	now := t.now()
+	for ip, e := range *x.table.Load() {
+		name := ""
+		if e.vnic < len(t.vnics) && t.vnics[e.vnic] != nil {
+			name = t.vnics[e.vnic].name
+		}
+		st.Table = append(st.Table, XlatEntry{
+			IP: netip.AddrFrom4(ip).String(), MAC: e.mac.String(), VNIC: name,
+			Age: time.Duration(now - e.lastSeen.Load()).Round(time.Second).String(),
+		})
+	}
+	slices.SortFunc(st.Table, func(a, b XlatEntry) int {
+		return netip.MustParseAddr(a.IP).Compare(netip.MustParseAddr(b.IP))
+	})
+	return st
+}
+
+// rebuildXlatLocked re-reads the table from the switch's own knowledge:
+// each MAC a vnic owns with the IPv4 address it last spoke for. This is
+// what toggling the team does (and what learn: init does only then).
+func (t *Team) rebuildXlatLocked(why string) {
+	x := t.xlat
+	if x == nil {
+		return
+	}
+	m := map[[4]byte]*xlatEntry{}
+	now := t.now()
+	for mac, e := range *t.fdb.table.Load() {
+		ip := e.ipv4.Load()
+		if ip == 0 || e.static {
+			continue
+		}
+		var a [4]byte
+		binary.BigEndian.PutUint32(a[:], ip)
+		if prev, ok := m[a]; ok && prev.lastSeen.Load() >= e.lastSeen.Load() {
+			continue
+		}
+		ne := &xlatEntry{mac: mac, vnic: e.vnic}
+		ne.lastSeen.Store(max(e.lastSeen.Load(), now-int64(x.ageTime)/2))
+		m[a] = ne
+	}
+	x.replace(m)
+	t.log.Info("rx_translation table re-read", "reason", why, "entries", len(m))
+}
+
+// Toggle is `teamd-go ctl toggle`: what disabling and re-enabling the
+// team adapter does in the seed. The translation table is re-read.
+func (t *Team) Toggle() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	t.rebuildXlatLocked("toggle")
+	return nil
+}
+
+// xlatTx applies translation to a frame leaving the team: learns the
+// binding and puts the team MAC in the source (and ARP sender) field.
+// It reports whether the IP was new, to be announced.
+func (x *xlat) tx(f *frame.Frame, eth []byte, vnic int, now int64) (newIP [4]byte, isNew bool) {
+	var ip [4]byte
+	arp := isARPv4(f, eth)
+	switch {
+	case arp:
+		ip = [4]byte(eth[28:32])
+	case f.EtherType == frame.EtherTypeIPv4 && f.HasIP:
+		ip, _ = frame.IPv4(f.SrcIP)
+	}
+	isNew = x.learn(ip, f.Src, vnic, now)
+	copy(eth[6:12], x.teamMAC[:])
+	if arp {
+		copy(eth[22:28], x.teamMAC[:])
+	}
+	return ip, isNew
+}
+
+func isARPv4(f *frame.Frame, eth []byte) bool {
+	return f.EtherType == frame.EtherTypeARP && !f.Tagged && len(eth) >= 42 &&
+		eth[14] == 0 && eth[15] == 1 && eth[16] == 8 && eth[17] == 0 && eth[18] == 6 && eth[19] == 4
+}
+
+// arpReply builds, into b (len >= VnetHdrLen+60), the reply to the ARP
+// request req on behalf of ip, from the team MAC.
+func (x *xlat) arpReply(b []byte, req []byte) []byte {
+	b = b[:dataplane.VnetHdrLen+60]
+	clear(b)
+	e := b[dataplane.VnetHdrLen:]
+	copy(e[0:6], req[6:12])
+	copy(e[6:12], x.teamMAC[:])
+	binary.BigEndian.PutUint16(e[12:], frame.EtherTypeARP)
+	copy(e[14:20], req[14:20]) // htype, ptype, hlen, plen
+	binary.BigEndian.PutUint16(e[20:], 2)
+	copy(e[22:28], x.teamMAC[:])
+	copy(e[28:32], req[38:42]) // sender IP = the IP asked for
+	copy(e[32:38], req[22:28])
+	copy(e[38:42], req[28:32])
+	return b
+}
+
+// setXlatLocked turns rx_translation on, off or to a new learning mode
+// after a start or reload (prev is the config before, nil at start).
+func (t *Team) setXlatLocked(prev *config.Config) {
+	rc := t.cfg.RxTranslation
+	if !rc.Enabled {
+		t.xlat = nil
+		return
+	}
+	if prev != nil && prev.RxTranslation == rc && t.xlat != nil {
+		return
+	}
+	var teamMAC frame.MAC
+	if t.xlat != nil {
+		teamMAC = t.xlat.teamMAC
+	} else if len(t.members) > 0 {
+		teamMAC = t.members[0].mac
+	}
+	t.xlat = newXlat(teamMAC, rc)
+	t.rebuildXlatLocked("start")
+	t.log.Info("rx_translation on", "team_mac", teamMAC, "learn", rc.Learn)
+}
