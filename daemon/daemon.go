@@ -170,6 +170,11 @@ func (d *Daemon) handle(_ context.Context, cmd string, args []string) (any, erro
 			return nil, err
 		}
 		return d.team.State(), nil
+	case "toggle":
+		if err := d.team.Toggle(); err != nil {
+			return nil, err
+		}
+		return d.team.State(), nil
 	case "config-dump":
 		c := d.team.Config()
 		b, err := config.Dump(&c)

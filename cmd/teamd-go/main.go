@@ -30,6 +30,7 @@ const usage = `usage:
   teamd-go -c FILE --check         validate FILE; exit 1 if invalid
   teamd-go ctl [-t TEAM] state [view]
   teamd-go ctl [-t TEAM] reload
+  teamd-go ctl [-t TEAM] toggle        re-read the rx_translation table (as toggling the team adapter)
   teamd-go ctl [-t TEAM] config dump
   teamd-go ctl [-t TEAM] port add|remove|present NAME
   teamd-go lab [SCENARIO] [--json] [--keep]
@@ -149,6 +150,11 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintln(stdout, "reloaded")
+	case rest[0] == "toggle" && len(rest) == 1:
+		if _, ok := call("toggle"); !ok {
+			return 1
+		}
+		fmt.Fprintln(stdout, "toggled: rx_translation table re-read")
 	case rest[0] == "config" && len(rest) == 2 && rest[1] == "dump":
 		res, ok := call("config-dump")
 		if !ok {
