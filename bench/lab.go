@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -60,26 +61,31 @@ var nsPrefix = fmt.Sprintf("tgbb%d-", os.Getpid())
 
 var staleRE = regexp.MustCompile(`^tgbb(\d+)-`)
 
-// removeStale deletes namespaces left by bench runs that no longer run.
+// removeStale deletes the namespaces (killing what runs in them) and
+// temporary directories left by bench runs that no longer run.
 func removeStale() {
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		return
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		m := staleRE.FindStringSubmatch(f[0])
+	dead := func(name string) bool {
+		m := staleRE.FindStringSubmatch(name)
 		if m == nil {
-			continue
+			return false
 		}
-		if pid, _ := strconv.Atoi(m[1]); pid == os.Getpid() || processAlive(pid) {
-			continue
+		pid, _ := strconv.Atoi(m[1])
+		return pid != os.Getpid() && !processAlive(pid)
+	}
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && dead(f[0]) {
+				logf("removing namespace %s left by an earlier run", f[0])
+				(&nstest.NS{Name: f[0]}).Delete()
+			}
 		}
-		logf("removing namespace %s left by an earlier run", f[0])
-		(&nstest.NS{Name: f[0]}).Delete()
+	}
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "tgbb*-*"))
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err == nil && st.IsDir() && dead(filepath.Base(d)) {
+			logf("removing %s left by an earlier run", d)
+			_ = os.RemoveAll(d)
+		}
 	}
 }
 

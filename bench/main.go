@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -93,6 +94,7 @@ func run() int {
 	cl.push(func() { _ = os.RemoveAll(dir) })
 	o.dir = dir
 
+	load0 := loadAvg()
 	var results []Result
 	for _, r := range rows {
 		if ctx.Err() != nil {
@@ -105,6 +107,8 @@ func run() int {
 	}
 	printTable(os.Stdout, results)
 	printRatios(os.Stdout, results)
+	fmt.Printf("\nload average (1 min) at start %s, at end %s, on %d CPUs: other work on the machine skews these numbers\n",
+		load0, loadAvg(), runtime.NumCPU())
 	if ctx.Err() != nil {
 		fmt.Fprintf(os.Stderr, "bench: interrupted; %s left as it was\n", o.jsonPath)
 		return 130
@@ -138,6 +142,15 @@ func writeJSON(path string, results []Result) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// loadAvg is the 1-minute load average, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func logf(format string, args ...any) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,6 +132,7 @@ func runRow(ctx context.Context, cl *cleanups, o *options, r row) (res Result) {
 	if rx, tx, err := measurePPS(ctx, cl, o, p); err != nil {
 		fail("pps", err)
 	} else {
+		rx, tx = math.Round(rx), math.Round(tx)
 		res.PPSRx, res.PPSTx = &rx, &tx
 	}
 	if ctx.Err() != nil {
@@ -140,6 +142,7 @@ func runRow(ctx context.Context, cl *cleanups, o *options, r row) (res Result) {
 	if g, err := measureTCP(ctx, cl, o, p); err != nil {
 		fail("tcp", err)
 	} else {
+		g = math.Round(g*1000) / 1000
 		res.TCPGbps = &g
 	}
 	if ctx.Err() != nil || p.daemonPid == 0 || o.memory <= 0 {
@@ -235,7 +238,7 @@ func buildLinuxBridge(_ context.Context, cl *cleanups, _ *options) (*path, error
 // buildOVS: Open vSwitch's userspace datapath in a middle namespace,
 // ovs-vswitchd on the forwarding CPU. Without userspace TSO the hosts'
 // offloads go off (see ovstest); with it they keep the defaults.
-func buildOVS(_ context.Context, cl *cleanups, _ *options, tso bool) (*path, error) {
+func buildOVS(_ context.Context, cl *cleanups, o *options, tso bool) (*path, error) {
 	if err := ovstest.Available(); err != nil {
 		return nil, notAvailable("%v", err)
 	}
@@ -247,7 +250,10 @@ func buildOVS(_ context.Context, cl *cleanups, _ *options, tso bool) (*path, err
 	if tso {
 		opts = append(opts, ovstest.UserspaceTSO())
 	}
-	sw, err := ovstest.StartProcess(mid.Name, "", opts...)
+	// In the run's directory, so that removeStale finds it after a crash.
+	dir := filepath.Join(o.dir, "ovs")
+	cl.push(func() { _ = os.RemoveAll(dir) })
+	sw, err := ovstest.StartProcess(mid.Name, dir, opts...)
 	if err != nil {
 		return nil, err
 	}

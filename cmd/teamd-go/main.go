@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/teamd-go/teamd-go/daemon"
@@ -22,6 +23,7 @@ import (
 var version = "dev"
 
 func main() {
+	daemon.Version = version
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -84,6 +86,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	log.Info("teamd-go starting", "version", version, "config", *cfgPath)
+	if path := os.Getenv("TEAMD_GO_CPUPROFILE"); path != "" {
+		// A debugging aid for performance work: a CPU profile of the
+		// whole run, written when the daemon stops.
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
 	if err := daemon.Run(context.Background(), *cfgPath, log); err != nil {
 		fmt.Fprintln(stderr, "teamd-go:", err)
 		return 1

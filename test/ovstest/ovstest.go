@@ -17,12 +17,14 @@
 // # Offloads
 //
 // The userspace datapath reads its ports with AF_PACKET. Unless userspace
-// TSO is on (below), it cannot forward GSO super-frames or frames whose
-// checksum is left to the NIC (CHECKSUM_PARTIAL): ARP and ping work, but
-// TCP stalls (oversized frames are dropped; segments arrive with bad
-// checksums, counted as TcpInCsumErrors by the receiver). So turn
-// offloads off on every interface whose traffic OVS receives, i.e. the
-// hosts' veth ends that send into OVS, in both directions of a test:
+// TSO is on (below), it takes frames as plain buffers: it cannot forward
+// GSO super-frames, and frames whose checksum is left to the NIC
+// (CHECKSUM_PARTIAL, what a veth sends by default) leave it with that
+// checksum unfilled. ARP and ICMP pass, but TCP does not even connect: the
+// SYN arrives with a bad checksum (TcpInCsumErrors on the receiver), and
+// the SYN-ACK the same way back. So turn offloads off on every interface
+// whose traffic OVS receives, i.e. the hosts' veth ends that send into
+// OVS, on both sides of a conversation:
 //
 //	ethtool -K dev tx off tso off gso off gro off
 //
