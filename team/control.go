@@ -66,12 +66,16 @@ func (t *Team) PortGone(name string) {
 	if t.closed {
 		return
 	}
-	if err := t.removeMemberLocked(name); err == nil {
+	// Closing the port of a vanished interface cannot restore it; that
+	// error is expected and not reported.
+	if slices.ContainsFunc(t.members, func(m *member) bool { return m.name == name }) {
 		t.log.Warn("member disappeared from the host; removed from the team", "member", name)
+		_ = t.removeMemberLocked(name)
 		return
 	}
-	if err := t.removeVNICLocked(name); err == nil {
+	if slices.ContainsFunc(t.vnics, func(v *vnic) bool { return v != nil && v.name == name }) {
 		t.log.Warn("vnic disappeared from the host; removed from the switch", "vnic", name)
+		_ = t.removeVNICLocked(name)
 	}
 }
 
