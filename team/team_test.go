@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,19 +109,14 @@ func baseConfig(mode, balance string, members ...string) *config.Config {
 type testTeam struct {
 	*Team
 	h   *fakeHost
-	now time.Duration
-	mu  sync.Mutex
+	now atomic.Int64 // virtual clock, nanoseconds
 }
 
 func startTeam(t *testing.T, cfg *config.Config) *testTeam {
 	t.Helper()
 	before := runtime.NumGoroutine()
 	tt := &testTeam{h: newFakeHost()}
-	tm, err := New(cfg, tt.h, Options{Now: func() int64 {
-		tt.mu.Lock()
-		defer tt.mu.Unlock()
-		return int64(tt.now)
-	}})
+	tm, err := New(cfg, tt.h, Options{Now: tt.now.Load})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -134,11 +130,7 @@ func startTeam(t *testing.T, cfg *config.Config) *testTeam {
 	return tt
 }
 
-func (tt *testTeam) advance(d time.Duration) {
-	tt.mu.Lock()
-	tt.now += d
-	tt.mu.Unlock()
-}
+func (tt *testTeam) advance(d time.Duration) { tt.now.Add(int64(d)) }
 
 // checkGoroutines fails if goroutines started by the team outlive Close.
 func checkGoroutines(t *testing.T, before int) {
