@@ -37,13 +37,16 @@ deps:
 # sockets on veths, and namespace/Open vSwitch integration tests. Outside
 # CI the privileged tiers skip with a message when not root; with CI=true
 # they fail instead.
+UNIT_PKGS := ./dataplane/frame/... ./dataplane/dataplanetest/... ./lb/... ./team/... ./lab/lbemu/...
+
 test: deps build
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./dataplane/frame/... ./dataplane/dataplanetest/... ./lb/... ./team/...
-	$(GO) test -count=1 -timeout 40m ./dataplane/... ./test/... ./cmd/...
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+	$(GO) test -count=1 -run 'Alloc' $(UNIT_PKGS)
+	$(GO) test -count=1 -timeout 60m -p 1 $$($(GO) list ./... | grep -v -E '/(lb|lb/lbtest|team|team/config|team/lacp|team/lacpdu|team/control|dataplane/frame|dataplane/dataplanetest)$$')
 
 unit:
-	$(GO) test -race -count=1 ./dataplane/frame/... ./lb/... ./team/...
+	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./dataplane/frame/

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/teamd-go/teamd-go/daemon"
+	"github.com/teamd-go/teamd-go/lab"
 	"github.com/teamd-go/teamd-go/team/control"
 )
 
@@ -46,7 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "ctl":
 			return ctl(args[1:], stdout, stderr)
 		case "lab":
-			return lab(args[1:], stdout, stderr)
+			return runLab(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("teamd-go", flag.ContinueOnError)
@@ -189,9 +189,6 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-var errNoLab = errors.New("the lab is not built into this version yet")
-
-func lab(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "teamd-go lab:", errNoLab)
-	return 1
+func runLab(args []string, stdout, stderr io.Writer) int {
+	return lab.Main(args, stdout, stderr)
 }

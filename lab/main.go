@@ -1,0 +1,194 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const (
+	// DaemonEnv names the environment variable holding the teamd-go
+	// binary the lab runs in its namespaces. Unset, it is the running
+	// executable (the lab is `teamd-go lab`). Tests set it to a freshly
+	// built binary.
+	DaemonEnv = "TEAMD_GO_LAB_DAEMON"
+	// HelperEnv is set to "1" in the environment of helper processes. A
+	// test binary that runs Main must check it first thing in TestMain
+	// and, when set, exit with Main(os.Args[2:], ...): the lab runs its
+	// helpers as `SELF lab --helper ...` and SELF is then the test binary.
+	HelperEnv = "TEAMD_GO_LAB_HELPER"
+)
+
+// Prefix starts the name of everything the lab creates: namespaces
+// (tglPID-VARIANT-ROLE), team names, the run directory.
+const Prefix = "tgl"
+
+// RunRoot holds one directory per lab run (configs, logs, sockets, the
+// switches' databases), found again by `lab down`.
+var RunRoot = "/run/" + Prefix
+
+const usage = `usage:
+  teamd-go lab [SCENARIO] [--json] [--keep] [--variant NAME,...]
+  teamd-go lab down
+
+Builds each variant of SCENARIO (all scenarios if none is named) in network
+namespaces, runs its traffic, prints a table (or with --json one JSON object
+per variant) and removes everything, also on Ctrl-C. --keep leaves the last
+state running for inspection; "lab down" removes what a kept or crashed lab
+left. Exit status 0 when every verdict is the expected one.
+
+scenarios:
+`
+
+// Main is `teamd-go lab ARGS`: it returns the exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "--helper":
+			return helper(args[1:], stdout, stderr)
+		case "down":
+			if len(args) > 1 {
+				fmt.Fprint(stderr, usageText())
+				return 2
+			}
+			return down(stdout, stderr)
+		}
+	}
+	fs := flag.NewFlagSet("teamd-go lab", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usageText()) }
+	jsonOut := fs.Bool("json", false, "print one JSON object per variant instead of a table")
+	keep := fs.Bool("keep", false, "leave the lab running; remove it later with `teamd-go lab down`")
+	only := fs.String("variant", "", "run only these variants (comma-separated)")
+	names, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	var run []*Scenario
+	switch len(names) {
+	case 0:
+		run = Scenarios
+	case 1:
+		s := find(names[0])
+		if s == nil {
+			fmt.Fprintf(stderr, "teamd-go lab: no scenario %q\n\n", names[0])
+			fs.Usage()
+			return 2
+		}
+		run = []*Scenario{s}
+	default:
+		fs.Usage()
+		return 2
+	}
+	var variants []string
+	if *only != "" {
+		variants = strings.Split(*only, ",")
+		if err := checkVariants(run, variants); err != nil {
+			fmt.Fprintln(stderr, "teamd-go lab:", err)
+			return 2
+		}
+	}
+	if err := preflight(); err != nil {
+		fmt.Fprintln(stderr, "teamd-go lab:", err)
+		return 1
+	}
+	daemon, self, err := binaries()
+	if err != nil {
+		fmt.Fprintln(stderr, "teamd-go lab:", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r := &runner{
+		daemon: daemon, self: self, keep: *keep, json: *jsonOut,
+		variants: variants, stdout: stdout, stderr: stderr,
+	}
+	return r.run(ctx, run)
+}
+
+func usageText() string {
+	var b strings.Builder
+	b.WriteString(usage)
+	for _, s := range Scenarios {
+		fmt.Fprintf(&b, "  %-16s %s\n", s.Name, s.Summary)
+		for _, v := range s.Variants {
+			fmt.Fprintf(&b, "      %-20s expected %s\n", v.Name, v.Expected)
+		}
+	}
+	return b.String()
+}
+
+// parseInterleaved parses flags placed before, between or after the
+// positional arguments, and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func checkVariants(run []*Scenario, names []string) error {
+	for _, n := range names {
+		found := false
+		for _, s := range run {
+			for _, v := range s.Variants {
+				found = found || v.Name == n
+			}
+		}
+		if !found {
+			return fmt.Errorf("no variant %q", n)
+		}
+	}
+	return nil
+}
+
+// preflight checks for root and the programs the lab runs.
+func preflight() error {
+	var errs []error
+	if os.Geteuid() != 0 {
+		errs = append(errs, errors.New("needs root (network namespaces)"))
+	}
+	for _, p := range append([]string{"ip", "ethtool", "ping"}, ovsPrograms...) {
+		if _, err := exec.LookPath(p); err != nil {
+			errs = append(errs, fmt.Errorf("needs %s on PATH", p))
+		}
+	}
+	if _, err := os.Stat(ovsSchema); err != nil {
+		errs = append(errs, fmt.Errorf("needs the Open vSwitch schema: %w", err))
+	}
+	if len(errs) > 0 {
+		errs = append(errs, errors.New("(`sudo make deps` installs iproute2, iputils-ping, ethtool and openvswitch-switch)"))
+	}
+	return errors.Join(errs...)
+}
+
+// binaries returns the teamd-go binary to run in the namespaces and the
+// binary that runs the helpers.
+func binaries() (daemon, self string, err error) {
+	self, err = os.Executable()
+	if err != nil {
+		return "", "", fmt.Errorf("find own executable: %w", err)
+	}
+	daemon = self
+	if d := os.Getenv(DaemonEnv); d != "" {
+		daemon = d
+	}
+	if _, err := os.Stat(daemon); err != nil {
+		return "", "", fmt.Errorf("teamd-go binary (%s): %w", DaemonEnv, err)
+	}
+	return daemon, self, nil
+}
