@@ -80,6 +80,15 @@ func removeStale() {
 			}
 		}
 	}
+	// Control sockets of the sections' daemons (team tgbb<pid>), left
+	// when a killed run's daemon was killed too.
+	socks, _ := filepath.Glob("/run/teamd-go/tgbb*.sock")
+	for _, sock := range socks {
+		if base := strings.TrimSuffix(filepath.Base(sock), ".sock"); dead(base + "-") {
+			logf("removing %s left by an earlier run", sock)
+			_ = os.Remove(sock)
+		}
+	}
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "tgbb*-*"))
 	for _, d := range dirs {
 		if st, err := os.Stat(d); err == nil && st.IsDir() && dead(filepath.Base(d)) {

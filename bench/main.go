@@ -5,12 +5,19 @@
 // network namespace through: a direct veth pair, a Linux bridge, Open
 // vSwitch's userspace datapath (without and with userspace TSO), and
 // teamd-go with each backend (SPEC §6). It prints a table and writes the
-// same rows to bench/results.json.
+// same rows to bench/results.json. After the rows come three sections
+// that measure the team itself (sections.go): balance (imbalance between
+// the members for 2, 8 and 64 TCP flows, address-hash vs dynamic),
+// reorder (a UDP probe's reordering under dynamic, with address-hash as
+// reference) and reload (a UDP probe's loss while the balance is switched
+// 12 times by reload, against a run without reloads); they print their
+// own tables and land in bench/results.json too (format: resultsFile).
 //
 // Run it as root from the repository root, after building the daemon:
 //
 //	go build -o bin/teamd-go ./cmd/teamd-go && go run ./bench
 //	go run ./bench -duration 5s -memory 10s -only veth,ovs-netdev
+//	go run ./bench -only balance,reorder,reload
 //
 // Everything it creates is named tgbb<pid>-*: namespaces, a temporary
 // directory, Open vSwitch run directories (tgb-ovs-*). It removes them on
@@ -20,12 +27,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -38,9 +43,13 @@ func run() int {
 	var o options
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each pps and TCP measurement")
 	flag.DurationVar(&o.memory, "memory", 60*time.Second, "length of the memory-flatness run (teamd-go rows); 0 skips it")
-	flag.StringVar(&o.jsonPath, "json", "bench/results.json", "write the rows as a JSON array to this file (empty: don't)")
-	flag.StringVar(&o.only, "only", "", "run only these rows (comma-separated names)")
+	flag.StringVar(&o.jsonPath, "json", "bench/results.json", "write the results as JSON to this file (empty: don't)")
+	flag.StringVar(&o.only, "only", "", "run only these rows and sections (comma-separated names)")
 	flag.StringVar(&o.teamd, "teamd", "./bin/teamd-go", "teamd-go binary")
+	flag.DurationVar(&o.sectionDuration, "section-duration", 5*time.Second, "length of each balance run (reorder probes run twice as long)")
+	flag.IntVar(&o.balanceRuns, "balance-runs", 3, "runs per cell of the balance section")
+	flag.IntVar(&o.probePPS, "probe-pps", 10000, "datagrams per second of the reorder and reload probes")
+	flag.DurationVar(&o.reloadEvery, "reload-every", time.Second, "time between the reload section's reloads")
 	flag.Parse()
 
 	if os.Geteuid() != 0 {
@@ -51,21 +60,29 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	rows := allRows()
+	rows, sections := allRows(), allSections()
 	if o.only != "" {
-		var picked []row
+		var pickedRows []row
+		var pickedSections []section
 		for _, name := range strings.Split(o.only, ",") {
-			r, ok := findRow(rows, strings.TrimSpace(name))
-			if !ok {
-				fmt.Fprintf(os.Stderr, "bench: no row %q; rows: %s\n", name, rowNames(rows))
+			name = strings.TrimSpace(name)
+			if r, ok := findRow(rows, name); ok {
+				pickedRows = append(pickedRows, r)
+			} else if s, ok := findSection(sections, name); ok {
+				pickedSections = append(pickedSections, s)
+			} else {
+				fmt.Fprintf(os.Stderr, "bench: no row or section %q; rows: %s; sections: %s\n", name, rowNames(rows), sectionNames(sections))
 				return 2
 			}
-			picked = append(picked, r)
 		}
-		rows = picked
+		rows, sections = pickedRows, pickedSections
 	}
-	if o.duration < time.Second {
-		fmt.Fprintln(os.Stderr, "bench: -duration must be at least 1s")
+	if o.duration < time.Second || o.sectionDuration < time.Second {
+		fmt.Fprintln(os.Stderr, "bench: -duration and -section-duration must be at least 1s")
+		return 2
+	}
+	if o.balanceRuns < 1 || o.probePPS < 1 || o.reloadEvery < 100*time.Millisecond {
+		fmt.Fprintln(os.Stderr, "bench: -balance-runs and -probe-pps must be at least 1, -reload-every at least 100ms")
 		return 2
 	}
 
@@ -105,20 +122,40 @@ func run() int {
 		results = append(results, res)
 		logf("== %s: %s", r.name, res.summary())
 	}
-	printTable(os.Stdout, results)
-	printRatios(os.Stdout, results)
+	if len(rows) > 0 {
+		printTable(os.Stdout, results)
+		printRatios(os.Stdout, results)
+	}
+	var sec sectionResults
+	for _, s := range sections {
+		if ctx.Err() != nil {
+			break
+		}
+		logf("== section %s", s.name)
+		s.run(ctx, cl, &o, &sec)
+		// Let the kernel finish tearing down before the next one.
+		time.Sleep(500 * time.Millisecond)
+	}
+	printBalance(os.Stdout, sec.Balance)
+	printReorder(os.Stdout, sec.Reorder)
+	printReload(os.Stdout, sec.Reload)
 	fmt.Printf("\nload average (1 min) at start %s, at end %s, on %d CPUs: other work on the machine skews these numbers\n",
 		load0, loadAvg(), runtime.NumCPU())
 	if ctx.Err() != nil {
 		fmt.Fprintf(os.Stderr, "bench: interrupted; %s left as it was\n", o.jsonPath)
 		return 130
 	}
-	if o.jsonPath != "" && len(results) > 0 {
-		if err := writeJSON(o.jsonPath, results); err != nil {
+	if o.jsonPath != "" && (len(results) > 0 || len(sections) > 0) {
+		carried, err := writeResults(o.jsonPath, results, len(rows) > 0, &sec)
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			return 1
 		}
-		fmt.Printf("\nwrote %s\n", o.jsonPath)
+		fmt.Printf("\nwrote %s", o.jsonPath)
+		if len(carried) > 0 {
+			fmt.Printf(" (%s kept from the previous file: not measured in this run)", strings.Join(carried, ", "))
+		}
+		fmt.Println()
 	}
 	return 0
 }
@@ -131,17 +168,12 @@ type options struct {
 	only     string
 	teamd    string
 	dir      string // temporary files of this run
-}
 
-func writeJSON(path string, results []Result) error {
-	b, err := json.MarshalIndent(results, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	// Sections (sections.go).
+	sectionDuration time.Duration
+	balanceRuns     int
+	probePPS        int
+	reloadEvery     time.Duration
 }
 
 // loadAvg is the 1-minute load average, or "?".

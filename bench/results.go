@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 )
 
-// Result is one row of the table and of bench/results.json, a JSON array
-// of these objects:
+// Result is one row of the table and of the "rows" array of
+// bench/results.json (see resultsFile), objects:
 //
 //	{"name":         row name: veth, linux-bridge, ovs-netdev, ovs-netdev-tso,
 //	                 teamd-go-af_packet, teamd-go-xdp

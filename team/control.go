@@ -259,6 +259,9 @@ func (t *Team) applyLocked(cfg *config.Config) error {
 	}
 	// From here on nothing fails.
 	prevMode := t.mode
+	if bal != t.bal {
+		t.balBase = t.balStats()
+	}
 	t.cfg = cfg
 	t.mode, t.bal = mode, bal
 	for _, m := range t.members {

@@ -3,6 +3,8 @@ package team
 import (
 	"slices"
 
+	"github.com/teamd-go/teamd-go/lb"
+
 	"github.com/teamd-go/teamd-go/dataplane/frame"
 )
 
@@ -92,6 +94,8 @@ type Counters struct {
 	TxTranslated           uint64 `json:"tx_translated"`
 	ARPAnswered            uint64 `json:"arp_answered"`
 	VNICMoves              uint64 `json:"vnic_moves"`
+	FlowletMoves           uint64 `json:"flowlet_moves"`
+	FlowsReassigned        uint64 `json:"flows_reassigned"`
 	ReloadsOK              uint64 `json:"reloads_ok"`
 	ReloadsFailed          uint64 `json:"reloads_failed"`
 }
@@ -175,9 +179,23 @@ func (t *Team) State() State {
 		TxTranslated:           c.txTranslated.Load(),
 		ARPAnswered:            c.arpAnswered.Load(),
 		VNICMoves:              c.failovers.Load(),
+		FlowletMoves:           t.balStats().Moves,
+		FlowsReassigned:        t.balStats().Reassigned,
 		ReloadsOK:              c.reloadsOK.Load(),
 		ReloadsFailed:          c.reloadsFailed.Load(),
 	}
 	st.RxTranslation = t.xlatStateLocked()
+	return st
+}
+
+// balStats are the balancers' decision counts since the team started:
+// those of balancers replaced by reloads plus the current one's.
+func (t *Team) balStats() lb.Stats {
+	st := t.balBase
+	if s, ok := t.bal.(lb.Statser); ok {
+		cur := s.Stats()
+		st.Moves += cur.Moves
+		st.Reassigned += cur.Reassigned
+	}
 	return st
 }

@@ -210,6 +210,8 @@ type Team struct {
 	closed  bool
 	// lacp runs 802.1AX in mode lacp, nil otherwise.
 	lacp *lacpMode
+	// balBase holds the counts of balancers replaced by reloads.
+	balBase lb.Stats
 	// xlat is rx_translation's table, nil when it is off.
 	xlat    *xlat
 	wg      sync.WaitGroup
