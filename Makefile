@@ -7,6 +7,7 @@
 GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 PREFIX    ?= /usr/local
 DESTDIR   ?=
+UNITDIR   ?= /etc/systemd/system
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 BIN       := bin/teamd-go
@@ -37,13 +38,13 @@ deps:
 # sockets on veths, and namespace/Open vSwitch integration tests. Outside
 # CI the privileged tiers skip with a message when not root; with CI=true
 # they fail instead.
-UNIT_PKGS := ./dataplane/frame/... ./dataplane/dataplanetest/... ./lb/... ./team/... ./lab/lbemu/...
+UNIT_PKGS := ./dataplane/frame/... ./dataplane/dataplanetest/... ./lb/... ./team/... ./lab/lbemu/... ./metrics/... ./configs/...
 
 test: deps build
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 	$(GO) test -count=1 -run 'Alloc' $(UNIT_PKGS)
-	$(GO) test -count=1 -timeout 60m -p 1 $$($(GO) list ./... | grep -v -E '/(lb|lb/lbtest|team|team/config|team/lacp|team/lacpdu|team/control|dataplane/frame|dataplane/dataplanetest)$$')
+	$(GO) test -count=1 -timeout 60m -p 1 $$($(GO) list ./... | grep -v -E '/(lb|lb/lbtest|team|team/config|team/lacp|team/lacpdu|team/control|dataplane/frame|dataplane/dataplanetest|metrics|configs)$$')
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
@@ -60,10 +61,16 @@ bench: deps build
 generate:
 	$(GO) generate ./...
 
+# install puts the binary in $(PREFIX)/bin and the unit in $(UNITDIR), its
+# ExecStart pointing at that binary; example configs go to
+# $(PREFIX)/share/teamd-go/examples, /etc/teamd-go is left to the admin.
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/teamd-go
-	install -D -m 0644 configs/teamd-go@.service $(DESTDIR)/etc/systemd/system/teamd-go@.service
-	install -d $(DESTDIR)/etc/teamd-go
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/teamd-go/examples
+	sed 's|/usr/local/bin/teamd-go|$(PREFIX)/bin/teamd-go|g' configs/teamd-go@.service > $(DESTDIR)$(UNITDIR)/teamd-go@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/teamd-go@.service
+	install -m 0644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/teamd-go/examples/
+	install -d -m 0755 $(DESTDIR)/etc/teamd-go
 
 clean:
 	rm -rf bin

@@ -18,10 +18,15 @@ import (
 
 	"github.com/teamd-go/teamd-go/dataplane/frame"
 	"github.com/teamd-go/teamd-go/dataplane/link"
+	"github.com/teamd-go/teamd-go/metrics"
 	"github.com/teamd-go/teamd-go/team"
 	"github.com/teamd-go/teamd-go/team/config"
 	"github.com/teamd-go/teamd-go/team/control"
 )
+
+// Version is the teamd-go version, labelling teamd_go_build_info;
+// cmd/teamd-go sets it from its own, stamped by the Makefile.
+var Version = "dev"
 
 // Daemon is a running team with its control socket.
 type Daemon struct {
@@ -32,6 +37,7 @@ type Daemon struct {
 	team     *team.Team
 	mon      *link.Monitor
 	srv      *control.Server
+	metrics  *metrics.Server // nil when the config's metrics: is empty; under reloadMu
 	prober   *link.Prober
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -92,7 +98,39 @@ func Start(path string, log *slog.Logger) (*Daemon, error) {
 		t.Close()
 		return nil, err
 	}
+	if err := d.moveMetrics("", cfg.Metrics); err != nil {
+		d.srv.Close()
+		d.stopPoll()
+		d.mon.Close()
+		t.Close()
+		return nil, err
+	}
 	return d, nil
+}
+
+// moveMetrics moves the /metrics listener from address from to address
+// to ("" = none). If to cannot be bound, the listener is put back on
+// from and the error returned.
+func (d *Daemon) moveMetrics(from, to string) error {
+	if from == to {
+		return nil
+	}
+	_ = d.metrics.Close()
+	d.metrics = nil
+	if to == "" {
+		return nil
+	}
+	s, err := metrics.Serve(to, d.team.State, Version, d.log)
+	if err != nil {
+		if from != "" {
+			if d.metrics, _ = metrics.Serve(from, d.team.State, Version, d.log); d.metrics == nil {
+				d.log.Error("metrics: cannot serve on the previous address either", "addr", from)
+			}
+		}
+		return err
+	}
+	d.metrics = s
+	return nil
 }
 
 func (d *Daemon) linkEvent(ev link.Event) {
@@ -137,7 +175,12 @@ func (d *Daemon) Team() *team.Team { return d.team }
 // Close stops the team and gives every interface back.
 func (d *Daemon) Close() error {
 	d.stopPoll()
-	errs := []error{d.srv.Close(), d.mon.Close(), d.team.Close()}
+	errs := []error{d.srv.Close()}
+	d.reloadMu.Lock()
+	errs = append(errs, d.metrics.Close())
+	d.metrics = nil
+	d.reloadMu.Unlock()
+	errs = append(errs, d.mon.Close(), d.team.Close())
 	return errors.Join(errs...)
 }
 
@@ -146,9 +189,15 @@ func (d *Daemon) Close() error {
 func (d *Daemon) Reload() error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
+	oldMetrics := d.team.Config().Metrics
 	cfg, err := Check(d.path)
 	if err == nil {
-		err = d.team.Apply(cfg)
+		err = d.moveMetrics(oldMetrics, cfg.Metrics)
+	}
+	if err == nil {
+		if err = d.team.Apply(cfg); err != nil {
+			_ = d.moveMetrics(cfg.Metrics, oldMetrics)
+		}
 	} else {
 		d.team.ReloadFailed()
 	}

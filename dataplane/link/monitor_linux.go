@@ -58,7 +58,9 @@ func NewMonitor(fn func(Event), log *slog.Logger) (*Monitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("link monitor: %w", err)
 	}
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	// A plain handle opens its socket in the calling thread's namespace,
+	// which is ns: no setns, so no CAP_SYS_ADMIN.
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("link monitor: %w", err)
@@ -103,8 +105,7 @@ func (m *Monitor) open() (*subscription, []netlink.Link, error) {
 		ch:   make(chan netlink.LinkUpdate, 16),
 		done: make(chan struct{}),
 	}
-	err := netlink.LinkSubscribeWithOptions(s.ch, s.done, netlink.LinkSubscribeOptions{
-		Namespace:         &m.ns,
+	opts := netlink.LinkSubscribeOptions{
 		ReceiveBufferSize: rcvbufSize,
 		ErrorCallback: func(err error) {
 			select {
@@ -113,7 +114,18 @@ func (m *Monitor) open() (*subscription, []netlink.Link, error) {
 				m.log.Warn("link monitor: netlink subscription", "err", err)
 			}
 		},
-	})
+	}
+	// Subscribing from a thread of another namespace (a resubscription
+	// from a test that entered ns on one locked thread) must enter ns
+	// (setns, CAP_SYS_ADMIN). A daemon living in one namespace never does.
+	cur, err := netns.Get()
+	if err != nil || !cur.Equal(m.ns) {
+		opts.Namespace = &m.ns
+	}
+	if err == nil {
+		cur.Close()
+	}
+	err = netlink.LinkSubscribeWithOptions(s.ch, s.done, opts)
 	if err != nil {
 		close(s.done)
 		return nil, nil, fmt.Errorf("subscribe: %w", err)

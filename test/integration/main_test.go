@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package integration runs the teamd-go binary in network namespaces with a
 // real physical switch (a Linux bridge or Open vSwitch), VMs and a peer,
 // and checks what crosses it: pings, TCP, failover, broadcasts, drops.
