@@ -22,7 +22,7 @@ import (
 //
 // Each variant builds, in namespaces named tgl<pid>-<variant>-<role>:
 //
-//	vm ── eth0 (default offloads) ═ vm1 ┐
+//	vm ── eth0 ═ vm1 ┐
 //	host: teamd-go, vnic vm1, members m1 (primary) and m2
 //	        m1 ═ p1 ┐   m2 ═ p2 ┐
 //	sw: Open vSwitch, userspace datapath, bridge br0: p1, p2 (plain ports,
@@ -36,10 +36,12 @@ import (
 // eth0 (10.61.1.1, on the switch) is the VM's gateway; rt forwards with
 // the kernel (ip_forward=1).
 //
-// Offloads are turned off on every interface that sends into Open
-// vSwitch (m1, m2, in0 or rt's eth0; see test/ovstest) or into the
-// emulator (cl's eth0, rt's eth1), never on the VM's veth: the team must
-// take the VM's super-frames as a real VM sends them.
+// Every interface keeps the kernel's default offloads (TSO, checksum
+// offload), the team's members and the VM's veth included: teamd-go,
+// Open vSwitch (userspace TSO, see OVS) and the emulator (PACKET_VNET_HDR,
+// see lab/lbemu) all pass GSO super-frames and partial checksums through
+// with their virtio-net header, so TCP crosses every box as the hosts'
+// kernels send it.
 //
 // Traffic: 100 exchanges (connect, one request line, one response, close)
 // from the VM to the server, 25 at a time, 2 s each at most (a SYN that
@@ -247,19 +249,6 @@ func (c alh) build(ctx context.Context, e *Env) (*alhNet, error) {
 			return nil, err
 		}
 	}
-	// Offloads off where a frame enters OVS or the emulator from a kernel
-	// that would otherwise hand over super-frames or partial checksums.
-	// Not on the VM's eth0 nor on vm1.
-	off := []end{{n.host, "m1"}, {n.host, "m2"}, {n.lb, "in0"}, {n.lb, "out0"}, {n.cl, "eth0"}}
-	if c.router {
-		off = append(off, end{n.rt, "eth0"}, end{n.rt, "eth1"})
-	}
-	for _, o := range off {
-		if err := OffloadsOff(ctx, o.ns, o.dev); err != nil {
-			return nil, err
-		}
-	}
-
 	e.Logf("starting Open vSwitch (%s) in %s", c.sw, n.sw.Name)
 	var err error
 	if n.ovs, err = e.StartOVS(ctx, n.sw); err != nil {

@@ -37,6 +37,7 @@ type Env struct {
 	mu    sync.Mutex
 	nss   []*NS
 	procs []*Proc
+	teams []string // names of the teams started, for their sockets
 }
 
 // Logf prints a progress line.
@@ -58,7 +59,7 @@ func (e *Env) NewNS(ctx context.Context, role string) (*NS, error) {
 }
 
 // Veth creates a veth pair, aName in a and bName in b, both up, with the
-// kernel's default offloads.
+// kernel's default offloads. No lab turns them off (see OVS).
 func (e *Env) Veth(ctx context.Context, a *NS, aName string, b *NS, bName string) error {
 	if err := a.RunAll(ctx,
 		[]string{"ip", "link", "add", aName, "type", "veth", "peer", "name", bName, "netns", b.Name},
@@ -66,14 +67,6 @@ func (e *Env) Veth(ctx context.Context, a *NS, aName string, b *NS, bName string
 		return err
 	}
 	_, err := b.Run(ctx, "ip", "link", "set", bName, "up")
-	return err
-}
-
-// OffloadsOff turns checksum and segmentation offloads off on dev: what
-// Open vSwitch's userspace datapath and the load balancer emulator need
-// from an interface that sends to them (see test/ovstest's package doc).
-func OffloadsOff(ctx context.Context, ns *NS, dev string) error {
-	_, err := ns.Run(ctx, "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off")
 	return err
 }
 
@@ -180,8 +173,8 @@ func tail(path string, n int) string {
 // the namespaces and the run directory. It keeps going after an error.
 func (e *Env) Close() error {
 	e.mu.Lock()
-	procs, nss := slices.Clone(e.procs), slices.Clone(e.nss)
-	e.procs, e.nss = nil, nil
+	procs, nss, teams := slices.Clone(e.procs), slices.Clone(e.nss), slices.Clone(e.teams)
+	e.procs, e.nss, e.teams = nil, nil, nil
 	e.mu.Unlock()
 	for _, p := range slices.Backward(procs) {
 		p.stop(5 * time.Second)
@@ -193,6 +186,9 @@ func (e *Env) Close() error {
 		}
 	}
 	removeStaleSocket(e.Team)
+	for _, t := range teams {
+		removeStaleSocket(t)
+	}
 	if err := os.RemoveAll(e.Dir); err != nil {
 		errs = append(errs, err)
 	}

@@ -24,10 +24,12 @@ import (
 // They are not part of the user-facing command line.
 func helper(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "teamd-go lab --helper: lb | tcp-server | tcp-client")
+		fmt.Fprintln(stderr, "teamd-go lab --helper: lb | tcp-server | tcp-client | garp")
 		return 2
 	}
 	switch args[0] {
+	case "garp":
+		return garpHelper(args[1:], stderr)
 	case "lb":
 		return lbHelper(args[1:], stderr)
 	case "tcp-server":
@@ -105,7 +107,7 @@ func lbHelper(args []string, stderr io.Writer) int {
 	}
 	st := r.Stats()
 	log.Info("load balancer emulator stopped", "from_inside", st.FromInside, "from_outside", st.FromOutside,
-		"to_last_hop", st.ToLastHop, "routed", st.Routed, "connections", st.Connections)
+		"to_last_hop", st.ToLastHop, "routed", st.Routed, "connections", st.Connections, "gso", st.GSO)
 	return 0
 }
 
@@ -135,4 +137,30 @@ func LBStats(ctx context.Context, socket string) (lbemu.Stats, error) {
 		return st, fmt.Errorf("load balancer stats: %w", err)
 	}
 	return st, nil
+}
+
+// garpHelper announces an address by gratuitous ARP, as `arping -U` does
+// (without needing iputils-arping):
+//
+//	--helper garp -dev NAME -ip ADDR [-count N] [-interval D]
+func garpHelper(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("garp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dev := fs.String("dev", "", "interface to send on")
+	ipStr := fs.String("ip", "", "IPv4 address to announce")
+	count := fs.Int("count", 1, "how many")
+	interval := fs.Duration("interval", time.Second, "between two")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ip, err := netip.ParseAddr(*ipStr)
+	if err != nil || *dev == "" || *count < 1 {
+		fmt.Fprintln(stderr, "garp: want -dev NAME -ip IPV4 [-count N >= 1]")
+		return 2
+	}
+	if err := sendGARP(*dev, ip, *count, *interval); err != nil {
+		fmt.Fprintln(stderr, "garp:", err)
+		return 1
+	}
+	return 0
 }

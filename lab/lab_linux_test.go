@@ -46,7 +46,7 @@ var (
 func requireLab(t *testing.T) {
 	t.Helper()
 	nstest.Require(t)
-	nstest.RequireTool(t, "ethtool", "ping", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-appctl")
+	nstest.RequireTool(t, "ping", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-appctl")
 	t.Setenv(lab.DaemonEnv, buildTeamd(t))
 }
 
@@ -209,6 +209,112 @@ func TestAutoLastHop(t *testing.T) {
 			// The team did rewrite: the fix is on the other side.
 			if *r.TxRewritten == 0 {
 				t.Errorf("%s: no source MAC rewritten, so the variant proves nothing", r.Variant)
+			}
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if l := newLeftovers(t, before); len(l) > 0 {
+		t.Errorf("left behind:\n%s", strings.Join(l, "\n"))
+	}
+}
+
+// smRow is a stale-mac row.
+type smRow struct {
+	row
+	VMMAC       string `json:"vm_mac"`
+	VMMACBefore string `json:"vm_mac_before"`
+	Host        string `json:"host"`
+	TeamMAC     string `json:"team_mac"`
+	Binding     *struct {
+		IP, MAC, VNIC string
+	} `json:"binding"`
+	ClientARP struct {
+		LLAddr string `json:"lladdr"`
+	} `json:"client_arp"`
+	RxTranslated   *uint64 `json:"rx_translated"`
+	AfterMigration *struct {
+		Attempts, Succeeded int
+	} `json:"after_migration"`
+}
+
+// TestStaleMAC runs `teamd-go lab stale-mac --json` and checks each
+// variant's verdict and the evidence for it: a broken row is the seed's
+// failure (every probe lost, the team still bound to the VM's old MAC,
+// dropped as not owned, the client's ARP entry right), an ok row has the
+// team bound to the VM's MAC now; and that nothing is left behind.
+func TestStaleMAC(t *testing.T) {
+	requireLab(t)
+	before := leftovers(t)
+	var stdout, stderr bytes.Buffer
+	code := lab.Main([]string{"stale-mac", "--json"}, &stdout, &stderr)
+	t.Logf("lab output:\n%s\n%s", stderr.String(), stdout.String())
+
+	want := map[string]string{
+		"static-mac-init":        "ok",
+		"dynamic-mac-init":       "broken",
+		"dynamic-mac-toggle":     "ok",
+		"dynamic-mac-continuous": "ok",
+		"migrate-init":           "broken",
+		"migrate-continuous":     "ok",
+	}
+	var rows []smRow
+	sc := bufio.NewScanner(bytes.NewReader(stdout.Bytes()))
+	for sc.Scan() {
+		var r smRow
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("not a JSON row: %q: %v", sc.Text(), err)
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) != len(want) {
+		t.Errorf("%d rows, want %d", len(rows), len(want))
+	}
+	const teamA, teamB = "02:00:00:62:00:0a", "02:00:00:62:00:0b"
+	for _, r := range rows {
+		if r.Scenario != "stale-mac" || r.Expected != want[r.Variant] {
+			t.Errorf("row %s/%s expects %q, want %q", r.Scenario, r.Variant, r.Expected, want[r.Variant])
+		}
+		if r.Verdict != want[r.Variant] {
+			if r.Verdict == "error" {
+				t.Errorf("%s was not measured: %s", r.Variant, r.Error)
+			} else {
+				t.Errorf("%s: verdict %s, want %s (%d/%d): %s", r.Variant, r.Verdict, want[r.Variant], r.Succeeded, r.Attempts, r.Why)
+			}
+			continue
+		}
+		if r.Attempts != 20 || r.Binding == nil || r.RxDroppedNotOwned == nil || r.RxTranslated == nil {
+			t.Errorf("%s: incomplete row %+v", r.Variant, r)
+			continue
+		}
+		migrated := strings.HasPrefix(r.Variant, "migrate-")
+		wantHost, wantTeam := "A", teamA
+		if migrated {
+			wantHost, wantTeam = "B", teamB
+			if r.AfterMigration == nil || r.AfterMigration.Succeeded != r.AfterMigration.Attempts {
+				t.Errorf("%s: the VM did not answer on host B before its restart: %+v", r.Variant, r.AfterMigration)
+			}
+		}
+		if r.Host != wantHost || r.TeamMAC != wantTeam || r.ClientARP.LLAddr != wantTeam {
+			t.Errorf("%s: host %s, team MAC %s, client ARP %s; want host %s and its team MAC %s for both",
+				r.Variant, r.Host, r.TeamMAC, r.ClientARP.LLAddr, wantHost, wantTeam)
+		}
+		if (r.Variant == "static-mac-init") != (r.VMMAC == r.VMMACBefore) {
+			t.Errorf("%s: the VM's MAC went from %s to %s", r.Variant, r.VMMACBefore, r.VMMAC)
+		}
+		switch r.Verdict {
+		case "broken":
+			// The seed's mechanism: the stale binding, and every probe
+			// translated to a MAC no vnic owns.
+			if r.Succeeded != 0 || r.Binding.MAC != r.VMMACBefore || *r.RxDroppedNotOwned < 17 || *r.RxTranslated < 17 {
+				t.Errorf("%s broke, but not by the seed's mechanism: %d/%d answered, binding %s (VM's MAC before %s), not owned %d, translated %d",
+					r.Variant, r.Succeeded, r.Attempts, r.Binding.MAC, r.VMMACBefore, *r.RxDroppedNotOwned, *r.RxTranslated)
+			}
+		case "ok":
+			if r.Binding.MAC != r.VMMAC || *r.RxDroppedNotOwned != 0 || *r.RxTranslated < 17 {
+				t.Errorf("%s: binding %s (VM has %s), not owned %d, translated %d; want the VM's MAC, 0, >= 17",
+					r.Variant, r.Binding.MAC, r.VMMAC, *r.RxDroppedNotOwned, *r.RxTranslated)
 			}
 		}
 	}

@@ -162,7 +162,7 @@ func preflight() error {
 	if os.Geteuid() != 0 {
 		errs = append(errs, errors.New("needs root (network namespaces)"))
 	}
-	for _, p := range append([]string{"ip", "ethtool", "ping"}, ovsPrograms...) {
+	for _, p := range append([]string{"ip", "ping"}, ovsPrograms...) {
 		if _, err := exec.LookPath(p); err != nil {
 			errs = append(errs, fmt.Errorf("needs %s on PATH", p))
 		}
@@ -171,7 +171,7 @@ func preflight() error {
 		errs = append(errs, fmt.Errorf("needs the Open vSwitch schema: %w", err))
 	}
 	if len(errs) > 0 {
-		errs = append(errs, errors.New("(`sudo make deps` installs iproute2, iputils-ping, ethtool and openvswitch-switch)"))
+		errs = append(errs, errors.New("(`sudo make deps` installs iproute2, iputils-ping and openvswitch-switch)"))
 	}
 	return errors.Join(errs...)
 }

@@ -10,7 +10,7 @@ import (
 // value (see autolasthop.go) and append it here; nothing else changes.
 var Scenarios = []*Scenario{
 	&AutoLastHop,
-	// &StaleMAC, // second seed: SPEC §5 "stale-mac"
+	&StaleMAC,
 }
 
 // Scenario is a lab scenario: a question about teamd-go answered by

@@ -103,9 +103,10 @@ func (r *Router) handleARP(s Side, b []byte, out []output) []output {
 	return out
 }
 
-// queue keeps a copy of fr until nh on side egress is resolved, sending
-// the first request now. Called with r.mu held.
-func (r *Router) queue(egress Side, nh [4]byte, fr []byte, now time.Time, out []output) []output {
+// queue keeps a copy of pkt (virtio-net header and frame) until nh on
+// side egress is resolved, sending the first request now. Called with
+// r.mu held.
+func (r *Router) queue(egress Side, nh [4]byte, pkt []byte, now time.Time, out []output) []output {
 	p, ok := r.pending[nh]
 	if !ok {
 		p = &pending{side: egress, tries: 1, next: now.Add(arpRetry)}
@@ -116,21 +117,23 @@ func (r *Router) queue(egress Side, nh [4]byte, fr []byte, now time.Time, out []
 		r.stats.Unresolved++
 		return out
 	}
-	p.frames = append(p.frames, append([]byte(nil), fr...))
+	p.frames = append(p.frames, append([]byte(nil), pkt...))
 	return out
 }
 
-// arpRequest builds a broadcast who-has for target from side s. Called
-// with r.mu held.
+// arpRequest builds a broadcast who-has for target from side s, behind
+// an all-zero virtio-net header if the ports have one (a plain frame).
+// Called with r.mu held.
 func (r *Router) arpRequest(s Side, target [4]byte) []byte {
 	in := r.ifs[s]
 	a := ARP{Op: ARPRequest, SenderMAC: in.mac, SenderIP: netip.AddrFrom4(in.ip), TargetIP: netip.AddrFrom4(target)}
 	body, _ := a.MarshalBinary()
-	fr := make([]byte, minFrameLength)
+	pkt := make([]byte, r.vh+minFrameLength)
+	fr := pkt[r.vh:]
 	copy(fr[0:6], frame.Broadcast[:])
 	copy(fr[6:12], in.mac[:])
 	binary.BigEndian.PutUint16(fr[12:14], etherTypeARP)
 	copy(fr[ethHeaderLen:], body)
 	r.stats.ARPRequests++
-	return fr
+	return pkt
 }

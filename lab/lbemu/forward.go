@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
 )
 
@@ -30,6 +31,10 @@ type iface struct {
 	mac  frame.MAC
 	mtu  int
 	port port
+	// vnet: every frame read from or written to port starts with a
+	// virtio-net header (PACKET_VNET_HDR). Both interfaces of a Router
+	// agree.
+	vnet bool
 }
 
 // Router is the emulated load balancer. Create it with Open; Run
@@ -40,6 +45,10 @@ type Router struct {
 	ifs  [2]*iface
 	now  func() time.Time
 	stop sync.Once
+	// vh is the length of the virtio-net header in front of every frame
+	// the ports move: dataplane.VnetHdrLen, or 0 for ports without one
+	// (the unit tests' in-memory ports).
+	vh int
 
 	mu      sync.Mutex
 	conns   map[connKey]*conn
@@ -110,6 +119,9 @@ func newRouter(cfg Config, in, out *iface) (*Router, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if in.vnet != out.vnet {
+		return nil, fmt.Errorf("%w: one interface with a virtio-net header and one without", ErrConfig)
+	}
 	in.cfg, out.cfg = cfg.Inside, cfg.Outside
 	in.ip, out.ip = cfg.Inside.Addr.Addr().As4(), cfg.Outside.Addr.Addr().As4()
 	// Longest prefix first, so the first match is the best.
@@ -123,6 +135,9 @@ func newRouter(cfg Config, in, out *iface) (*Router, error) {
 		conns:   make(map[connKey]*conn),
 		arp:     make(map[[4]byte]arpEntry),
 		pending: make(map[[4]byte]*pending),
+	}
+	if in.vnet {
+		r.vh = dataplane.VnetHdrLen
 	}
 	r.stats.LastHop = cfg.LastHop
 	r.stats.LastHopMACs = map[string]uint64{}
@@ -185,7 +200,7 @@ func (r *Router) Close() {
 
 // receive is one interface's reader.
 func (r *Router) receive(s Side) error {
-	buf := make([]byte, 1<<16+ethHeaderLen)
+	buf := make([]byte, r.vh+1<<16+ethHeaderLen)
 	var out []output
 	for {
 		n, err := r.ifs[s].port.Read(buf)
@@ -200,7 +215,8 @@ func (r *Router) receive(s Side) error {
 	}
 }
 
-// output is a frame to write to a side.
+// output is a frame to write to a side, starting with its virtio-net
+// header when the Router's ports have one (Router.vh bytes).
 type output struct {
 	side  Side
 	frame []byte
@@ -216,12 +232,24 @@ func (r *Router) send(out []output) {
 	}
 }
 
-// handle processes one received frame and appends what to send. fr is
-// modified in place and may be among the outputs.
-func (r *Router) handle(s Side, fr []byte, out []output) []output {
-	if len(fr) < ethHeaderLen {
+// handle processes one received frame and appends what to send. pkt is
+// the frame as the port delivered it: the virtio-net header (r.vh bytes),
+// then the Ethernet frame. It is modified in place and may be among the
+// outputs.
+//
+// The header goes out as it came in. It describes a GSO super-frame
+// (segment size, type) and a checksum left to the device (where the L4
+// checksum starts and where it goes), and forwarding changes none of what
+// that depends on: the MACs, the TTL and the IPv4 header checksum are
+// rewritten in place, nothing moves, and the L4 checksum's pseudo-header
+// has neither TTL nor MACs. The IPv4 header checksum stays the super-
+// frame's own; whoever segments it later (the kernel, a switch) writes
+// each segment's total length and ID and recomputes its header checksum.
+func (r *Router) handle(s Side, pkt []byte, out []output) []output {
+	if len(pkt) < r.vh+ethHeaderLen {
 		return out
 	}
+	hdr, fr := pkt[:r.vh], pkt[r.vh:]
 	in := r.ifs[s]
 	switch binary.BigEndian.Uint16(fr[12:14]) {
 	case etherTypeARP:
@@ -273,11 +301,17 @@ func (r *Router) handle(s Side, fr []byte, out []output) []output {
 			return out
 		}
 	}
-	if total > r.ifs[egress].mtu {
+	gso := r.vh > 0 && hdr[1]&^dataplane.VnetGSOECN != dataplane.VnetGSONone
+	if total > r.ifs[egress].mtu && !gso {
+		// A super-frame is longer than the MTU by design: each of its
+		// segments fits.
 		r.stats.TooBig++
 		return out
 	}
-	fr = fr[:ethHeaderLen+total] // drop Ethernet padding
+	if gso {
+		r.stats.GSO++
+	}
+	pkt = pkt[:r.vh+ethHeaderLen+total] // drop Ethernet padding
 	decrementTTL(ip)
 	copy(fr[6:12], r.ifs[egress].mac[:])
 	if s == Inside {
@@ -288,22 +322,23 @@ func (r *Router) handle(s Side, fr []byte, out []output) []output {
 	if nextMAC != (frame.MAC{}) {
 		r.stats.ToLastHop++
 		r.stats.LastHopMACs[nextMAC.String()]++
-		return r.emit(egress, nextMAC, fr, out)
+		return r.emit(egress, nextMAC, pkt, out)
 	}
 	if e, ok := r.arp[nh]; ok && e.side == egress && now.Before(e.expires) {
 		r.stats.Routed++
-		return r.emit(egress, e.mac, fr, out)
+		return r.emit(egress, e.mac, pkt, out)
 	}
-	return r.queue(egress, nh, fr, now, out)
+	return r.queue(egress, nh, pkt, now, out)
 }
 
-// emit addresses fr to dst and appends it to out. Called with r.mu held.
-func (r *Router) emit(egress Side, dst frame.MAC, fr []byte, out []output) []output {
-	copy(fr[0:6], dst[:])
+// emit addresses pkt (virtio-net header and frame) to dst and appends it
+// to out. Called with r.mu held.
+func (r *Router) emit(egress Side, dst frame.MAC, pkt []byte, out []output) []output {
+	copy(pkt[r.vh:r.vh+6], dst[:])
 	if egress == Inside {
 		r.stats.InsideMACs[dst.String()]++
 	}
-	return append(out, output{egress, fr})
+	return append(out, output{egress, pkt})
 }
 
 // lastHop looks the frame's connection up (creating it for a first frame)

@@ -1,6 +1,7 @@
 package lbemu
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
 )
 
@@ -231,6 +233,68 @@ func TestARPGivesUp(t *testing.T) {
 	if requests != 1 || st.ARPRequests != arpTries || st.Unresolved != 1 || len(r.pending) != 0 {
 		t.Errorf("first output %d frames; after retries: %d requests, %d unresolved, %d pending",
 			requests, st.ARPRequests, st.Unresolved, len(r.pending))
+	}
+}
+
+// TestVnetHeader: with virtio-net headers on the ports, a GSO super-frame
+// longer than the MTU is forwarded with its header untouched, a plain
+// frame that long is dropped, and the Router's own ARP requests carry an
+// all-zero header.
+func TestVnetHeader(t *testing.T) {
+	r, err := newRouter(Config{
+		Inside:  Interface{Name: "in0", Addr: netip.MustParsePrefix("10.1.0.1/24")},
+		Outside: Interface{Name: "out0", Addr: netip.MustParsePrefix("10.2.0.1/24")},
+		LastHop: true,
+	}, &iface{mac: macIn, mtu: 1500, port: nullPort{}, vnet: true}, &iface{mac: macOut, mtu: 1500, port: nullPort{}, vnet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A TSO super-frame as a veth with offloads hands it up: 2 MSS of
+	// payload, L4 checksum left to the device.
+	super := func(gsoType uint8) []byte {
+		fr := tcpFrame(macIn, macVM, ipVM, ipClient, 40001, 7000, 64)
+		fr = append(fr, make([]byte, 2*1448)...)
+		ip := fr[14:]
+		binary.BigEndian.PutUint16(ip[2:4], uint16(len(ip)))
+		binary.BigEndian.PutUint16(ip[10:12], ipChecksum(ip[:20]))
+		hdr := make([]byte, dataplane.VnetHdrLen)
+		dataplane.VnetHdr{Flags: dataplane.VnetFlagNeedsCsum, GSOType: gsoType, HdrLen: 54, GSOSize: 1448,
+			CsumStart: 34, CsumOffset: 16}.Encode(hdr)
+		return append(hdr, fr...)
+	}
+	out := r.handle(Inside, super(dataplane.VnetGSOTCPv4), nil)
+	if len(out) != 1 || binary.BigEndian.Uint16(out[0].frame[dataplane.VnetHdrLen+12:]) != etherTypeARP {
+		t.Fatalf("want only an ARP request for the client (the frame waits), got %d outputs", len(out))
+	}
+	if !bytes.Equal(out[0].frame[:dataplane.VnetHdrLen], make([]byte, dataplane.VnetHdrLen)) {
+		t.Errorf("ARP request header %x, want zeros", out[0].frame[:dataplane.VnetHdrLen])
+	}
+	r.mu.Lock()
+	r.arp[ipClient.As4()] = arpEntry{mac: macClient, side: Outside, expires: r.now().Add(time.Hour)}
+	r.mu.Unlock()
+	in := super(dataplane.VnetGSOTCPv4)
+	want := append([]byte(nil), in...)
+	out = r.handle(Inside, in, nil)
+	if len(out) != 1 {
+		t.Fatalf("super-frame: %d outputs, want 1", len(out))
+	}
+	got := out[0].frame
+	if !bytes.Equal(got[:dataplane.VnetHdrLen], want[:dataplane.VnetHdrLen]) {
+		t.Errorf("header %x, want it untouched: %x", got[:dataplane.VnetHdrLen], want[:dataplane.VnetHdrLen])
+	}
+	eth := got[dataplane.VnetHdrLen:]
+	if frame.MAC(eth[0:6]) != macClient || frame.MAC(eth[6:12]) != macOut || eth[22] != 63 ||
+		binary.BigEndian.Uint16(eth[24:26]) != ipChecksum(eth[14:34]) {
+		t.Errorf("forwarded super-frame: dst %v src %v TTL %d", frame.MAC(eth[0:6]), frame.MAC(eth[6:12]), eth[22])
+	}
+	if !bytes.Equal(eth[34:], want[dataplane.VnetHdrLen+34:]) {
+		t.Error("TCP header or payload changed")
+	}
+	if out := r.handle(Inside, super(dataplane.VnetGSONone), nil); len(out) != 0 {
+		t.Errorf("a plain frame over the MTU was forwarded")
+	}
+	if st := r.Stats(); st.GSO != 2 || st.TooBig != 1 {
+		t.Errorf("GSO %d, too big %d; want 2, 1", st.GSO, st.TooBig)
 	}
 }
 

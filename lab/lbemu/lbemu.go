@@ -23,11 +23,26 @@
 //     interface's and the destination MAC to the next hop's, and the frame
 //     written to the egress interface's socket.
 //
-// Frames must arrive whole and checksummed: a packet socket hands up the
-// super-frames and partial checksums that a veth with offloads passes, and
-// a Router cannot segment them. So the interfaces that send into a Router
-// run with offloads off (ethtool -K dev tx off tso off gso off), and a
-// frame longer than the egress MTU is dropped and counted as TooBig.
+// # Offloads
+//
+// The neighbours keep their default offloads. A veth with TSO and
+// checksum offload on hands its peer GSO super-frames (up to 64 KiB, one
+// TCP segment per MSS later) and frames whose L4 checksum is left to the
+// device (CHECKSUM_PARTIAL). The Router reads and writes its sockets with
+// PACKET_VNET_HDR, like teamd-go and Open vSwitch's userspace TSO: each
+// frame comes with the 10-byte virtio-net header that describes exactly
+// that (GSO type and segment size, checksum start and offset), and the
+// Router writes the header back out unchanged with the frame it forwards.
+// That is sound because forwarding moves nothing and touches nothing the
+// header describes: the MACs, the TTL and the IPv4 header checksum change
+// in place; the L4 checksum's pseudo-header holds neither TTL nor MACs.
+// The IPv4 header checksum is the super-frame's; when a super-frame is
+// segmented further on (by the kernel, for a device without TSO), each
+// segment gets its own total length, ID and a recomputed header checksum.
+// A super-frame is longer than the egress MTU by design and is forwarded
+// (counted in Stats.GSO); a plain frame longer than the MTU is dropped
+// and counted as TooBig. Frames the Router builds itself (ARP requests)
+// carry an all-zero header.
 //
 // # Next hop: by ARP, or the auto last hop
 //
@@ -180,6 +195,9 @@ type Stats struct {
 	Openers     map[string]uint64 `json:"openers"`
 	// Conns lists the first MaxReportedConns connections.
 	Conns []Conn `json:"conns,omitempty"`
+
+	// GSO counts forwarded GSO super-frames (passed through whole).
+	GSO uint64 `json:"forwarded_gso"`
 
 	ARPRequests uint64 `json:"arp_requests"`
 	ARPLearned  uint64 `json:"arp_learned"`

@@ -38,7 +38,8 @@ func Open(cfg Config) (*Router, error) {
 
 // openIface opens a packet socket bound to the interface name. Frames the
 // interface transmits (the kernel's ARP replies, the Router's own output)
-// are not seen (PACKET_IGNORE_OUTGOING). The socket is non-blocking and
+// are not seen (PACKET_IGNORE_OUTGOING); every frame read or written
+// starts with a virtio-net header (PACKET_VNET_HDR). The socket is non-blocking and
 // wrapped in an *os.File, so that Close unblocks a Read.
 func openIface(name string) (*iface, error) {
 	ifi, err := net.InterfaceByName(name)
@@ -58,6 +59,13 @@ func openIface(name string) (*iface, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("PACKET_IGNORE_OUTGOING on %q: %w", name, err)
 	}
+	// A virtio-net header in front of every frame, both ways: GSO
+	// super-frames and partial checksums pass through (see the package
+	// doc), so the neighbours need not turn their offloads off.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("PACKET_VNET_HDR on %q: %w", name, err)
+	}
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("bind packet socket to %q: %w", name, err)
@@ -66,6 +74,7 @@ func openIface(name string) (*iface, error) {
 		mac:  frame.MAC(ifi.HardwareAddr),
 		mtu:  ifi.MTU,
 		port: os.NewFile(uintptr(fd), "packet:"+name),
+		vnet: true,
 	}, nil
 }
 

@@ -1,0 +1,689 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// StaleMAC is the second seed (SPEC §5 "stale-mac"): an active/passive
+// team with receive-side MAC translation (rx_translation) keeps
+// addressing a VM at the MAC it had before it restarted, when the VM
+// comes back with a new one.
+//
+// Each variant builds, in namespaces named tgl<pid>-<variant>-<role>:
+//
+//	vm:    eth0 10.62.0.10/24, arp_notify=1 ═ vm1 (a vnic of host A's team)
+//	hosta: teamd-go, switch-independent + active-backup, rx_translation;
+//	       members m1 (primary; its MAC is team MAC A) and m2, vnic vm1
+//	hostb: (migration variants) the same team on host B, team MAC B, no
+//	       vnic until the VM arrives
+//	sw:    Open vSwitch, userspace datapath, learning bridge br0: pa1, pa2,
+//	       pb1, pb2 (the hosts' members) and pcl
+//	cl:    eth0 10.62.0.100/24, the client, on the VM's subnet
+//
+// Neither host uses the team for itself (no IP on the hosts), as in the
+// seed. IPv6 is off in every namespace: the seed is about IPv4 and ARP,
+// and the VM's only frame when it comes up is then its IPv4 announcement,
+// which keeps the steps below exact.
+//
+// The VM first talks to the client (team A learns 10.62.0.10 -> the VM's
+// MAC and announces it with its team MAC), then the client pings the VM:
+// its ARP entry for the VM is team MAC A, the team answered for the VM.
+//
+// A restart is what a VM's NIC goes through when the VM is shut down and
+// started: eth0 goes down (vm1 loses carrier: the team's switch forgets
+// the MACs learned on it; learn: continuous forgets its bindings too), it
+// gets a new MAC from the host's dynamic pool, or keeps its static one,
+// and comes back up. With net.ipv4.conf.eth0.arp_notify=1 the kernel then
+// sends a gratuitous ARP, as a booting OS does (Windows announces its
+// addresses by gratuitous ARP when its NIC comes up, Linux with
+// arp_notify, most others likewise): the team's switch learns the VM's
+// MAC from it, and with learn: continuous the team binds the IP to it.
+// learn: init keeps the binding it made first, for ever: the Broadcom
+// driver of the seed. `teamd-go ctl toggle` (disabling and enabling the
+// team adapter) re-reads the table from the switch's MAC table.
+//
+// A live migration moves the host end of the VM's veth from host A to
+// host B (`ip link set vm1 netns hostb`): host A's daemon sees the vnic
+// vanish and drops it; host B's config gets the vnic (the file rewritten,
+// `teamd-go ctl reload`); then the VM announces itself by gratuitous ARP
+// (the lab's garp helper, what `arping -U` sends), standing in for
+// Hyper-V's announcement after a migration, until the client's ARP entry
+// points at team MAC B. The VM must answer pings then, as in the seed,
+// before it is restarted on host B.
+//
+// Verdict: after the restart (and the toggle, if any) the lab waits until
+// the team has seen the VM's announcement (its switch lists the VM's MAC
+// on vm1 again), lets it settle (smSettle), and the client sends smProbes
+// echo requests 100 ms apart (ping -c 20 -i 0.1). See smVerdict.
+//
+// A row's counters are the team's (the one holding the VM at the end)
+// during the probes; binding is that team's rx_translation entry for the
+// VM's IP, vm_mac the VM's MAC, client_arp the client's neighbour entry.
+var StaleMAC = Scenario{
+	Name:    "stale-mac",
+	Summary: "a VM behind an active/passive team with rx_translation is restarted with a new MAC, or live-migrated and restarted",
+	Columns: []Column{
+		{"LEARN", "learn"},
+		{"EVENT", "event"},
+		{"TEAM", "host"},
+		{"VM MAC NOW", "vm_mac"},
+		{"TEAM BINDS VM IP TO", "binding"},
+		{"CLIENT ARP", "client_arp"},
+		{"NOT-OWNED", "rx_dropped_not_owned"},
+		{"TRANSLATED", "rx_translated"},
+	},
+	Variants: []Variant{
+		sm{learn: "init"}.variant("static-mac-init", OK),
+		sm{learn: "init", newMAC: true}.variant("dynamic-mac-init", Broken),
+		sm{learn: "init", newMAC: true, toggle: true}.variant("dynamic-mac-toggle", OK),
+		sm{learn: "continuous", newMAC: true}.variant("dynamic-mac-continuous", OK),
+		sm{learn: "init", newMAC: true, migrate: true}.variant("migrate-init", Broken),
+		sm{learn: "continuous", newMAC: true, migrate: true}.variant("migrate-continuous", OK),
+	},
+}
+
+// Addresses. The MACs follow the seed's letters: team MAC A and B, the
+// VM's dynamic MACs C (host A's pool) and D (host B's pool).
+const (
+	smVMIP      = "10.62.0.10"
+	smClientIP  = "10.62.0.100"
+	smTeamAMAC  = "02:00:00:62:00:0a" // host A's m1: team MAC A
+	smA2MAC     = "02:00:00:62:01:0a" // host A's m2
+	smTeamBMAC  = "02:00:00:62:00:0b" // host B's m1: team MAC B
+	smB2MAC     = "02:00:00:62:01:0b" // host B's m2
+	smStaticMAC = "02:00:00:62:00:51" // the VM's static MAC
+	smPoolAMAC  = "02:00:00:62:00:0c" // MAC C: host A's dynamic pool
+	smPoolBMAC  = "02:00:00:62:00:0d" // MAC D: host B's dynamic pool
+	smClientMAC = "02:00:00:62:0c:01"
+)
+
+// Probes.
+const (
+	// smProbes echo requests are sent after the restart, 100 ms apart.
+	smProbes = 20
+	// smGrace: the first smGrace probes may go unanswered (see smVerdict).
+	smGrace = 3
+	// smMigrationProbes check the VM answers on host B before its restart.
+	smMigrationProbes = 10
+	// smSettle is waited after the team has seen the VM's announcement
+	// and before the probes.
+	smSettle = 300 * time.Millisecond
+)
+
+// smVerdict is the rule: ok when every probe after the first smGrace was
+// answered, broken otherwise. The grace covers what a restart costs any
+// network for a moment, not the seed: the client's ARP entry may be in
+// DELAY or PROBE and the VM must resolve the client before it can answer
+// the first request. The seed's failure loses every probe (each is
+// translated to a MAC no vnic owns), so in practice rows read 20/20 or
+// 0/20; anything in between is broken too, and its why says how many
+// were lost.
+func smVerdict(answered []bool) Verdict {
+	if len(answered) <= smGrace {
+		return Broken
+	}
+	for _, ok := range answered[smGrace:] {
+		if !ok {
+			return Broken
+		}
+	}
+	return OK
+}
+
+// sm is one variant's configuration.
+type sm struct {
+	learn   string // init | continuous
+	newMAC  bool   // the restart assigns a dynamic MAC
+	toggle  bool   // `ctl toggle` after the restart
+	migrate bool   // live-migrate to host B before the restart
+}
+
+func (c sm) variant(name string, expected Verdict) Variant {
+	return Variant{Name: name, Expected: expected, Run: func(ctx context.Context, e *Env, row *Row) error {
+		return c.run(ctx, e, row)
+	}}
+}
+
+// event names what happens to the VM.
+func (c sm) event() string {
+	s := "restart, same MAC"
+	if c.newMAC {
+		s = "restart, new MAC"
+	}
+	if c.migrate {
+		s = "migrate A->B, " + s
+	}
+	if c.toggle {
+		s += ", toggle"
+	}
+	return s
+}
+
+// macs returns the VM's MAC before and after the restart.
+func (c sm) macs() (before, after string) {
+	switch {
+	case c.migrate:
+		// Started on host A with a dynamic MAC (C), restarted on host B
+		// with one from B's pool (D).
+		return smPoolAMAC, smPoolBMAC
+	case c.newMAC:
+		// Static MAC, then shut down and given a dynamic one.
+		return smStaticMAC, smPoolAMAC
+	}
+	return smStaticMAC, smStaticMAC
+}
+
+// smConfig is a host's team: active/passive with rx_translation.
+func smConfig(learn string, vnic bool) string {
+	b := "mode: switch-independent\nbalance: active-backup\nmembers:\n  - name: m1\n    primary: true\n  - name: m2\n"
+	if vnic {
+		b += "vnics:\n  - name: vm1\n"
+	}
+	return b + fmt.Sprintf("rx_translation:\n  enabled: true\n  learn: %s\n  age_time: 300s\n", learn)
+}
+
+// smNet is a built variant.
+type smNet struct {
+	hostA, hostB, vm, sw, cl *NS
+	ovs                      *OVS
+	teamA, teamB             *Team
+}
+
+func (c sm) run(ctx context.Context, e *Env, row *Row) error {
+	before, after := c.macs()
+	row.Set("learn", c.learn, "")
+	row.Set("event", c.event(), "")
+	row.Set("toggled", c.toggle, "")
+	row.Set("migrated", c.migrate, "")
+	row.Set("vm_mac_before", before, "")
+
+	n, err := c.build(ctx, e, before)
+	if err != nil {
+		return err
+	}
+	if err := c.ready(ctx, e, n, before); err != nil {
+		return err
+	}
+	team, host, teamMAC := n.teamA, "A", smTeamAMAC
+	if c.migrate {
+		if err := c.migrateToB(ctx, e, n, row); err != nil {
+			return err
+		}
+		team, host, teamMAC = n.teamB, "B", smTeamBMAC
+	}
+	row.Set("host", host, "host "+host)
+	row.Set("team", team.Name, "")
+	row.Set("team_mac", teamMAC, "")
+	if err := c.restart(ctx, e, n, team, before, after); err != nil {
+		return err
+	}
+	if c.toggle {
+		e.Logf("teamd-go ctl -t %s toggle", team.Name)
+		if _, err := team.Ctl(ctx, "toggle"); err != nil {
+			return err
+		}
+	}
+	return c.measure(ctx, e, n, team, host, row)
+}
+
+// build creates the namespaces, links, switch and teams.
+func (c sm) build(ctx context.Context, e *Env, vmMAC string) (*smNet, error) {
+	n := &smNet{}
+	roles := map[string]**NS{"hosta": &n.hostA, "vm": &n.vm, "sw": &n.sw, "cl": &n.cl}
+	if c.migrate {
+		roles["hostb"] = &n.hostB
+	}
+	for _, role := range slices.Sorted(maps.Keys(roles)) {
+		ns, err := e.NewNS(ctx, role)
+		if err != nil {
+			return nil, err
+		}
+		*roles[role] = ns
+		// Before the links: default.disable_ipv6 covers the interfaces
+		// created afterwards.
+		if _, err := ns.Run(ctx, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"); err != nil {
+			return nil, err
+		}
+	}
+	type end struct {
+		ns  *NS
+		dev string
+	}
+	links := [][2]end{
+		{{n.hostA, "m1"}, {n.sw, "pa1"}},
+		{{n.hostA, "m2"}, {n.sw, "pa2"}},
+		{{n.vm, "eth0"}, {n.hostA, "vm1"}},
+		{{n.cl, "eth0"}, {n.sw, "pcl"}},
+	}
+	ports := []string{"pa1", "pa2", "pcl"}
+	if c.migrate {
+		links = append(links, [2]end{{n.hostB, "m1"}, {n.sw, "pb1"}}, [2]end{{n.hostB, "m2"}, {n.sw, "pb2"}})
+		ports = append(ports, "pb1", "pb2")
+	}
+	for _, l := range links {
+		if err := e.Veth(ctx, l[0].ns, l[0].dev, l[1].ns, l[1].dev); err != nil {
+			return nil, err
+		}
+	}
+	type setup struct {
+		ns   *NS
+		cmds [][]string
+	}
+	steps := []setup{
+		{n.hostA, [][]string{
+			{"ip", "link", "set", "m1", "address", smTeamAMAC},
+			{"ip", "link", "set", "m2", "address", smA2MAC},
+		}},
+		{n.vm, [][]string{
+			{"ip", "link", "set", "eth0", "address", vmMAC},
+			{"sysctl", "-qw", "net.ipv4.conf.eth0.arp_notify=1"},
+			{"ip", "addr", "add", smVMIP + "/24", "dev", "eth0"},
+		}},
+		{n.cl, [][]string{
+			{"ip", "link", "set", "eth0", "address", smClientMAC},
+			{"ip", "addr", "add", smClientIP + "/24", "dev", "eth0"},
+		}},
+	}
+	if c.migrate {
+		steps = append(steps, setup{n.hostB, [][]string{
+			{"ip", "link", "set", "m1", "address", smTeamBMAC},
+			{"ip", "link", "set", "m2", "address", smB2MAC},
+		}})
+	}
+	for _, s := range steps {
+		if err := s.ns.RunAll(ctx, s.cmds...); err != nil {
+			return nil, err
+		}
+	}
+
+	e.Logf("starting Open vSwitch (learning bridge) in %s", n.sw.Name)
+	var err error
+	if n.ovs, err = e.StartOVS(ctx, n.sw); err != nil {
+		return nil, err
+	}
+	if err := n.ovs.AddBridge(ctx, "br0"); err != nil {
+		return nil, err
+	}
+	for _, p := range ports {
+		if err := n.ovs.AddPort(ctx, "br0", p); err != nil {
+			return nil, err
+		}
+	}
+	e.Logf("starting teamd-go (active-backup, rx_translation learn: %s) in %s", c.learn, n.hostA.Name)
+	if n.teamA, err = e.StartTeamAs(ctx, n.hostA, "a", smConfig(c.learn, true)); err != nil {
+		return nil, err
+	}
+	if c.migrate {
+		e.Logf("starting teamd-go (the same, no vnic yet) in %s", n.hostB.Name)
+		if n.teamB, err = e.StartTeamAs(ctx, n.hostB, "b", smConfig(c.learn, false)); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// ready waits until the VM and the client reach each other through team
+// A, and checks team A bound the VM's IP to its MAC.
+func (c sm) ready(ctx context.Context, e *Env, n *smNet, vmMAC string) error {
+	for _, p := range []struct {
+		ns       *NS
+		to, what string
+	}{
+		{n.vm, smClientIP, "the VM cannot reach the client through teamd-go and the switch"},
+		{n.cl, smVMIP, "the client cannot reach the VM"},
+	} {
+		if err := waitFor(ctx, 15*time.Second, func() error {
+			_, err := p.ns.Run(ctx, "ping", "-n", "-c", "1", "-W", "1", p.to)
+			return err
+		}); err != nil {
+			return fmt.Errorf("%s: %w", p.what, err)
+		}
+	}
+	st, err := n.teamA.State(ctx)
+	if err != nil {
+		return err
+	}
+	if b, ok := st.Binding(smVMIP); !ok || !sameMAC(b.MAC, vmMAC) {
+		return fmt.Errorf("team A does not bind %s to the VM's MAC %s: %+v", smVMIP, vmMAC, st.RxTranslation)
+	}
+	return nil
+}
+
+// migrateToB live-migrates the VM from host A to host B and checks it
+// answers there.
+func (c sm) migrateToB(ctx context.Context, e *Env, n *smNet, row *Row) error {
+	e.Logf("live migration: vm1 moves from %s to %s", n.hostA.Name, n.hostB.Name)
+	if _, err := n.hostA.Run(ctx, "ip", "link", "set", "vm1", "netns", n.hostB.Name); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 10*time.Second, func() error {
+		st, err := n.teamA.State(ctx)
+		if err != nil {
+			return err
+		}
+		if _, ok := st.VNICMACs("vm1"); ok {
+			return errors.New("host A's team still has vnic vm1")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if _, err := n.hostB.Run(ctx, "ip", "link", "set", "vm1", "up"); err != nil {
+		return err
+	}
+	if err := n.teamB.Reload(ctx, smConfig(c.learn, true)); err != nil {
+		return fmt.Errorf("host B takes the vnic: %w", err)
+	}
+	if st, err := n.teamB.State(ctx); err != nil {
+		return err
+	} else if _, ok := st.VNICMACs("vm1"); !ok {
+		return errors.New("host B's team has no vnic vm1 after its reload")
+	}
+	// The hypervisor's announcement, once a second until the client's
+	// ARP entry for the VM moved to host B's team MAC (the first one
+	// normally does it; team B announces the IP it learns from it too).
+	var neigh neighbor
+	for try := 0; ; try++ {
+		if _, err := e.RunHelper(ctx, n.vm, "garp", "-dev", "eth0", "-ip", smVMIP); err != nil {
+			return err
+		}
+		err := waitFor(ctx, time.Second, func() error {
+			var err error
+			if neigh, err = clientNeighbor(ctx, n.cl); err != nil {
+				return err
+			}
+			if !sameMAC(neigh.LLAddr, smTeamBMAC) {
+				return fmt.Errorf("the client's ARP entry for %s is %s %s, not host B's team MAC %s", smVMIP, neigh.LLAddr, neigh.State, smTeamBMAC)
+			}
+			return nil
+		})
+		if err == nil {
+			break
+		}
+		if try == 4 {
+			return fmt.Errorf("after 5 announcements: %w", err)
+		}
+	}
+	answered, err := pingProbes(ctx, n.cl, smVMIP, smMigrationProbes)
+	if err != nil {
+		return err
+	}
+	ok := count(answered)
+	row.Set("after_migration", map[string]int{"attempts": len(answered), "succeeded": ok}, "")
+	if smVerdict(answered) != OK {
+		return fmt.Errorf("the VM answers only %d of %d pings on host B after the migration, before any restart (the seed's VM does)", ok, len(answered))
+	}
+	e.Logf("after the migration: %d/%d pings answered, client ARP %s -> %s", ok, len(answered), smVMIP, neigh.LLAddr)
+	return nil
+}
+
+// restart shuts the VM's NIC down, gives it its MAC after the restart and
+// brings it up again, and waits until the team has seen the VM's
+// announcement.
+func (c sm) restart(ctx context.Context, e *Env, n *smNet, team *Team, before, after string) error {
+	e.Logf("VM restart: eth0 down, MAC %s -> %s, up (arp_notify)", before, after)
+	if _, err := n.vm.Run(ctx, "ip", "link", "set", "eth0", "down"); err != nil {
+		return err
+	}
+	// The VM is off once the team has seen vm1 lose its carrier: its
+	// switch forgot the VM's MAC.
+	if err := waitFor(ctx, 10*time.Second, func() error {
+		st, err := team.State(ctx)
+		if err != nil {
+			return err
+		}
+		if macs, _ := st.VNICMACs("vm1"); slices.ContainsFunc(macs, func(m string) bool { return sameMAC(m, before) }) {
+			return fmt.Errorf("%s still lists %s on vm1: the VM's link going down was not seen", team.Name, before)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if after != before {
+		if _, err := n.vm.Run(ctx, "ip", "link", "set", "eth0", "address", after); err != nil {
+			return err
+		}
+	}
+	if _, err := n.vm.Run(ctx, "ip", "link", "set", "eth0", "up"); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 10*time.Second, func() error {
+		st, err := team.State(ctx)
+		if err != nil {
+			return err
+		}
+		if macs, _ := st.VNICMACs("vm1"); !slices.ContainsFunc(macs, func(m string) bool { return sameMAC(m, after) }) {
+			return fmt.Errorf("%s has not learned %s on vm1: the VM's boot announcement did not reach it", team.Name, after)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(smSettle):
+	}
+	return nil
+}
+
+// measure sends the probes and fills the row.
+func (c sm) measure(ctx context.Context, e *Env, n *smNet, team *Team, host string, row *Row) error {
+	before, err := team.State(ctx)
+	if err != nil {
+		return err
+	}
+	e.Logf("client pings %s %d times, 100 ms apart", smVMIP, smProbes)
+	answered, err := pingProbes(ctx, n.cl, smVMIP, smProbes)
+	if err != nil {
+		return err
+	}
+	after, err := team.State(ctx)
+	if err != nil {
+		return err
+	}
+	vmMAC, err := linkMAC(ctx, n.vm, "eth0")
+	if err != nil {
+		return err
+	}
+	neigh, err := clientNeighbor(ctx, n.cl)
+	if err != nil {
+		return err
+	}
+	m := smMeasure{
+		c:          c,
+		host:       host,
+		answered:   answered,
+		notOwned:   after.Counters.RxDroppedNotOwned - before.Counters.RxDroppedNotOwned,
+		translated: after.Counters.RxTranslated - before.Counters.RxTranslated,
+		miss:       after.Counters.RxTranslationMiss - before.Counters.RxTranslationMiss,
+		arpAnswer:  after.Counters.ARPAnswered - before.Counters.ARPAnswered,
+		vmMAC:      vmMAC,
+		neigh:      neigh,
+	}
+	m.vmBefore, _ = c.macs()
+	m.binding, m.bound = after.Binding(smVMIP)
+	m.teamMAC = smTeamAMAC
+	if host == "B" {
+		m.teamMAC = smTeamBMAC
+	}
+
+	row.Attempts, row.Succeeded = len(answered), count(answered)
+	row.Verdict = smVerdict(answered)
+	seqs := []int{}
+	for i, ok := range answered {
+		if ok {
+			seqs = append(seqs, i+1)
+		}
+	}
+	row.Set("answered_probes", seqs, "")
+	row.Set("vm_mac", vmMAC, "")
+	if m.bound {
+		row.Set("binding", m.binding, m.bindingText())
+	} else {
+		row.Set("binding", nil, "none")
+	}
+	row.Set("client_arp", neigh, fmt.Sprintf("%s (%s)", neigh.LLAddr, m.macName(neigh.LLAddr)))
+	row.Set("rx_dropped_not_owned", m.notOwned, "")
+	row.Set("rx_translated", m.translated, "")
+	row.Set("rx_translation_miss", m.miss, "")
+	row.Set("arp_answered", m.arpAnswer, "")
+	row.Why = m.why()
+	return nil
+}
+
+// smMeasure is what a variant measured, for its row and why.
+type smMeasure struct {
+	c                          sm
+	host                       string
+	answered                   []bool
+	notOwned, translated, miss uint64
+	arpAnswer                  uint64
+	vmBefore, vmMAC, teamMAC   string
+	binding                    Binding
+	bound                      bool
+	neigh                      neighbor
+}
+
+// macName names a MAC of the scenario for a table cell.
+func (m *smMeasure) macName(mac string) string {
+	switch {
+	case mac == "":
+		return "none"
+	case sameMAC(mac, m.vmMAC):
+		return "the VM's"
+	case sameMAC(mac, m.vmBefore):
+		return "the VM's old"
+	case sameMAC(mac, smTeamAMAC):
+		return "team A"
+	case sameMAC(mac, smTeamBMAC):
+		return "team B"
+	case sameMAC(mac, smPoolAMAC), sameMAC(mac, smPoolBMAC), sameMAC(mac, smStaticMAC):
+		return "a former VM MAC"
+	}
+	return "unknown"
+}
+
+func (m *smMeasure) bindingText() string {
+	return fmt.Sprintf("%s (%s)", m.binding.MAC, m.macName(m.binding.MAC))
+}
+
+// why explains the verdict from the measurements.
+func (m *smMeasure) why() string {
+	host := "host " + m.host
+	ok := count(m.answered)
+	probes := fmt.Sprintf("%d of %d pings answered", ok, len(m.answered))
+	arp := fmt.Sprintf("the client's ARP entry for %s is %s, %s's team MAC", smVMIP, m.neigh.LLAddr, host)
+	if !sameMAC(m.neigh.LLAddr, m.teamMAC) {
+		arp = fmt.Sprintf("the client's ARP entry for %s is %s (%s), not %s's team MAC %s", smVMIP, m.neigh.LLAddr, m.macName(m.neigh.LLAddr), host, m.teamMAC)
+	}
+	var s string
+	switch {
+	case !m.bound:
+		s = fmt.Sprintf("%s has no binding for %s: %d frames for its team MAC found no VM (rx_translation_miss); %s; %s",
+			host, smVMIP, m.miss, probes, arp)
+	case sameMAC(m.binding.MAC, m.vmMAC):
+		var how string
+		switch {
+		case m.c.toggle:
+			how = fmt.Sprintf("`ctl toggle` re-read the table from %s's switch, which had learned the VM's new MAC from its boot announcement", host)
+		case !sameMAC(m.vmBefore, m.vmMAC):
+			how = fmt.Sprintf("learn: %s forgot the binding when the VM's link went down and took the new MAC from its boot announcement", m.c.learn)
+		default:
+			how = fmt.Sprintf("the VM came back with the same MAC, which the binding (learn: %s) still names", m.c.learn)
+		}
+		s = fmt.Sprintf("%s translates %s to %s, the VM's MAC: %s; %d frames translated, %d dropped as not owned; %s; %s",
+			host, smVMIP, m.binding.MAC, how, m.translated, m.notOwned, arp, probes)
+	case sameMAC(m.binding.MAC, m.vmBefore):
+		s = fmt.Sprintf("%s still translates %s to %s (the VM's old MAC; learn: %s keeps the first binding); the VM now has %s; no vnic owns the old MAC: %d frames translated to it and %d dropped as rx_dropped_not_owned; %s; %s",
+			host, smVMIP, m.binding.MAC, m.c.learn, m.vmMAC, m.translated, m.notOwned, arp, probes)
+	default:
+		s = fmt.Sprintf("%s translates %s to %s (%s), the VM has %s; %d frames translated, %d dropped as not owned; %s; %s",
+			host, smVMIP, m.binding.MAC, m.macName(m.binding.MAC), m.vmMAC, m.translated, m.notOwned, arp, probes)
+	}
+	if m.c.migrate {
+		s = "after the live migration to host B (the VM answered there) and its restart: " + s
+	}
+	return s
+}
+
+// neighbor is an entry of `ip -j neigh`.
+type neighbor struct {
+	Dst    string   `json:"dst"`
+	LLAddr string   `json:"lladdr"`
+	State  []string `json:"state"`
+}
+
+// clientNeighbor returns the client's ARP entry for the VM's IP (LLAddr
+// empty if there is none).
+func clientNeighbor(ctx context.Context, cl *NS) (neighbor, error) {
+	out, err := cl.Run(ctx, "ip", "-j", "neigh", "show", smVMIP, "dev", "eth0")
+	if err != nil {
+		return neighbor{}, err
+	}
+	var l []neighbor
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		return neighbor{}, fmt.Errorf("ip -j neigh: %w: %q", err, out)
+	}
+	if len(l) == 0 {
+		return neighbor{Dst: smVMIP, State: []string{"NONE"}}, nil
+	}
+	return l[0], nil
+}
+
+// linkMAC returns an interface's MAC.
+func linkMAC(ctx context.Context, ns *NS, dev string) (string, error) {
+	out, err := ns.Run(ctx, "ip", "-j", "link", "show", dev)
+	if err != nil {
+		return "", err
+	}
+	var l []struct {
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l) != 1 {
+		return "", fmt.Errorf("ip -j link show %s: %v: %q", dev, err, out)
+	}
+	return l[0].Address, nil
+}
+
+var pingReply = regexp.MustCompile(`bytes from .*icmp_seq=([0-9]+) `)
+
+// pingProbes runs `ping -c N -i 0.1` in ns and returns, per probe, whether
+// it was answered. ping's exit status 1 (not every probe answered) is a
+// result, not an error.
+func pingProbes(ctx context.Context, ns *NS, ip string, n int) ([]bool, error) {
+	out, err := ns.Command(ctx, "ping", "-n", "-c", strconv.Itoa(n), "-i", "0.1", "-W", "1", ip).CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+		return nil, fmt.Errorf("ping %s in %s: %w: %s", ip, ns.Name, err, strings.TrimSpace(string(out)))
+	}
+	answered := make([]bool, n)
+	for _, m := range pingReply.FindAllStringSubmatch(string(out), -1) {
+		if seq, err := strconv.Atoi(m[1]); err == nil && seq >= 1 && seq <= n {
+			answered[seq-1] = true
+		}
+	}
+	return answered, nil
+}
+
+func count(b []bool) int {
+	n := 0
+	for _, ok := range b {
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+func sameMAC(a, b string) bool { return a != "" && strings.EqualFold(a, b) }
