@@ -36,6 +36,10 @@
 // default offloads. The setting only affects ports added after it is
 // seen, and cannot be turned off without restarting ovs-vswitchd, which is
 // why it is a start option here (set before ovs-vswitchd starts).
+//
+// teamd-go's tests and labs always use UserspaceTSO, so that no interface
+// of the team (and no host) ever needs its offloads turned off; only the
+// bench's plain "ovs-netdev" row measures OVS the other way.
 package ovstest
 
 import (
