@@ -271,7 +271,7 @@ func (d *Daemon) port(op, name string) (any, error) {
 	if err := cfg.CheckHost(link.Exists); err != nil {
 		return nil, err
 	}
-	if err := d.team.Apply(&cfg); err != nil {
+	if err := d.team.Change(&cfg); err != nil {
 		return nil, err
 	}
 	return d.team.State(), nil
@@ -290,13 +290,15 @@ func removeMember(ms []config.Member, name string) []config.Member {
 // Run runs the daemon until ctx is done or SIGTERM/SIGINT arrives;
 // SIGHUP reloads.
 func Run(ctx context.Context, path string, log *slog.Logger) error {
+	// Signals are caught before the team starts: a SIGHUP that arrives
+	// while it starts waits for it instead of killing the daemon.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
 	d, err := Start(path, log)
 	if err != nil {
 		return err
 	}
-	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sig)
 	for {
 		select {
 		case <-ctx.Done():

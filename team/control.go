@@ -1,7 +1,6 @@
 package team
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 
@@ -170,6 +169,7 @@ func (t *Team) removeVNICLocked(name string) error {
 		t.xlat.drop(func(e *xlatEntry) bool { return e.vnic == v.id })
 	}
 	delete(t.homes, v.id)
+	delete(t.moved, v.id)
 	t.publishLocked("vnic " + name + " removed")
 	err := v.shut()
 	<-v.done
@@ -187,11 +187,12 @@ func (t *Team) Config() config.Config {
 	return *t.cfg.Clone()
 }
 
-// Apply moves the running team to cfg, changing only what differs:
-// balancer and its parameters, source-MAC policy, members and vnics added
-// or removed. Members and vnics that stay keep their sockets, so no frame
-// is lost. cfg must already be validated; on error nothing was changed
-// unless the error says otherwise.
+// Apply moves the running team to cfg, changing only what differs (see
+// config.Diff): balancer and its parameters, source-MAC policy, mode,
+// LACP parameters, rx_translation, members and vnics added, removed or
+// changed. Members and vnics that stay keep their sockets, so no frame is
+// lost. cfg must already be validated; on error nothing was changed. A
+// successful Apply counts as a reload (reloads_ok).
 func (t *Team) Apply(cfg *config.Config) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -206,16 +207,25 @@ func (t *Team) Apply(cfg *config.Config) error {
 	return nil
 }
 
+// Change is Apply for run-time changes that are not reloads (`ctl port
+// add|remove`): the same path, not counted as a reload.
+func (t *Team) Change(cfg *config.Config) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	return t.applyLocked(cfg)
+}
+
 // ErrRestartNeeded means a change cannot be applied to a running team.
-var ErrRestartNeeded = errors.New("change needs a restart of the team")
+var ErrRestartNeeded = config.ErrRestartNeeded
 
 func (t *Team) applyLocked(cfg *config.Config) error {
 	old := t.cfg
-	if cfg.Team != old.Team {
-		return fmt.Errorf("team: renaming %q to %q: %w", old.Team, cfg.Team, ErrRestartNeeded)
-	}
-	if cfg.Backend != old.Backend {
-		return fmt.Errorf("backend: %q to %q: %w", old.Backend, cfg.Backend, ErrRestartNeeded)
+	ch := config.Diff(old, cfg)
+	if err := ch.Err(); err != nil {
+		return err
 	}
 	mode, err := parseMode(cfg.Mode)
 	if err != nil {
@@ -240,6 +250,15 @@ func (t *Team) applyLocked(cfg *config.Config) error {
 			return err
 		}
 		added = append(added, t.members[len(t.members)-1])
+	}
+	// A vnic whose tap flag or MAC changed is a different port: it is
+	// closed below and opened again here under the same name.
+	reopen := map[string]bool{}
+	for _, vc := range ch.VNICsChanged {
+		reopen[vc.Name] = true
+	}
+	for name := range reopen {
+		_ = t.removeVNICLocked(name)
 	}
 	var addedV []string
 	for _, vc := range cfg.VNICs {
@@ -285,7 +304,7 @@ func (t *Team) applyLocked(cfg *config.Config) error {
 	t.applyLACPLocked(prevMode)
 	t.setXlatLocked(old)
 	t.publishLocked("reload")
-	t.log.Info("configuration applied", "mode", cfg.Mode, "balance", cfg.Balance,
+	t.log.Info("configuration applied", "changes", ch.String(), "mode", cfg.Mode, "balance", cfg.Balance,
 		"members", len(t.members))
 	return nil
 }

@@ -44,6 +44,7 @@ type memberReceiver struct {
 func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 	t, m := r.t, r.m
 	s := t.snap.Load()
+	now := t.now()
 	r.narp = 0
 	var rxBytes uint64
 	for i := range bufs {
@@ -93,7 +94,7 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 			continue
 		}
 		if s.mode == modeSwitchIndependent {
-			if h := s.home(owner); h >= 0 && h != m.id {
+			if h := s.home(owner); h >= 0 && h != m.id && !s.acceptsOnPrevHome(owner, m.id, now) {
 				// The switch learned this MAC on its home member; a copy
 				// on another member is a flood and would duplicate.
 				t.c.rxDroppedWrongMember.Add(1)

@@ -203,6 +203,20 @@ func (t *Team) publishLocked(why string) {
 	}
 	prev := t.homes
 	t.homes = homes
+	now := t.now()
+	for vid, h := range homes {
+		if old, ok := prev[vid]; ok && old != h {
+			t.moved[vid] = homeMove{from: old, at: now}
+		}
+	}
+	s.prevHome = make([]int, len(t.vnics))
+	s.movedAt = make([]int64, len(t.vnics))
+	for i := range s.prevHome {
+		s.prevHome[i] = -1
+		if mv, ok := t.moved[i]; ok && now-mv.at < homeGrace {
+			s.prevHome[i], s.movedAt[i] = mv.from, mv.at
+		}
+	}
 	t.snap.Store(s)
 
 	for vid, h := range homes {

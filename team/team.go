@@ -168,6 +168,25 @@ type snapshot struct {
 	bcastRx int
 	// xlat is rx_translation, nil when off.
 	xlat *xlat
+	// prevHome and movedAt (by vnic) let a vnic's previous home keep
+	// delivering to it for homeGrace after a move: frames the switch
+	// sent before it learned the move, some still in the ring.
+	prevHome []int
+	movedAt  []int64
+}
+
+// homeGrace is how long a vnic's previous home still delivers to it.
+const homeGrace = int64(500 * time.Millisecond)
+
+type homeMove struct {
+	from int
+	at   int64
+}
+
+// acceptsOnPrevHome reports whether member m was vnic v's home until less
+// than homeGrace ago.
+func (s *snapshot) acceptsOnPrevHome(v, m int, now int64) bool {
+	return v < len(s.prevHome) && s.prevHome[v] == m && now-s.movedAt[v] < homeGrace
 }
 
 func (s *snapshot) home(v int) int {
@@ -207,6 +226,7 @@ type Team struct {
 	vnics   []*vnic   // by id (nil holes)
 	active  int       // active-backup's active member, -1 none
 	homes   map[int]int
+	moved   map[int]homeMove // last home move per vnic
 	closed  bool
 	// lacp runs 802.1AX in mode lacp, nil otherwise.
 	lacp *lacpMode
@@ -230,6 +250,7 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 		fdb:     newFDB(),
 		active:  -1,
 		homes:   map[int]int{},
+		moved:   map[int]homeMove{},
 		stop:    make(chan struct{}),
 	}
 	if t.log == nil {

@@ -580,3 +580,25 @@ func TestActiveBackupSticky(t *testing.T) {
 		t.Fatalf("active = %q, want sticky eth2 to stay although eth1 has a higher prio", a)
 	}
 }
+
+// TestPreviousHomeGrace: after a vnic moves, frames the switch still sends
+// to its previous home are delivered for a short grace, then dropped.
+func TestPreviousHomeGrace(t *testing.T) {
+	cfg := baseConfig(config.ModeSwitchIndependent, config.BalanceHyperVPort, "eth1", "eth2")
+	tt := startTeam(t, cfg)
+	tt.learn(t, "vm1", vm1MAC)
+	tt.LinkChanged("eth1", false) // vm1 moves to eth2
+	tt.LinkChanged("eth1", true)  // and back to eth1: eth2 is its previous home
+	tt.h.port("eth2").Inject(udp(vm1MAC, peerMAC, 80, 1))
+	if err := tt.h.port("vm1").WaitSent(1, wait); err != nil {
+		t.Fatalf("frame on the previous home within the grace: %v", err)
+	}
+	tt.advance(time.Second)
+	tt.h.port("eth2").Inject(udp(vm1MAC, peerMAC, 80, 2))
+	waitFor(t, func() error {
+		if tt.State().Counters.RxDroppedWrongMember != 1 {
+			return errors.New("frame on the previous home after the grace was not dropped")
+		}
+		return nil
+	})
+}

@@ -35,9 +35,9 @@
 // h.raw + macoff - sizeof(struct virtio_net_hdr)), so header and frame are
 // copied into the caller's buffer as one contiguous piece.
 //
-// Blocks are large (256 KiB by default) so a full 64 KiB super-frame fits
+// Blocks are large (128 KiB by default) so a full 64 KiB super-frame fits
 // with room to spare, and so that at small-frame rates one poll wakeup
-// delivers a thousand or more frames. Frames the ring had to cut short
+// delivers about a thousand frames. Frames the ring had to cut short
 // (tp_snaplen < tp_len) are skipped and counted, never passed on damaged.
 //
 // # VLAN tags
@@ -103,11 +103,14 @@ type Options struct {
 	Promisc bool
 
 	// BlockSize is the size of one RX ring block: a multiple of the page
-	// size, at least 128 KiB so a 64 KiB super-frame fits. Default 256 KiB.
+	// size, at least 128 KiB so a 64 KiB super-frame fits. Default 128 KiB.
 	BlockSize int
 
-	// NumBlocks is the number of RX ring blocks. Default 32 (8 MiB with the
-	// default BlockSize).
+	// NumBlocks is the number of RX ring blocks. Default 128 (16 MiB with
+	// the default BlockSize). At moderate rates the kernel hands a block
+	// over every BlockTimeout however little it holds, so the ring's depth
+	// in time is about NumBlocks x BlockTimeout: 256 ms with the defaults,
+	// enough to ride out the daemon being descheduled on a busy host.
 	NumBlocks int
 
 	// BlockTimeout is how long the kernel keeps filling a block before it
@@ -131,8 +134,8 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultBlockSize    = 256 << 10
-	DefaultNumBlocks    = 32
+	DefaultBlockSize    = 128 << 10
+	DefaultNumBlocks    = 128
 	DefaultBlockTimeout = 2 * time.Millisecond
 	DefaultSendBuffer   = 4 << 20
 	DefaultWriteTimeout = 10 * time.Millisecond

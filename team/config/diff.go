@@ -16,11 +16,14 @@ var ErrRestartNeeded = errors.New("restart needed")
 type Changes struct {
 	// RestartNeeded lists the keys that changed but cannot change in a
 	// running team: team (the control socket and the TAP are named by
-	// it), backend (every socket would be reopened) and mode (it
-	// renegotiates the team with the physical switch, which must be
-	// reconfigured at the same time: a planned outage, never a side
-	// effect of a reload). A reload with any of these is rejected.
+	// it) and backend (every socket would be reopened). A reload with
+	// any of these is rejected.
 	RestartNeeded []string
+
+	// Mode changed. The team applies it in place (LACP starts or stops,
+	// members keep their sockets); the physical switch must be
+	// reconfigured to match, which is the operator's side of the change.
+	Mode bool
 
 	// Balancer: balance, hash, flowlet_gap or source_mac_rewrite
 	// changed; build a new balancer and swap it in.
@@ -50,9 +53,7 @@ func Diff(old, new *Config) Changes {
 	if old.Team != new.Team {
 		ch.RestartNeeded = append(ch.RestartNeeded, "team")
 	}
-	if old.Mode != new.Mode {
-		ch.RestartNeeded = append(ch.RestartNeeded, "mode")
-	}
+	ch.Mode = old.Mode != new.Mode
 	if old.Backend != new.Backend {
 		ch.RestartNeeded = append(ch.RestartNeeded, "backend")
 	}
@@ -135,6 +136,9 @@ func (ch Changes) String() string {
 	var parts []string
 	if len(ch.RestartNeeded) > 0 {
 		parts = append(parts, "restart needed ("+strings.Join(ch.RestartNeeded, ", ")+")")
+	}
+	if ch.Mode {
+		parts = append(parts, "mode")
 	}
 	if ch.Balancer {
 		parts = append(parts, "balancer")

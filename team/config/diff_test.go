@@ -72,8 +72,8 @@ vnics:
 		{
 			"restart needed",
 			func(c *Config) { c.Team, c.Mode, c.Backend, c.Metrics = "team1", ModeLACP, BackendXDP, ":1" },
-			Changes{RestartNeeded: []string{"team", "mode", "backend"}, Metrics: true},
-			"restart needed (team, mode, backend), metrics",
+			Changes{RestartNeeded: []string{"team", "backend"}, Mode: true, Metrics: true},
+			"restart needed (team, backend), mode, metrics",
 		},
 	}
 	for _, tt := range tests {
