@@ -2,8 +2,6 @@ package team
 
 import (
 	"encoding/binary"
-	"errors"
-	"time"
 
 	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
@@ -13,22 +11,8 @@ import (
 // the vnic that owns their destination MAC. Nothing is ever forwarded
 // from one member to another.
 func (t *Team) receive(m *member) {
-	defer t.wg.Done()
-	defer close(m.done)
-	bufs, sizes := newBatch()
-	r := memberReceiver{t: t, m: m}
-	for {
-		n, err := m.dp.Read(bufs, sizes)
-		if err != nil {
-			if errors.Is(err, dataplane.ErrClosed) {
-				return
-			}
-			t.log.Warn("member read failed", "member", m.name, "err", err)
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		r.batch(bufs[:n], sizes[:n])
-	}
+	r := &memberReceiver{t: t, m: m}
+	t.readLoop(&m.port, "member", r.batch)
 }
 
 type memberReceiver struct {

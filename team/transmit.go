@@ -60,21 +60,32 @@ func newBatch() ([][]byte, []int) {
 // owns their destination, or out of the team on the member the balancer
 // picks; broadcasts and multicasts go to both.
 func (t *Team) transmit(v *vnic) {
+	fwd := &vnicForwarder{t: t, v: v}
+	t.readLoop(&v.port, "vnic", fwd.batch)
+}
+
+// readLoop is a port's goroutine: it reads batches until the port is
+// closed and hands each to handle. A read error other than closing is
+// logged (at most every 10 s, not per retry) and retried after 10 ms.
+func (t *Team) readLoop(p *port, kind string, handle func(bufs [][]byte, sizes []int)) {
 	defer t.wg.Done()
-	defer close(v.done)
+	defer close(p.done)
 	bufs, sizes := newBatch()
-	fwd := vnicForwarder{t: t, v: v}
+	var logged time.Time
 	for {
-		n, err := v.dp.Read(bufs, sizes)
+		n, err := p.dp.Read(bufs, sizes)
 		if err != nil {
 			if errors.Is(err, dataplane.ErrClosed) {
 				return
 			}
-			t.log.Warn("vnic read failed", "vnic", v.name, "err", err)
+			if time.Since(logged) > 10*time.Second {
+				t.log.Warn(kind+" read failed; retrying", kind, p.name, "err", err)
+				logged = time.Now()
+			}
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		fwd.batch(bufs[:n], sizes[:n])
+		handle(bufs[:n], sizes[:n])
 	}
 }
 
