@@ -109,13 +109,16 @@ type Options struct {
 	// NumBlocks is the number of RX ring blocks. Default 128 (16 MiB with
 	// the default BlockSize). At moderate rates the kernel hands a block
 	// over every BlockTimeout however little it holds, so the ring's depth
-	// in time is about NumBlocks x BlockTimeout: 256 ms with the defaults,
+	// in time is about NumBlocks x BlockTimeout: 128 ms with the defaults,
 	// enough to ride out the daemon being descheduled on a busy host.
 	NumBlocks int
 
 	// BlockTimeout is how long the kernel keeps filling a block before it
-	// hands it to Read anyway; it bounds the latency added at low rates.
-	// Millisecond resolution. Default 2 ms.
+	// hands it to Read anyway; it bounds the latency added at low rates
+	// (TPACKET_V3 wakes the reader per block, not per frame). Millisecond
+	// resolution. Default 1 ms, the smallest: measured through a team, the
+	// ping RTT the daemon adds (two crossings) went from 3.6 ms average
+	// at 2 ms to 2.2 ms.
 	BlockTimeout time.Duration
 
 	// SendBuffer is the socket send buffer (SO_SNDBUFFORCE, falling back
@@ -136,7 +139,7 @@ type Options struct {
 const (
 	DefaultBlockSize    = 128 << 10
 	DefaultNumBlocks    = 128
-	DefaultBlockTimeout = 2 * time.Millisecond
+	DefaultBlockTimeout = 1 * time.Millisecond
 	DefaultSendBuffer   = 4 << 20
 	DefaultWriteTimeout = 10 * time.Millisecond
 
