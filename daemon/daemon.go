@@ -58,10 +58,6 @@ func Check(path string) (*config.Config, error) {
 	if err := cfg.CheckHost(link.Exists); err != nil {
 		return nil, err
 	}
-	if cfg.LinkWatch.Name == config.LinkWatchARPPing {
-		cfg.Warnings = append(cfg.Warnings, "link_watch.name: arp_ping is not implemented yet; "+
-			"members are watched by carrier (netlink events and a 10 ms ETHTOOL_GLINK poll)")
-	}
 	return cfg, nil
 }
 

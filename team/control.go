@@ -303,6 +303,10 @@ func (t *Team) applyLocked(cfg *config.Config) error {
 	t.cfg.VNICs = slices.Clone(cfg.VNICs)
 	t.applyLACPLocked(prevMode)
 	t.setXlatLocked(old)
+	if ch.LinkWatch {
+		t.stopARPWatchLocked()
+		t.startARPWatchLocked()
+	}
 	t.publishLocked("reload")
 	t.log.Info("configuration applied", "changes", ch.String(), "mode", cfg.Mode, "balance", cfg.Balance,
 		"members", len(t.members))

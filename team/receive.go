@@ -46,6 +46,9 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 			t.slowProtocol(m, eth)
 			continue
 		}
+		if f.EtherType == frame.EtherTypeARP && s.arpw != nil && s.arpw.reply(m.id, s.macs[m.id], eth, now) {
+			continue // an arp_ping reply, for the link watcher
+		}
 		if !s.collecting[m.id] {
 			t.c.rxDroppedNotCollecting.Add(1)
 			continue

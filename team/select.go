@@ -15,7 +15,7 @@ func (t *Team) eligibleLocked() []*member {
 		_, dist = t.lacp.collectingDistributing()
 	}
 	for _, m := range t.members {
-		if !m.carrier || (t.lacp != nil && !dist[m.id]) {
+		if !m.carrier || !m.watchOK || (t.lacp != nil && !dist[m.id]) {
 			continue
 		}
 		if m.cfg.Standby {
@@ -155,6 +155,7 @@ func (t *Team) publishLocked(why string) {
 		hyperv:  t.bal.Name() == config.BalanceHyperVPort,
 		bcastRx: -1,
 		xlat:    t.xlat,
+		arpw:    t.arpw,
 	}
 	for _, m := range t.members {
 		s.members[m.id] = m
@@ -183,7 +184,7 @@ func (t *Team) publishLocked(why string) {
 		// 802.1AX: a member may collect before it distributes.
 		coll, _ := t.lacp.collectingDistributing()
 		for _, m := range t.members {
-			s.collecting[m.id] = m.carrier && coll[m.id]
+			s.collecting[m.id] = m.carrier && m.watchOK && coll[m.id]
 		}
 	}
 	s.view.Home = make([]int, len(t.vnics))

@@ -24,9 +24,13 @@ type State struct {
 
 // MemberState is one member in State.
 type MemberState struct {
-	Name      string     `json:"name"`
-	MAC       string     `json:"mac"`
-	Link      string     `json:"link"`
+	Name    string `json:"name"`
+	MAC     string `json:"mac"`
+	Link    string `json:"link"`
+	Carrier bool   `json:"carrier"`
+	// LinkWatch is the link watcher's verdict: "carrier" when only
+	// carrier is watched, else "arp_ping ok" or "arp_ping failed".
+	LinkWatch string     `json:"link_watch"`
 	Active    bool       `json:"active"`
 	TxPackets uint64     `json:"tx_packets"`
 	RxPackets uint64     `json:"rx_packets"`
@@ -127,7 +131,15 @@ func (t *Team) State() State {
 			TxErrors:  m.stats.txErrors.Load(),
 			TxDropped: m.stats.txDropped.Load(),
 		}
-		if m.carrier {
+		ms.Carrier = m.carrier
+		ms.LinkWatch = "carrier"
+		if t.arpw != nil {
+			ms.LinkWatch = "arp_ping ok"
+			if !m.watchOK {
+				ms.LinkWatch = "arp_ping failed"
+			}
+		}
+		if m.carrier && m.watchOK {
 			ms.Link = "up"
 		}
 		if t.lacp != nil {

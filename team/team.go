@@ -117,6 +117,9 @@ type member struct {
 	cfg     config.Member
 	mac     frame.MAC
 	carrier bool // control path
+	// watchOK is the link watcher's verdict beyond carrier (arp_ping);
+	// always true with the carrier watcher. Control path.
+	watchOK bool
 }
 
 type vnic struct {
@@ -168,6 +171,9 @@ type snapshot struct {
 	bcastRx int
 	// xlat is rx_translation, nil when off.
 	xlat *xlat
+	// arpw is the arp_ping watcher, nil when members are watched by
+	// carrier only.
+	arpw *arpWatch
 	// prevHome and movedAt (by vnic) let a vnic's previous home keep
 	// delivering to it for homeGrace after a move: frames the switch
 	// sent before it learned the move, some still in the ring.
@@ -232,6 +238,8 @@ type Team struct {
 	lacp *lacpMode
 	// balBase holds the counts of balancers replaced by reloads.
 	balBase lb.Stats
+	// arpw is the arp_ping link watcher, nil with carrier.
+	arpw *arpWatch
 	// xlat is rx_translation's table, nil when it is off.
 	xlat    *xlat
 	wg      sync.WaitGroup
@@ -292,6 +300,7 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 		}
 	}
 	t.setXlatLocked(nil)
+	t.startARPWatchLocked()
 	if t.mode == modeLACP {
 		if err := t.startLACPLocked(); err != nil {
 			t.closeLocked()
@@ -342,7 +351,10 @@ func (t *Team) addMemberLocked(mc config.Member) error {
 	if err != nil {
 		return fmt.Errorf("open member %q: %w", mc.Name, err)
 	}
-	m := &member{id: id, cfg: mc, mac: l.MAC, carrier: l.Carrier}
+	m := &member{id: id, cfg: mc, mac: l.MAC, carrier: l.Carrier, watchOK: true}
+	if t.arpw != nil {
+		t.arpw.replied[id].Store(t.now())
+	}
 	m.port = port{name: mc.Name, dp: dp, done: make(chan struct{})}
 	t.members = append(t.members, m)
 	if t.lacp != nil {
@@ -410,6 +422,7 @@ func (t *Team) Close() error {
 	}
 	close(t.stop)
 	t.closed = true
+	t.stopARPWatchLocked()
 	t.stopLACPLocked()
 	err := t.closeLocked()
 	t.mu.Unlock()

@@ -74,13 +74,3 @@ func TestVersionAndUsage(t *testing.T) {
 		t.Errorf("ctl on a team that does not run: %d %q", code, e)
 	}
 }
-
-// TestCheckWarnsArpPing: arp_ping is accepted but not implemented yet; the
-// user is told, not left to find out.
-func TestCheckWarnsArpPing(t *testing.T) {
-	path := writeFile(t, "team: t0\nbalance: active-backup\nmembers:\n  - name: lo\nlink_watch:\n  name: arp_ping\n  target_host: 192.0.2.1\n")
-	code, _, stderr := runCLI(t, "-c", path, "--check")
-	if code != 0 || !strings.Contains(stderr, "arp_ping is not implemented") {
-		t.Fatalf("exit %d, stderr %q", code, stderr)
-	}
-}

@@ -1,0 +1,142 @@
+package team
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/teamd-go/teamd-go/dataplane"
+	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/lb"
+	"github.com/teamd-go/teamd-go/team/config"
+)
+
+// The arp_ping link watcher, as teamd's: every interval each member sends
+// an ARP request for target_host (from source_host, 0.0.0.0 making it an
+// ARP probe), and a member whose last missed_max requests went unanswered
+// is down for the team even though it has carrier. It catches what
+// carrier cannot: a link that is up to a switch that no longer reaches
+// the target. It runs on every member, the active one and the backups.
+
+type arpWatch struct {
+	src, dst [4]byte
+	interval time.Duration
+	missed   int
+	// replied holds, per member ID, when a reply last arrived (team
+	// clock); written by the member goroutines.
+	replied [lb.MaxMembers]atomic.Int64
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func newARPWatch(lw config.LinkWatch) *arpWatch {
+	w := &arpWatch{interval: lw.Interval, missed: lw.MissedMax, stop: make(chan struct{}), done: make(chan struct{})}
+	if a, err := netip.ParseAddr(lw.SourceHost); err == nil && a.Is4() {
+		w.src = a.As4()
+	}
+	if a, err := netip.ParseAddr(lw.TargetHost); err == nil && a.Is4() {
+		w.dst = a.As4()
+	}
+	if w.interval <= 0 {
+		w.interval = config.DefaultARPInterval
+	}
+	if w.missed <= 0 {
+		w.missed = config.DefaultARPMissedMax
+	}
+	return w
+}
+
+// reply is called by member goroutines for ARP frames; it consumes a
+// reply from the target to the member (so it is not counted as a frame
+// nobody owns) and reports whether it did.
+func (w *arpWatch) reply(member int, memberMAC frame.MAC, eth []byte, now int64) bool {
+	if len(eth) < 42 || binary.BigEndian.Uint16(eth[20:22]) != 2 || [4]byte(eth[28:32]) != w.dst ||
+		frame.MAC(eth[0:6]) != memberMAC {
+		return false
+	}
+	w.replied[member].Store(now)
+	return true
+}
+
+// startARPWatchLocked starts the watcher when the config asks for it.
+func (t *Team) startARPWatchLocked() {
+	if t.cfg.LinkWatch.Name != config.LinkWatchARPPing || t.arpw != nil {
+		return
+	}
+	w := newARPWatch(t.cfg.LinkWatch)
+	now := t.now()
+	for _, m := range t.members {
+		w.replied[m.id].Store(now) // a grace of missed_max intervals
+	}
+	t.arpw = w
+	go t.runARPWatch(w)
+	t.log.Info("arp_ping link watch", "target", netip.AddrFrom4(w.dst), "source", netip.AddrFrom4(w.src),
+		"interval", w.interval, "missed_max", w.missed)
+}
+
+// stopARPWatchLocked stops it (reload to another watcher, or Close).
+func (t *Team) stopARPWatchLocked() {
+	w := t.arpw
+	if w == nil {
+		return
+	}
+	t.arpw = nil
+	close(w.stop)
+	t.mu.Unlock()
+	<-w.done
+	t.mu.Lock()
+	for _, m := range t.members {
+		m.watchOK = true
+	}
+}
+
+func (t *Team) runARPWatch(w *arpWatch) {
+	defer close(w.done)
+	tick := time.NewTicker(w.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-tick.C:
+		}
+		t.arpWatchTick(w)
+	}
+}
+
+// arpWatchTick judges each member by its replies, then sends the next
+// round of requests.
+func (t *Team) arpWatchTick(w *arpWatch) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || t.arpw != w {
+		return
+	}
+	now := t.now()
+	changed := false
+	for _, m := range t.members {
+		ok := now-w.replied[m.id].Load() <= int64(w.interval)*int64(w.missed)
+		if ok != m.watchOK {
+			m.watchOK = ok
+			changed = true
+			if ok {
+				t.log.Info("arp_ping: member answered again; up", "member", m.name)
+			} else {
+				t.log.Warn("arp_ping: no reply; member down although it has carrier", "member", m.name,
+					"target", netip.AddrFrom4(w.dst), "missed", w.missed)
+			}
+		}
+		m.write([][]byte{arpProbe(m.mac, w.src, w.dst)})
+	}
+	if changed {
+		t.publishLocked("arp_ping")
+	}
+}
+
+// arpProbe builds a broadcast ARP request from mac/src for dst.
+func arpProbe(mac frame.MAC, src, dst [4]byte) []byte {
+	b := gratuitousARP(mac, binary.BigEndian.Uint32(src[:]))
+	copy(b[dataplane.VnetHdrLen+38:], dst[:])
+	return b
+}

@@ -1,0 +1,65 @@
+//go:build linux
+
+package integration
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/teamd-go/teamd-go/test/nstest"
+)
+
+// TestARPPingLinkWatch: m1 keeps its carrier but is cut off from the
+// network (its switch port leaves the bridge); arp_ping takes it out of
+// the team and the VM's traffic moves to m2; when the port returns, so
+// does m1.
+func TestARPPingLinkWatch(t *testing.T) {
+	tp := newTopo(t)
+	d := tp.start(t, tp.config(`mode: switch-independent
+balance: active-backup
+members:
+  - name: m1
+    primary: true
+  - name: m2
+vnics:
+  - name: vm1
+link_watch:
+  name: arp_ping
+  interval: 100ms
+  missed_max: 3
+  source_host: 10.77.0.99
+  target_host: 10.77.0.2
+`))
+	watch := func(m1, m2 string) func() error {
+		return func() error {
+			st := d.view()
+			if got := [2]string{st.member("m1").LinkWatch, st.member("m2").LinkWatch}; got != [2]string{m1, m2} {
+				return fmt.Errorf("link watch %v, want [%s %s]", got, m1, m2)
+			}
+			return nil
+		}
+	}
+	nstest.Eventually(t, 5*time.Second, watch("arp_ping ok", "arp_ping ok"))
+	pingOK(t, tp.vm, "10.77.0.2")
+
+	tp.sw.MustRun(t, "ip", "link", "set", "p1", "nomaster")
+	nstest.Eventually(t, 5*time.Second, watch("arp_ping failed", "arp_ping ok"))
+	st := d.view()
+	if !st.member("m1").Carrier || st.member("m1").Link != "down" || st.Active != "m2" {
+		t.Fatalf("m1 cut off: carrier %v link %s, active %s", st.member("m1").Carrier, st.member("m1").Link, st.Active)
+	}
+	if tx, rx := pingStats(t, tp.vm, "-c", "10", "-i", "0.05", "10.77.0.2"); rx != tx {
+		t.Errorf("with m1 cut off: %d pings sent, %d answered", tx, rx)
+	}
+
+	tp.sw.MustRun(t, "ip", "link", "set", "p1", "master", "br0")
+	nstest.Eventually(t, 5*time.Second, watch("arp_ping ok", "arp_ping ok"))
+	nstest.Eventually(t, 5*time.Second, func() error {
+		if a := d.view().Active; a != "m1" {
+			return fmt.Errorf("active %s, want the primary m1 back", a)
+		}
+		return nil
+	})
+	pingOK(t, tp.vm, "10.77.0.2")
+}
