@@ -168,18 +168,7 @@ func TestLACPTrafficAndLinkLoss(t *testing.T) {
 	d := tp.start(t, tp.config(lacpConfig(true, "fast")))
 	waitAggregated(t, d, sw)
 	pingOK(t, tp.vm, "10.77.0.2")
-	if b := iperf(t, tp, "-P", "16"); b < 1e6 {
-		t.Fatalf("TCP through the LAG moved %.0f bytes", b)
-	}
-	st := d.view()
-	for _, m := range []string{"m1", "m2"} {
-		if st.member(m).TxPackets < 100 {
-			t.Errorf("16 TCP flows left %s only %d times: address-hash did not spread them", m, st.member(m).TxPackets)
-		}
-	}
-	if st.Counters.TxSourceMACRewritten != 0 {
-		t.Errorf("lacp mode rewrote %d source MACs", st.Counters.TxSourceMACRewritten)
-	}
+	spreadOverLAG(t, tp, d, "lacp")
 
 	// A member's link goes down: traffic continues on the other.
 	tp.sw.MustRun(t, "ip", "link", "set", "p1", "down")
@@ -395,18 +384,7 @@ vnics:
   - name: vm1
 `))
 	pingOK(t, tp.vm, "10.77.0.2")
-	if b := iperf(t, tp, "-P", "16"); b < 1e6 {
-		t.Fatalf("TCP through the static team moved %.0f bytes", b)
-	}
-	st := d.view()
-	for _, m := range []string{"m1", "m2"} {
-		if st.member(m).TxPackets < 100 {
-			t.Errorf("16 TCP flows left %s only %d times", m, st.member(m).TxPackets)
-		}
-	}
-	if st.Counters.TxSourceMACRewritten != 0 {
-		t.Errorf("static mode rewrote %d source MACs", st.Counters.TxSourceMACRewritten)
-	}
+	spreadOverLAG(t, tp, d, "static")
 	tp.sw.MustRun(t, "ip", "link", "set", "p2", "down")
 	nstest.Eventually(t, 5*time.Second, func() error {
 		if d.view().member("m2").Active {
@@ -419,5 +397,24 @@ vnics:
 	}
 	if b := iperf(t, tp, "-P", "4"); b < 1e6 {
 		t.Errorf("TCP with one member left moved %.0f bytes", b)
+	}
+}
+
+// spreadOverLAG runs 16 TCP flows from the VM through a LAG team and
+// checks address-hash put traffic on both members, with no source MAC
+// rewritten (there is none in static or lacp mode).
+func spreadOverLAG(t *testing.T, tp *topo, d *daemon, mode string) {
+	t.Helper()
+	if b := iperf(t, tp, "-P", "16"); b < 1e6 {
+		t.Fatalf("TCP through the %s team moved %.0f bytes", mode, b)
+	}
+	st := d.view()
+	for _, m := range []string{"m1", "m2"} {
+		if st.member(m).TxPackets < 100 {
+			t.Errorf("16 TCP flows left %s only %d times: address-hash did not spread them", m, st.member(m).TxPackets)
+		}
+	}
+	if st.Counters.TxSourceMACRewritten != 0 {
+		t.Errorf("%s mode rewrote %d source MACs", mode, st.Counters.TxSourceMACRewritten)
 	}
 }
