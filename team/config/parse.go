@@ -230,6 +230,8 @@ func (d *yamlDecoder) fields(n *yaml.Node, path string, known []string, fn func(
 }
 
 // config reads the file into c; false if it is not a mapping at all.
+// Each block has its own reader below; finish applies the defaults that
+// depend on what the file gave.
 func (d *yamlDecoder) config(root *yaml.Node, c *Config) bool {
 	if resolve(root).Kind != yaml.MappingNode {
 		d.probs.add(root.Line, "", "want a mapping of keys (team:, members:, ...), got %s", d.describe(root))
@@ -252,93 +254,126 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) bool {
 		case "backend":
 			d.enum(v, kp, &c.Backend)
 		case "members":
-			d.seq(v, kp, func(i int, item *yaml.Node, ip string) {
-				m := defaultMember("")
-				d.src.record(ip, item.Line, ip)
-				if d.itemIsName(item, ip) {
-					d.fields(item, ip, memberKeys, func(key string, v *yaml.Node, kp string) {
-						switch key {
-						case "name":
-							d.str(v, kp, &m.Name)
-						case "primary":
-							d.boolean(v, kp, &m.Primary)
-						case "standby":
-							d.boolean(v, kp, &m.Standby)
-						case "prio":
-							d.integer(v, kp, &m.Prio)
-						case "sticky":
-							d.boolean(v, kp, &m.Sticky)
-						case "lacp_prio":
-							d.integer(v, kp, &m.LACPPrio)
-						case "lacp_key":
-							d.integer(v, kp, &m.LACPKey)
-						}
-					})
-				}
-				c.Members = append(c.Members, m)
+			d.seq(v, kp, func(_ int, item *yaml.Node, ip string) {
+				c.Members = append(c.Members, d.member(item, ip))
 			})
 		case "vnics":
-			d.seq(v, kp, func(i int, item *yaml.Node, ip string) {
-				var vn VNIC
-				d.src.record(ip, item.Line, ip)
-				if d.itemIsName(item, ip) {
-					d.fields(item, ip, vnicKeys, func(key string, v *yaml.Node, kp string) {
-						switch key {
-						case "name":
-							d.str(v, kp, &vn.Name)
-						case "tap":
-							d.boolean(v, kp, &vn.TAP)
-						case "mac":
-							d.str(v, kp, &vn.MAC)
-						}
-					})
-				}
-				c.VNICs = append(c.VNICs, vn)
+			d.seq(v, kp, func(_ int, item *yaml.Node, ip string) {
+				c.VNICs = append(c.VNICs, d.vnic(item, ip))
 			})
 		case "lacp":
-			d.fields(v, kp, lacpKeys, func(key string, v *yaml.Node, kp string) {
-				switch key {
-				case "active":
-					d.boolean(v, kp, &c.LACP.Active)
-				case "rate":
-					d.enum(v, kp, &c.LACP.Rate)
-				case "system_priority":
-					d.integer(v, kp, &c.LACP.SystemPriority)
-				case "min_ports":
-					d.integer(v, kp, &c.LACP.MinPorts)
-				}
-			})
+			d.lacp(v, kp, &c.LACP)
 		case "link_watch":
-			d.fields(v, kp, lwKeys, func(key string, v *yaml.Node, kp string) {
-				switch key {
-				case "name":
-					d.enum(v, kp, &c.LinkWatch.Name)
-				case "interval":
-					d.duration(v, kp, &c.LinkWatch.Interval)
-				case "missed_max":
-					d.integer(v, kp, &c.LinkWatch.MissedMax)
-				case "source_host":
-					d.str(v, kp, &c.LinkWatch.SourceHost)
-				case "target_host":
-					d.str(v, kp, &c.LinkWatch.TargetHost)
-				}
-			})
+			d.linkWatch(v, kp, &c.LinkWatch)
 		case "rx_translation":
-			d.fields(v, kp, rxKeys, func(key string, v *yaml.Node, kp string) {
-				switch key {
-				case "enabled":
-					d.boolean(v, kp, &c.RxTranslation.Enabled)
-				case "learn":
-					d.enum(v, kp, &c.RxTranslation.Learn)
-				case "age_time":
-					d.duration(v, kp, &c.RxTranslation.AgeTime)
-				}
-			})
+			d.rxTranslation(v, kp, &c.RxTranslation)
 		case "metrics":
 			d.str(v, kp, &c.Metrics)
 		}
 	})
+	d.finish(c)
+	return true
+}
 
+// member reads one item of members: (path ip, "members[1]").
+func (d *yamlDecoder) member(item *yaml.Node, ip string) Member {
+	m := defaultMember("")
+	d.src.record(ip, item.Line, ip)
+	if !d.itemIsName(item, ip) {
+		return m
+	}
+	d.fields(item, ip, memberKeys, func(key string, v *yaml.Node, kp string) {
+		switch key {
+		case "name":
+			d.str(v, kp, &m.Name)
+		case "primary":
+			d.boolean(v, kp, &m.Primary)
+		case "standby":
+			d.boolean(v, kp, &m.Standby)
+		case "prio":
+			d.integer(v, kp, &m.Prio)
+		case "sticky":
+			d.boolean(v, kp, &m.Sticky)
+		case "lacp_prio":
+			d.integer(v, kp, &m.LACPPrio)
+		case "lacp_key":
+			d.integer(v, kp, &m.LACPKey)
+		}
+	})
+	return m
+}
+
+// vnic reads one item of vnics:.
+func (d *yamlDecoder) vnic(item *yaml.Node, ip string) VNIC {
+	var vn VNIC
+	d.src.record(ip, item.Line, ip)
+	if !d.itemIsName(item, ip) {
+		return vn
+	}
+	d.fields(item, ip, vnicKeys, func(key string, v *yaml.Node, kp string) {
+		switch key {
+		case "name":
+			d.str(v, kp, &vn.Name)
+		case "tap":
+			d.boolean(v, kp, &vn.TAP)
+		case "mac":
+			d.str(v, kp, &vn.MAC)
+		}
+	})
+	return vn
+}
+
+// lacp reads the lacp: block over the defaults in l.
+func (d *yamlDecoder) lacp(n *yaml.Node, path string, l *LACP) {
+	d.fields(n, path, lacpKeys, func(key string, v *yaml.Node, kp string) {
+		switch key {
+		case "active":
+			d.boolean(v, kp, &l.Active)
+		case "rate":
+			d.enum(v, kp, &l.Rate)
+		case "system_priority":
+			d.integer(v, kp, &l.SystemPriority)
+		case "min_ports":
+			d.integer(v, kp, &l.MinPorts)
+		}
+	})
+}
+
+// linkWatch reads the link_watch: block over the defaults in lw.
+func (d *yamlDecoder) linkWatch(n *yaml.Node, path string, lw *LinkWatch) {
+	d.fields(n, path, lwKeys, func(key string, v *yaml.Node, kp string) {
+		switch key {
+		case "name":
+			d.enum(v, kp, &lw.Name)
+		case "interval":
+			d.duration(v, kp, &lw.Interval)
+		case "missed_max":
+			d.integer(v, kp, &lw.MissedMax)
+		case "source_host":
+			d.str(v, kp, &lw.SourceHost)
+		case "target_host":
+			d.str(v, kp, &lw.TargetHost)
+		}
+	})
+}
+
+// rxTranslation reads the rx_translation: block over the defaults in rx.
+func (d *yamlDecoder) rxTranslation(n *yaml.Node, path string, rx *RxTranslation) {
+	d.fields(n, path, rxKeys, func(key string, v *yaml.Node, kp string) {
+		switch key {
+		case "enabled":
+			d.boolean(v, kp, &rx.Enabled)
+		case "learn":
+			d.enum(v, kp, &rx.Learn)
+		case "age_time":
+			d.duration(v, kp, &rx.AgeTime)
+		}
+	})
+}
+
+// finish fills in the defaults that depend on other keys and reports
+// the one mistake only the file shows.
+func (d *yamlDecoder) finish(c *Config) {
 	if c.Balance == "" && !d.probs.has("balance") {
 		c.Balance = defaultBalance(c)
 	}
@@ -350,7 +385,6 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) bool {
 		line, _ := d.src.locate("lacp")
 		d.probs.add(line, "lacp", "only with mode: lacp (this team is mode: %s); remove the block or set mode: lacp", c.Mode)
 	}
-	return true
 }
 
 // itemIsName reports whether a list item is a mapping; a bare name

@@ -172,13 +172,43 @@ func (t *teamdReader) config(root *yaml.Node) *Config {
 	return c
 }
 
-// runner maps runner.* to mode, balance, hash and the LACP parameters.
+// runner maps runner.* to mode, balance, hash and the LACP parameters:
+// runner.name picks mode and balance (runnerMode), then each option the
+// runner has is read (runnerOption) and each it does not have is warned
+// about, as teamd ignores it.
 func (t *teamdReader) runner(kv keyed, c *Config) {
 	var list []keyed
 	opts := map[string]keyed{}
 	if kv.v != nil {
 		list, opts = t.object(kv.v, "runner", teamdRunnerKeys)
 	}
+	name := t.runnerMode(opts, c)
+	own := teamdRunnerOwn[name]
+	for _, o := range list {
+		key := o.key
+		if key == "name" {
+			continue
+		}
+		path := "runner." + key
+		if key == "addr" {
+			t.warn(o.line, path, "ignored: teamd's ZeroMQ control address; teamd-go's control socket is /run/teamd-go/TEAM.sock")
+			continue
+		}
+		if name == "" {
+			continue
+		}
+		if !slices.Contains(own, key) {
+			t.warn(o.line, path, "ignored by the %s runner (teamd ignores it too)", name)
+			continue
+		}
+		t.runnerOption(o, path, c)
+	}
+}
+
+// runnerMode sets c.Mode and c.Balance from runner.name and returns
+// the runner's name, or "" when it is unusable (then mode and balance
+// stay empty, so that validate skips every check that depends on them).
+func (t *teamdReader) runnerMode(opts map[string]keyed, c *Config) string {
 	name := "roundrobin" // teamd's default runner
 	nameKV, given := opts["name"]
 	t.src.record("mode", nameKV.line, "runner.name")
@@ -206,80 +236,64 @@ func (t *teamdReader) runner(kv keyed, c *Config) {
 		default:
 			t.probs.add(nameKV.line, "runner.name", "unknown runner %q%s; teamd has %s", name, suggest(name, teamdRunners), oneOf(teamdRunners))
 		}
-		// Unusable: leave mode and balance empty, so that validate
-		// skips every check that depends on them.
 		c.Mode, c.Balance = "", ""
-		name = ""
+		return ""
 	}
+	return name
+}
 
-	own := teamdRunnerOwn[name]
-	for _, o := range list {
-		key := o.key
-		if key == "name" {
-			continue
+// runnerOption reads one option o (at path "runner.KEY") of the runner
+// that has it.
+func (t *teamdReader) runnerOption(o keyed, path string, c *Config) {
+	switch o.key {
+	case "hwaddr_policy":
+		var p string
+		if !t.str(o.v, path, &p) {
+			return
 		}
-		path := "runner." + key
-		if key == "addr" {
-			t.warn(o.line, path, "ignored: teamd's ZeroMQ control address; teamd-go's control socket is /run/teamd-go/TEAM.sock")
-			continue
+		if !slices.Contains(teamdHwaddrPolicies, p) {
+			t.probs.add(o.line, path, "unknown policy %q; teamd has %s", p, oneOf(teamdHwaddrPolicies))
+			return
 		}
-		if name == "" {
-			continue
+		t.warn(o.line, path, "ignored: teamd-go does not change the MACs of members; frames leave with the source MAC of their vnic (see source_mac_rewrite)")
+	case "tx_hash":
+		t.strList(o.v, path, &c.Hash)
+		t.src.record("hash", o.line, path)
+		if l := resolve(o.v); l.Kind == yaml.SequenceNode {
+			for i, item := range l.Content {
+				t.src.record(index("hash", i), item.Line, index(path, i))
+			}
 		}
-		if !slices.Contains(own, key) {
-			t.warn(o.line, path, "ignored by the %s runner (teamd ignores it too)", name)
-			continue
+	case "tx_balancer":
+		t.probs.add(o.line, path, "active Tx balancing is not supported by teamd-go's teamd reader: remove it to balance by hash (address-hash), or write a YAML config with balance: dynamic")
+	case "active":
+		t.boolean(o.v, path, &c.LACP.Active)
+		t.src.record("lacp.active", o.line, path)
+	case "fast_rate":
+		var fast bool
+		if t.boolean(o.v, path, &fast) {
+			c.LACP.Rate = LACPRateSlow
+			if fast {
+				c.LACP.Rate = LACPRateFast
+			}
 		}
-		switch key {
-		case "hwaddr_policy":
-			var p string
-			if !t.str(o.v, path, &p) {
-				break
-			}
-			if !slices.Contains(teamdHwaddrPolicies, p) {
-				t.probs.add(o.line, path, "unknown policy %q; teamd has %s", p, oneOf(teamdHwaddrPolicies))
-				break
-			}
-			t.warn(o.line, path, "ignored: teamd-go does not change the MACs of members; frames leave with the source MAC of their vnic (see source_mac_rewrite)")
-		case "tx_hash":
-			t.strList(o.v, path, &c.Hash)
-			t.src.record("hash", o.line, path)
-			if l := resolve(o.v); l.Kind == yaml.SequenceNode {
-				for i, item := range l.Content {
-					t.src.record(index("hash", i), item.Line, index(path, i))
-				}
-			}
-		case "tx_balancer":
-			t.probs.add(o.line, path, "active Tx balancing is not supported by teamd-go's teamd reader: remove it to balance by hash (address-hash), or write a YAML config with balance: dynamic")
-		case "active":
-			t.boolean(o.v, path, &c.LACP.Active)
-			t.src.record("lacp.active", o.line, path)
-		case "fast_rate":
-			var fast bool
-			if t.boolean(o.v, path, &fast) {
-				c.LACP.Rate = LACPRateSlow
-				if fast {
-					c.LACP.Rate = LACPRateFast
-				}
-			}
-			t.src.record("lacp.rate", o.line, path)
-		case "sys_prio":
-			t.integer(o.v, path, &c.LACP.SystemPriority)
-			t.src.record("lacp.system_priority", o.line, path)
-		case "min_ports":
-			t.integer(o.v, path, &c.LACP.MinPorts)
-			t.src.record("lacp.min_ports", o.line, path)
-		case "agg_select_policy":
-			var p string
-			if !t.str(o.v, path, &p) {
-				break
-			}
-			switch {
-			case !slices.Contains(teamdAggPolicies, p):
-				t.probs.add(o.line, path, "unknown policy %q; teamd has %s", p, oneOf(teamdAggPolicies))
-			case p != "lacp_prio":
-				t.warn(o.line, path, "%q ignored: teamd-go selects the aggregator by LACP priority (lacp_prio, 802.1AX)", p)
-			}
+		t.src.record("lacp.rate", o.line, path)
+	case "sys_prio":
+		t.integer(o.v, path, &c.LACP.SystemPriority)
+		t.src.record("lacp.system_priority", o.line, path)
+	case "min_ports":
+		t.integer(o.v, path, &c.LACP.MinPorts)
+		t.src.record("lacp.min_ports", o.line, path)
+	case "agg_select_policy":
+		var p string
+		if !t.str(o.v, path, &p) {
+			return
+		}
+		switch {
+		case !slices.Contains(teamdAggPolicies, p):
+			t.probs.add(o.line, path, "unknown policy %q; teamd has %s", p, oneOf(teamdAggPolicies))
+		case p != "lacp_prio":
+			t.warn(o.line, path, "%q ignored: teamd-go selects the aggregator by LACP priority (lacp_prio, 802.1AX)", p)
 		}
 	}
 }

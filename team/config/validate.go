@@ -19,44 +19,84 @@ func Validate(c *Config) error {
 }
 
 // validate applies every rule that looks at values. Problems name
-// Config key paths; Parse turns them into lines and file keys.
+// Config key paths; Parse turns them into lines and file keys. Each
+// section of the file has its own check; a rule that combines sections
+// runs only when the keys it reads are valid themselves (modeOK,
+// balanceOK), so one mistake is reported once.
 func validate(c *Config) problems {
-	var ps problems
-	add := func(key, format string, args ...any) { ps.add(0, key, format, args...) }
-	enum := func(key, got string, known []string) bool {
-		if slices.Contains(known, got) {
-			return true
-		}
-		add(key, "want %s; got %q%s", oneOf(known), got, suggest(got, known))
-		return false
-	}
+	var v validator
+	modeOK, balanceOK := v.team(c)
+	members := v.members(c, modeOK)
+	v.vnics(c, members)
+	v.combinations(c, modeOK, balanceOK)
+	v.lacp(c, modeOK)
+	v.linkWatch(c.LinkWatch)
+	v.rxTranslation(c, modeOK, balanceOK)
+	v.metrics(c)
+	return v.ps
+}
 
-	// The team.
-	if c.Team == "" {
-		add("team", "required: the team's name (it names the control socket /run/teamd-go/NAME.sock)")
-	} else if msg := checkIfName(c.Team); msg != "" {
-		add("team", "%s", msg)
+// validator collects the problems of one validate pass.
+type validator struct{ ps problems }
+
+func (v *validator) add(key, format string, args ...any) { v.ps.add(0, key, format, args...) }
+
+// enum reports got unless it is one of known, suggesting the nearest.
+func (v *validator) enum(key, got string, known []string) bool {
+	if slices.Contains(known, got) {
+		return true
 	}
-	modeOK := enum("mode", c.Mode, modes)
-	balanceOK := enum("balance", c.Balance, balances)
-	enum("source_mac_rewrite", c.SourceMACRewrite, rewrites)
-	enum("backend", c.Backend, backends)
+	v.add(key, "want %s; got %q%s", oneOf(known), got, suggest(got, known))
+	return false
+}
+
+// onlyWith reports each set field under prefix with msg.
+func (v *validator) onlyWith(prefix, msg string, fields ...field) {
+	for _, f := range fields {
+		if f.set {
+			v.add(prefix+f.key, "%s", msg)
+		}
+	}
+}
+
+// field is a key and whether the configuration sets it.
+type field struct {
+	key string
+	set bool
+}
+
+// team checks the top-level keys; it reports whether mode and balance
+// are known values.
+func (v *validator) team(c *Config) (modeOK, balanceOK bool) {
+	if c.Team == "" {
+		v.add("team", "required: the team's name (it names the control socket /run/teamd-go/NAME.sock)")
+	} else if msg := checkIfName(c.Team); msg != "" {
+		v.add("team", "%s", msg)
+	}
+	modeOK = v.enum("mode", c.Mode, modes)
+	balanceOK = v.enum("balance", c.Balance, balances)
+	v.enum("source_mac_rewrite", c.SourceMACRewrite, rewrites)
+	v.enum("backend", c.Backend, backends)
 	if len(c.Hash) == 0 {
-		add("hash", "empty: list at least one field, e.g. [eth, ipv4, ipv6] (the default)")
+		v.add("hash", "empty: list at least one field, e.g. [eth, ipv4, ipv6] (the default)")
 	}
 	for i, h := range c.Hash {
 		if !slices.Contains(hashFields, h) {
-			add(index("hash", i), "unknown field %q%s; want teamd tx_hash names: %s", h, suggest(h, hashFields), strings.Join(hashFields, ", "))
+			v.add(index("hash", i), "unknown field %q%s; want teamd tx_hash names: %s", h, suggest(h, hashFields), strings.Join(hashFields, ", "))
 		}
 	}
 	if c.FlowletGap <= 0 || c.FlowletGap > MaxFlowletGap {
-		add("flowlet_gap", "%s is out of range: want more than 0 and at most %s (default %s)",
+		v.add("flowlet_gap", "%s is out of range: want more than 0 and at most %s (default %s)",
 			formatDuration(c.FlowletGap), formatDuration(MaxFlowletGap), formatDuration(DefaultFlowletGap))
 	}
+	return modeOK, balanceOK
+}
 
-	// Members.
+// members checks the members: list and returns the member names, each
+// mapped to the key that has it.
+func (v *validator) members(c *Config, modeOK bool) map[string]string {
 	if len(c.Members) == 0 {
-		add("members", "at least one member is required: the physical NICs of the team")
+		v.add("members", "at least one member is required: the physical NICs of the team")
 	}
 	names := make(map[string]string) // interface name -> key that has it
 	primary := ""
@@ -65,17 +105,17 @@ func validate(c *Config) problems {
 		key := index("members", i)
 		switch prev, dup := names[m.Name]; {
 		case m.Name == "":
-			add(key+".name", "required: the name of a physical NIC, e.g. eth1")
+			v.add(key+".name", "required: the name of a physical NIC, e.g. eth1")
 		case checkIfName(m.Name) != "":
-			add(key+".name", "%s", checkIfName(m.Name))
+			v.add(key+".name", "%s", checkIfName(m.Name))
 		case dup:
-			add(key+".name", "%q is already %s", m.Name, prev)
+			v.add(key+".name", "%q is already %s", m.Name, prev)
 		default:
 			names[m.Name] = key
 		}
 		if m.Primary {
 			if primary != "" {
-				add(key+".primary", "%s is already primary; at most one member can be", primary)
+				v.add(key+".primary", "%s is already primary; at most one member can be", primary)
 			} else {
 				primary = key
 			}
@@ -84,140 +124,142 @@ func validate(c *Config) problems {
 			standby++
 		}
 		if modeOK && c.Mode != ModeSwitchIndependent {
-			for _, f := range []struct {
-				key string
-				set bool
-			}{{"primary", m.Primary}, {"standby", m.Standby}} {
-				if f.set {
-					add(key+"."+f.key, "only with mode: switch-independent; in %s mode the switch decides which member a frame arrives on", c.Mode)
-				}
-			}
+			v.onlyWith(key+".", fmt.Sprintf("only with mode: switch-independent; in %s mode the switch decides which member a frame arrives on", c.Mode),
+				field{"primary", m.Primary}, field{"standby", m.Standby})
 		}
 		if m.Primary && m.Standby {
-			add(key+".standby", "a member cannot be both primary and standby")
+			v.add(key+".standby", "a member cannot be both primary and standby")
 		}
 		if m.LACPPrio < 0 || m.LACPPrio > 65535 {
-			add(key+".lacp_prio", "%d is out of range: want 0 to 65535 (default %d; lower is preferred)", m.LACPPrio, DefaultLACPPortPriority)
+			v.add(key+".lacp_prio", "%d is out of range: want 0 to 65535 (default %d; lower is preferred)", m.LACPPrio, DefaultLACPPortPriority)
 		}
 		if m.LACPKey < 0 || m.LACPKey > 65535 {
-			add(key+".lacp_key", "%d is out of range: want 0 to 65535", m.LACPKey)
+			v.add(key+".lacp_key", "%d is out of range: want 0 to 65535", m.LACPKey)
 		}
 	}
 	if standby > 0 && standby == len(c.Members) && modeOK && c.Mode == ModeSwitchIndependent {
-		add("members", "every member is standby: at least one must not be, or the team never sends")
+		v.add("members", "every member is standby: at least one must not be, or the team never sends")
 	}
+	return names
+}
 
-	// Vnics.
+// vnics checks the vnics: list; members are the member names, which a
+// vnic cannot reuse.
+func (v *validator) vnics(c *Config, members map[string]string) {
 	vnics := make(map[string]string)
 	macs := make(map[string]string)
-	for i, v := range c.VNICs {
+	for i, n := range c.VNICs {
 		key := index("vnics", i)
-		switch prev, dup := vnics[v.Name]; {
-		case v.Name == "":
-			add(key+".name", "required: an existing interface (e.g. the host end of a VM's veth) or, with tap: true, a TAP to create")
-		case checkIfName(v.Name) != "":
-			add(key+".name", "%s", checkIfName(v.Name))
+		switch prev, dup := vnics[n.Name]; {
+		case n.Name == "":
+			v.add(key+".name", "required: an existing interface (e.g. the host end of a VM's veth) or, with tap: true, a TAP to create")
+		case checkIfName(n.Name) != "":
+			v.add(key+".name", "%s", checkIfName(n.Name))
 		case dup:
-			add(key+".name", "%q is already %s", v.Name, prev)
-		case names[v.Name] != "":
-			add(key+".name", "%q is also a member: an interface is either a member (a NIC towards the physical switch) or a vnic (a port of the virtual switch), not both", v.Name)
+			v.add(key+".name", "%q is already %s", n.Name, prev)
+		case members[n.Name] != "":
+			v.add(key+".name", "%q is also a member: an interface is either a member (a NIC towards the physical switch) or a vnic (a port of the virtual switch), not both", n.Name)
 		default:
-			vnics[v.Name] = key
+			vnics[n.Name] = key
 		}
-		if v.MAC == "" {
+		if n.MAC == "" {
 			continue
 		}
-		if !v.TAP {
-			add(key+".mac", "only with tap: true: teamd-go sets the MAC of the TAPs it creates, not of existing interfaces")
+		if !n.TAP {
+			v.add(key+".mac", "only with tap: true: teamd-go sets the MAC of the TAPs it creates, not of existing interfaces")
 			continue
 		}
-		hw, msg := checkUnicastMAC(v.MAC)
+		hw, msg := checkUnicastMAC(n.MAC)
 		if msg != "" {
-			add(key+".mac", "%s", msg)
+			v.add(key+".mac", "%s", msg)
 			continue
 		}
 		if prev, dup := macs[hw]; dup {
-			add(key+".mac", "%s is already the MAC of %s", hw, prev)
+			v.add(key+".mac", "%s is already the MAC of %s", hw, prev)
 		} else {
 			macs[hw] = key
 		}
 	}
+}
 
-	// Combinations of mode and balance.
+// combinations checks the pairs of mode, balance and vnics that do not
+// work together.
+func (v *validator) combinations(c *Config, modeOK, balanceOK bool) {
 	if balanceOK && c.Balance == BalanceHyperVPort && len(c.VNICs) == 0 {
-		add("balance", "hyperv-port pins each vnic to a member, but the team has no vnics: add vnics or use address-hash")
+		v.add("balance", "hyperv-port pins each vnic to a member, but the team has no vnics: add vnics or use address-hash")
 	}
 	if balanceOK && modeOK && c.Balance == BalanceRoundRobin && c.Mode == ModeSwitchIndependent {
-		add("balance", "round-robin only with mode static or lacp: it spreads every flow over all members, and a switch that does not know about the team sees the same MACs flap between its ports")
+		v.add("balance", "round-robin only with mode static or lacp: it spreads every flow over all members, and a switch that does not know about the team sees the same MACs flap between its ports")
 	}
+}
 
-	// LACP. Checked in every mode: the values are defaults unless the
-	// file has a lacp: block, and that block is an error outside mode lacp.
-	enum("lacp.rate", c.LACP.Rate, rates)
+// lacp checks the lacp: block. It runs in every mode: the values are
+// defaults unless the file has a lacp: block, and that block is an
+// error outside mode lacp (Parse reports that).
+func (v *validator) lacp(c *Config, modeOK bool) {
+	v.enum("lacp.rate", c.LACP.Rate, rates)
 	if c.LACP.SystemPriority < 1 || c.LACP.SystemPriority > 65535 {
-		add("lacp.system_priority", "%d is out of range: want 1 to 65535 (default %d; lower is preferred)", c.LACP.SystemPriority, DefaultLACPSystemPriority)
+		v.add("lacp.system_priority", "%d is out of range: want 1 to 65535 (default %d; lower is preferred)", c.LACP.SystemPriority, DefaultLACPSystemPriority)
 	}
 	if c.LACP.MinPorts < 1 || c.LACP.MinPorts > MaxLACPMinPorts {
-		add("lacp.min_ports", "%d is out of range: want 1 to %d", c.LACP.MinPorts, MaxLACPMinPorts)
+		v.add("lacp.min_ports", "%d is out of range: want 1 to %d", c.LACP.MinPorts, MaxLACPMinPorts)
 	} else if modeOK && c.Mode == ModeLACP && len(c.Members) > 0 && c.LACP.MinPorts > len(c.Members) {
-		add("lacp.min_ports", "%d, but the team has %d member(s): it would never carry traffic", c.LACP.MinPorts, len(c.Members))
+		v.add("lacp.min_ports", "%d, but the team has %d member(s): it would never carry traffic", c.LACP.MinPorts, len(c.Members))
 	}
+}
 
-	// Link watch.
-	lw := c.LinkWatch
-	if enum("link_watch.name", lw.Name, watchers) {
-		switch lw.Name {
-		case LinkWatchCarrier:
-			for _, f := range []struct {
-				key string
-				set bool
-			}{
-				{"interval", lw.Interval != 0},
-				{"missed_max", lw.MissedMax != 0},
-				{"source_host", lw.SourceHost != ""},
-				{"target_host", lw.TargetHost != ""},
-			} {
-				if f.set {
-					add("link_watch."+f.key, "only with name: arp_ping (this team watches the carrier)")
-				}
-			}
-		case LinkWatchARPPing:
-			if lw.Interval <= 0 {
-				add("link_watch.interval", "must be more than 0: the time between two ARP requests (default %s)", formatDuration(DefaultARPInterval))
-			}
-			if lw.MissedMax < 0 {
-				add("link_watch.missed_max", "must not be negative: the number of missed replies after which the link is down (default %d)", DefaultARPMissedMax)
-			}
-			if lw.SourceHost == "" {
-				add("link_watch.source_host", "empty: give the IPv4 address to send ARP requests from, or leave the key out to send from 0.0.0.0")
-			} else if msg := checkIPv4(lw.SourceHost, false); msg != "" {
-				add("link_watch.source_host", "%s", msg)
-			}
-			if lw.TargetHost == "" {
-				add("link_watch.target_host", "required with arp_ping: the IPv4 address to send ARP requests to, e.g. the gateway")
-			} else if msg := checkIPv4(lw.TargetHost, true); msg != "" {
-				add("link_watch.target_host", "%s", msg)
-			}
+// linkWatch checks the link_watch: block.
+func (v *validator) linkWatch(lw LinkWatch) {
+	if !v.enum("link_watch.name", lw.Name, watchers) {
+		return
+	}
+	switch lw.Name {
+	case LinkWatchCarrier:
+		v.onlyWith("link_watch.", "only with name: arp_ping (this team watches the carrier)",
+			field{"interval", lw.Interval != 0},
+			field{"missed_max", lw.MissedMax != 0},
+			field{"source_host", lw.SourceHost != ""},
+			field{"target_host", lw.TargetHost != ""})
+	case LinkWatchARPPing:
+		if lw.Interval <= 0 {
+			v.add("link_watch.interval", "must be more than 0: the time between two ARP requests (default %s)", formatDuration(DefaultARPInterval))
+		}
+		if lw.MissedMax < 0 {
+			v.add("link_watch.missed_max", "must not be negative: the number of missed replies after which the link is down (default %d)", DefaultARPMissedMax)
+		}
+		if lw.SourceHost == "" {
+			v.add("link_watch.source_host", "empty: give the IPv4 address to send ARP requests from, or leave the key out to send from 0.0.0.0")
+		} else if msg := checkIPv4(lw.SourceHost, false); msg != "" {
+			v.add("link_watch.source_host", "%s", msg)
+		}
+		if lw.TargetHost == "" {
+			v.add("link_watch.target_host", "required with arp_ping: the IPv4 address to send ARP requests to, e.g. the gateway")
+		} else if msg := checkIPv4(lw.TargetHost, true); msg != "" {
+			v.add("link_watch.target_host", "%s", msg)
 		}
 	}
+}
 
-	// Receive-side MAC translation.
-	enum("rx_translation.learn", c.RxTranslation.Learn, learnings)
+// rxTranslation checks the rx_translation: block.
+func (v *validator) rxTranslation(c *Config, modeOK, balanceOK bool) {
+	v.enum("rx_translation.learn", c.RxTranslation.Learn, learnings)
 	if c.RxTranslation.AgeTime <= 0 {
-		add("rx_translation.age_time", "must be more than 0 (default %s)", formatDuration(DefaultRxAgeTime))
+		v.add("rx_translation.age_time", "must be more than 0 (default %s)", formatDuration(DefaultRxAgeTime))
 	}
 	if c.RxTranslation.Enabled && modeOK && balanceOK &&
 		(c.Mode != ModeSwitchIndependent || c.Balance != BalanceActiveBackup) {
-		add("rx_translation.enabled", "only with mode: switch-independent and balance: active-backup, the active/passive team it is made for (this team is %s with %s)", c.Mode, c.Balance)
+		v.add("rx_translation.enabled", "only with mode: switch-independent and balance: active-backup, the active/passive team it is made for (this team is %s with %s)", c.Mode, c.Balance)
 	}
+}
 
-	// Metrics.
-	if c.Metrics != "" {
-		if msg := checkListenAddr(c.Metrics); msg != "" {
-			add("metrics", "%s", msg)
-		}
+// metrics checks the metrics: address.
+func (v *validator) metrics(c *Config) {
+	if c.Metrics == "" {
+		return
 	}
-	return ps
+	if msg := checkListenAddr(c.Metrics); msg != "" {
+		v.add("metrics", "%s", msg)
+	}
 }
 
 // checkIfName returns why name cannot be a Linux interface name, or "".
