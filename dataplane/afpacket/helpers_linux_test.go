@@ -153,3 +153,26 @@ func writeAll(t testing.TB, p *Port, frames [][]byte) {
 		}
 	}
 }
+
+// collectOrdered reads from p until it has want test frames marked with
+// magic and returns them in the order they were read.
+func collectOrdered(t testing.TB, p *Port, magic uint64, want int, timeout time.Duration) [][]byte {
+	t.Helper()
+	var got [][]byte
+	wd := time.AfterFunc(timeout, func() { p.Close() })
+	defer wd.Stop()
+	frames, sizes := newBatch()
+	for len(got) < want {
+		n, err := p.Read(frames, sizes)
+		if err != nil {
+			t.Fatalf("%s: got %d of %d frames: %v", p.Name(), len(got), want, err)
+		}
+		for i := range n {
+			f := frames[i][:sizes[i]]
+			if _, ok := frameID(dataplane.Eth(f), magic); ok {
+				got = append(got, bytes.Clone(f))
+			}
+		}
+	}
+	return got
+}

@@ -17,7 +17,7 @@ import (
 	"github.com/teamd-go/teamd-go/dataplane"
 )
 
-// Port is an AF_PACKET socket bound to one interface, with a TPACKET_V3
+// Port is an AF_PACKET socket bound to one interface, with a TPACKET_V2
 // receive ring and batched transmit. It implements dataplane.Port.
 //
 // One goroutine may Read while another Writes; Read is not safe for
@@ -39,8 +39,8 @@ type Port struct {
 	wmu    sync.Mutex // held by Write while it uses fd
 	smu    sync.Mutex // serialises PACKET_STATISTICS reads with Close
 
-	// Ring counters, folded in from PACKET_STATISTICS under smu.
-	ringDrops, ringFreezes atomic.Uint64
+	// Ring counter, folded in from PACKET_STATISTICS under smu.
+	ringDrops atomic.Uint64
 
 	// Receive state, owned by Read. The padding keeps it and the
 	// transmit state on separate cache lines, as a reader and a writer
@@ -48,16 +48,19 @@ type Port struct {
 	_         cpu.CacheLinePad
 	ring      []byte // NumBlocks blocks of BlockSize bytes
 	blockSize int
-	numBlocks int
-	cur       int    // block Read is at
-	held      bool   // block cur is ours (TP_STATUS_USER) and partly read
-	left      uint32 // frames of block cur not yet read
-	off       uint32 // offset of the next frame in block cur
+	frameSize int
+	perBlock  int // slots per block
+	slots     int // slots in the ring
+	cur       int // slot Read is at
 	rpoll     [2]unix.PollFd
+	rmsg      unix.Msghdr // recvmsg of a frame too long for its slot
+	riov      unix.Iovec
+	roob      [64]byte // its PACKET_AUXDATA control message
 
 	readFrames atomic.Uint64
 	readBytes  atomic.Uint64
 	truncated  atomic.Uint64
+	copied     atomic.Uint64
 
 	// Transmit state, owned by Write.
 	_        cpu.CacheLinePad
@@ -91,11 +94,13 @@ func Open(ifname string, o Options) (*Port, error) {
 func open(ifname string, o Options) (_ *Port, err error) {
 	page := unix.Getpagesize()
 	switch {
-	case o.BlockSize < MinBlockSize || o.BlockSize%page != 0:
-		return nil, fmt.Errorf("block size %d: want a multiple of %d, at least %d", o.BlockSize, page, MinBlockSize)
-	case o.NumBlocks < 2:
-		return nil, fmt.Errorf("%d blocks: want at least 2", o.NumBlocks)
-	case o.BlockTimeout < 0 || o.WriteTimeout < 0 || o.SendBuffer < 0:
+	case o.FrameSize < MinFrameSize || o.FrameSize%16 != 0:
+		return nil, fmt.Errorf("frame size %d: want a multiple of 16, at least %d", o.FrameSize, MinFrameSize)
+	case o.BlockSize < o.FrameSize || o.BlockSize%page != 0 || o.BlockSize%o.FrameSize != 0:
+		return nil, fmt.Errorf("block size %d: want a multiple of %d and of the frame size %d", o.BlockSize, page, o.FrameSize)
+	case o.NumBlocks < 1 || o.NumBlocks*(o.BlockSize/o.FrameSize) < 2:
+		return nil, fmt.Errorf("%d blocks of %d frames: want at least 2 frames", o.NumBlocks, o.BlockSize/o.FrameSize)
+	case o.WriteTimeout < 0 || o.SendBuffer < 0 || o.ReceiveBuffer < 0:
 		return nil, errors.New("negative option")
 	}
 	ifi, err := net.InterfaceByName(ifname)
@@ -109,7 +114,9 @@ func open(ifname string, o Options) (_ *Port, err error) {
 		fd:        -1,
 		efd:       -1,
 		blockSize: o.BlockSize,
-		numBlocks: o.NumBlocks,
+		frameSize: o.FrameSize,
+		perBlock:  o.BlockSize / o.FrameSize,
+		slots:     o.NumBlocks * (o.BlockSize / o.FrameSize),
 	}
 	copy(p.mac[:], ifi.HardwareAddr)
 	defer func() {
@@ -146,9 +153,13 @@ func open(ifname string, o Options) (_ *Port, err error) {
 		opt  int
 		val  int
 	}{
-		{"PACKET_VERSION", unix.PACKET_VERSION, unix.TPACKET_V3},
+		{"PACKET_VERSION", unix.PACKET_VERSION, unix.TPACKET_V2},
 		{"PACKET_VNET_HDR", unix.PACKET_VNET_HDR, 1},
 		{"PACKET_IGNORE_OUTGOING", unix.PACKET_IGNORE_OUTGOING, 1}, // Linux 4.20
+		// Frames too long for a slot are also queued whole (any non-zero
+		// threshold turns it on), with their VLAN tag in a cmsg.
+		{"PACKET_COPY_THRESH", unix.PACKET_COPY_THRESH, 1},
+		{"PACKET_AUXDATA", unix.PACKET_AUXDATA, 1},
 	} {
 		if err := unix.SetsockoptInt(p.fd, unix.SOL_PACKET, so.opt, so.val); err != nil {
 			return nil, fmt.Errorf("setsockopt %s: %w", so.name, err)
@@ -165,21 +176,20 @@ func open(ifname string, o Options) (_ *Port, err error) {
 			return nil, fmt.Errorf("setsockopt SO_SNDBUF: %w", err)
 		}
 	}
+	if err := unix.SetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, o.ReceiveBuffer); err != nil {
+		if err := unix.SetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, o.ReceiveBuffer); err != nil {
+			return nil, fmt.Errorf("setsockopt SO_RCVBUF: %w", err)
+		}
+	}
 
-	tov := o.BlockTimeout.Milliseconds()
-	if tov < 1 {
-		tov = 1
+	req := unix.TpacketReq{
+		Block_size: uint32(o.BlockSize),
+		Block_nr:   uint32(o.NumBlocks),
+		Frame_size: uint32(o.FrameSize),
+		Frame_nr:   uint32(p.slots),
 	}
-	const frameSize = 2048 // unused by TPACKET_V3 receive, but checked
-	req := unix.TpacketReq3{
-		Block_size:     uint32(o.BlockSize),
-		Block_nr:       uint32(o.NumBlocks),
-		Frame_size:     frameSize,
-		Frame_nr:       uint32(o.BlockSize / frameSize * o.NumBlocks),
-		Retire_blk_tov: uint32(tov),
-	}
-	if err := unix.SetsockoptTpacketReq3(p.fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
-		return nil, fmt.Errorf("setsockopt PACKET_RX_RING (%d blocks of %d bytes): %w", o.NumBlocks, o.BlockSize, err)
+	if err := unix.SetsockoptTpacketReq(p.fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return nil, fmt.Errorf("setsockopt PACKET_RX_RING (%d blocks of %d bytes, %d-byte frames): %w", o.NumBlocks, o.BlockSize, o.FrameSize, err)
 	}
 	p.ring, err = unix.Mmap(p.fd, 0, o.BlockSize*o.NumBlocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
@@ -201,6 +211,9 @@ func open(ifname string, o Options) (_ *Port, err error) {
 		{Fd: int32(p.fd), Events: unix.POLLIN},
 		{Fd: int32(p.efd), Events: unix.POLLIN},
 	}
+	p.rmsg.Iov = &p.riov
+	p.rmsg.SetIovlen(1)
+	p.rmsg.Control = &p.roob[0]
 	p.wpoll = [2]unix.PollFd{
 		{Fd: int32(p.fd), Events: unix.POLLOUT},
 		{Fd: int32(p.efd), Events: unix.POLLIN},
@@ -275,8 +288,8 @@ func (p *Port) Stats() Stats {
 		WriteFrames: p.writeFrames.Load(),
 		WriteBytes:  p.writeBytes.Load(),
 		RingDrops:   p.ringDrops.Load(),
-		RingFreezes: p.ringFreezes.Load(),
 		Truncated:   p.truncated.Load(),
+		Copied:      p.copied.Load(),
 		WriteErrors: p.writeErrors.Load(),
 		WriteDrops:  p.writeDrops.Load(),
 		QdiscBypass: p.bypass.Load(),
@@ -286,12 +299,11 @@ func (p *Port) Stats() Stats {
 // pollStats folds the kernel's ring counters, which reset on every read,
 // into the Port's. Called with smu held and fd open.
 func (p *Port) pollStats() {
-	st, err := unix.GetsockoptTpacketStatsV3(p.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	st, err := unix.GetsockoptTpacketStats(p.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
 	if err != nil {
 		return
 	}
 	p.ringDrops.Add(uint64(st.Drops))
-	p.ringFreezes.Add(uint64(st.Freeze_q_cnt))
 }
 
 func htons(v uint16) uint16 {

@@ -39,7 +39,27 @@ func putFrame(dst, vnet, eth []byte, tagged bool, tpid, tci uint16) (int, bool) 
 	binary.BigEndian.PutUint16(out[12:14], tpid)
 	binary.BigEndian.PutUint16(out[14:16], tci)
 	copy(out[16:], eth[12:])
+	shiftVnetHdr(h)
+	return n, true
+}
 
+// insertTag puts the VLAN tag (tpid, tci) back into the frame of n bytes
+// (virtio-net header and Ethernet frame) at the start of dst, in place,
+// like putFrame. It returns the new length, or false if dst is too short.
+func insertTag(dst []byte, n int, tpid, tci uint16) (int, bool) {
+	const macs = dataplane.VnetHdrLen + 12
+	if n < macs || n+vlanLen > len(dst) {
+		return 0, false
+	}
+	copy(dst[macs+vlanLen:n+vlanLen], dst[macs:n])
+	binary.BigEndian.PutUint16(dst[macs:], tpid)
+	binary.BigEndian.PutUint16(dst[macs+2:], tci)
+	shiftVnetHdr(dst[:dataplane.VnetHdrLen])
+	return n + vlanLen, true
+}
+
+// shiftVnetHdr moves the offsets of the virtio-net header h on by a tag.
+func shiftVnetHdr(h []byte) {
 	if h[0]&dataplane.VnetFlagNeedsCsum != 0 {
 		cs := binary.LittleEndian.Uint16(h[6:8])
 		binary.LittleEndian.PutUint16(h[6:8], cs+vlanLen)
@@ -47,5 +67,4 @@ func putFrame(dst, vnet, eth []byte, tagged bool, tpid, tci uint16) (int, bool) 
 	if hl := binary.LittleEndian.Uint16(h[2:4]); hl != 0 {
 		binary.LittleEndian.PutUint16(h[2:4], hl+vlanLen)
 	}
-	return n, true
 }

@@ -82,6 +82,18 @@ func TestPutFrame(t *testing.T) {
 			if diff := cmp.Diff(tt.wantEth, dst[dataplane.VnetHdrLen:n]); diff != "" {
 				t.Errorf("frame (-want +got):\n%s", diff)
 			}
+			if !tt.tagged {
+				return
+			}
+			// insertTag, used for frames read whole from the receive
+			// queue, does the same in place.
+			in := bytes.Repeat([]byte{0xee}, tt.dstLen)
+			copy(in, vnet)
+			copy(in[dataplane.VnetHdrLen:], eth)
+			m, ok := insertTag(in, dataplane.VnetHdrLen+len(eth), tt.tpid, tt.tci)
+			if !ok || !bytes.Equal(in[:m], dst[:n]) {
+				t.Errorf("insertTag = %x, %v; putFrame gave %x", in[:m], ok, dst[:n])
+			}
 		})
 	}
 }
