@@ -59,9 +59,11 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 			}
 		}
 		if f.Dst.IsMulticast() {
-			if s.bcastRx >= 0 && s.bcastRx != m.id {
+			if s.bcastRx >= 0 && (!s.takesBroadcasts(m.id, now) || !t.bcast.admit(m.id, eth, now)) {
 				// The switch floods broadcasts to every member; in
-				// switch-independent mode only one takes them in.
+				// switch-independent mode one takes them in, and
+				// around a move the filter keeps the old and the new
+				// one from both delivering a copy (broadcast.go).
 				t.c.rxDroppedDupBroadcast.Add(1)
 				continue
 			}

@@ -202,9 +202,18 @@ func (t *Team) publishLocked(why string) {
 			}
 		}
 	}
+	now := t.now()
+	if old := t.snap.Load(); old != nil && old.bcastRx >= 0 && old.bcastRx != s.bcastRx {
+		// The previous broadcast member still delivers what is in its
+		// ring; the filter keeps it and the new one apart.
+		t.bcastUntil[old.bcastRx] = now + bcastWindow
+	}
+	if s.bcastRx >= 0 {
+		t.bcastUntil[s.bcastRx] = 0
+	}
+	s.bcastUntil = t.bcastUntil
 	prev := t.homes
 	t.homes = homes
-	now := t.now()
 	for vid, h := range homes {
 		if old, ok := prev[vid]; ok && old != h {
 			t.moved[vid] = homeMove{from: old, at: now}

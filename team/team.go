@@ -169,6 +169,9 @@ type snapshot struct {
 	// bcastRx is the member on which broadcasts and multicasts are
 	// accepted in switch-independent mode; -1 accepts them anywhere.
 	bcastRx int
+	// bcastUntil (by member) is until when a former bcastRx still
+	// delivers broadcasts, through the team's bcastFilter.
+	bcastUntil [lb.MaxMembers]int64
 	// xlat is rx_translation, nil when off.
 	xlat *xlat
 	// arpw is the arp_ping watcher, nil when members are watched by
@@ -220,7 +223,9 @@ type Team struct {
 
 	snap atomic.Pointer[snapshot]
 	fdb  *fdb
-	c    counters
+	// bcast keeps two members from delivering one broadcast.
+	bcast *bcastFilter
+	c     counters
 	// slowHandler receives slow-protocol frames from members (LACP).
 	slowHandler atomic.Pointer[func(member int, eth []byte)]
 
@@ -233,7 +238,9 @@ type Team struct {
 	active  int       // active-backup's active member, -1 none
 	homes   map[int]int
 	moved   map[int]homeMove // last home move per vnic
-	closed  bool
+	// bcastUntil is the snapshot's bcastUntil, kept across publishes.
+	bcastUntil [lb.MaxMembers]int64
+	closed     bool
 	// lacp runs 802.1AX in mode lacp, nil otherwise.
 	lacp *lacpMode
 	// balBase holds the counts of balancers replaced by reloads.
@@ -256,6 +263,7 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 		now:     o.Now,
 		ageTime: o.AgeTime,
 		fdb:     newFDB(),
+		bcast:   newBcastFilter(),
 		active:  -1,
 		homes:   map[int]int{},
 		moved:   map[int]homeMove{},

@@ -22,6 +22,7 @@ type Port struct {
 	closed  bool
 	failTx  error
 	written int
+	idle    bool // a reader waits in Read for frames
 }
 
 var _ dataplane.Port = (*Port)(nil)
@@ -57,7 +58,10 @@ func (p *Port) Read(frames [][]byte, sizes []int) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for len(p.rx) == 0 && !p.closed {
+		p.idle = true
+		p.cond.Broadcast()
 		p.cond.Wait()
+		p.idle = false
 	}
 	if p.closed {
 		return 0, dataplane.ErrClosed
@@ -146,6 +150,24 @@ func (p *Port) WaitSent(n int, timeout time.Duration) error {
 	for len(p.tx) < n {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("port %s: %d frames sent, want %d", p.name, len(p.tx), n)
+		}
+		p.cond.Wait()
+	}
+	return nil
+}
+
+// WaitIdle waits until every injected frame has been read and the reader
+// is back in Read, waiting for more: whatever it did with the frames
+// (its batch) is done.
+func (p *Port) WaitIdle(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	t := time.AfterFunc(timeout, p.cond.Broadcast)
+	defer t.Stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for (len(p.rx) > 0 || !p.idle) && !p.closed {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("port %s: reader not idle (%d frames not read)", p.name, len(p.rx))
 		}
 		p.cond.Wait()
 	}
