@@ -66,14 +66,32 @@ type team struct {
 	now     int64
 }
 
+// autoVariant is dynamic with measured delays (flowlet_gap: auto): the
+// suite runs it as one more algorithm, with members 0 and 2 slower than
+// the others so that some moves are refused.
+const autoVariant = lb.Dynamic + "/auto"
+
+// newVariant makes the balancer the suite calls name: an algorithm with
+// default options, or autoVariant.
+func newVariant(name string) (lb.Balancer, error) {
+	algo, auto := strings.CutSuffix(name, "/auto")
+	o := lb.Options{}
+	if auto {
+		o.Delays = new(lb.Delays)
+		o.Delays.Publish(0, 0, int64(50*time.Millisecond))
+		o.Delays.Publish(2, 0, int64(20*time.Millisecond))
+	}
+	return lb.New(algo, o)
+}
+
 func newTeam(t *testing.T, name string) *team {
 	t.Helper()
-	b, err := lb.New(name, lb.Options{})
+	b, err := newVariant(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Name() != name {
-		t.Fatalf("New(%q).Name() = %q", name, b.Name())
+	if algo, _ := strings.CutSuffix(name, "/auto"); b.Name() != algo {
+		t.Fatalf("New(%q).Name() = %q", algo, b.Name())
 	}
 	tm := &team{t: t, pickers: make([]lb.Picker, suiteVNICs)}
 	for i := range tm.pickers {
@@ -107,8 +125,9 @@ func suiteViews() map[string]*lb.View {
 }
 
 func TestConformance(t *testing.T) {
-	for _, name := range lb.Names() {
-		tr, ok := algorithmTraits[name]
+	for _, name := range append(lb.Names(), autoVariant) {
+		algo, _ := strings.CutSuffix(name, "/auto")
+		tr, ok := algorithmTraits[algo]
 		if !ok {
 			t.Errorf("algorithm %q is not described in algorithmTraits", name)
 			continue
@@ -228,7 +247,7 @@ func testPicksMember(t *testing.T, name string) {
 	for i := range flows {
 		frames = append(frames, &flows[i].f)
 	}
-	b, err := lb.New(name, lb.Options{})
+	b, err := newVariant(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +268,7 @@ func testPicksMember(t *testing.T, name string) {
 }
 
 func testNoAllocs(t *testing.T, name string) {
-	b, err := lb.New(name, lb.Options{})
+	b, err := newVariant(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +296,7 @@ func testNoAllocs(t *testing.T, name string) {
 // testConcurrent runs one Picker per goroutine on one Balancer while the
 // control path swaps Views; run it with -race.
 func testConcurrent(t *testing.T, name string) {
-	b, err := lb.New(name, lb.Options{})
+	b, err := newVariant(name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,4 +64,8 @@ type Stats struct {
 	// Reassigned counts flows moved at once, mid-flowlet if need be,
 	// because their member left the View.
 	Reassigned uint64
+	// Refused counts flowlets that would have moved with a fixed gap
+	// equal to the margin but stayed, because they had been idle for less
+	// than the measured delay difference plus the margin (Options.Delays).
+	Refused uint64
 }

@@ -104,8 +104,14 @@ type Options struct {
 	// dynamic). Zero means DefaultHash.
 	Hash HashFields
 	// FlowletGap is the idle time that ends a flowlet (dynamic). Zero
-	// means DefaultFlowletGap.
+	// means DefaultFlowletGap. With Delays it is the margin added to the
+	// measured delay difference.
 	FlowletGap time.Duration
+	// Delays, if not nil, makes dynamic's gap automatic ("flowlet_gap:
+	// auto"): a flow may move from member a to member b once idle for
+	// FlowletGap plus how much longer a's transmit queue takes to drain
+	// than b's (see Delays.Gap). The team owns it and measures into it.
+	Delays *Delays
 	// LoadDecay is the time constant of the decayed per-member byte count
 	// that measures load (dynamic). Zero means DefaultLoadDecay.
 	LoadDecay time.Duration
