@@ -73,13 +73,32 @@ next:
 				continue next
 			}
 		}
-		known := make([]string, len(hashNames))
-		for i, e := range hashNames {
-			known[i] = e.name
-		}
-		return 0, fmt.Errorf("%w %q (known: %s)", ErrUnknownHash, n, strings.Join(known, ", "))
+		return 0, fmt.Errorf("%w %q (known: %s)", ErrUnknownHash, n, strings.Join(HashNames(), ", "))
 	}
 	return h, nil
+}
+
+// HashNames returns every name ParseHash accepts, single fields first, in
+// the order String prints them. Config validation lists them in its
+// messages.
+func HashNames() []string {
+	names := make([]string, len(hashNames))
+	for i, e := range hashNames {
+		names[i] = e.name
+	}
+	return names
+}
+
+// Names returns the fields as tx_hash names, as String prints them
+// (["eth", "ipv4", "ipv6"] for DefaultHash).
+func (h HashFields) Names() []string {
+	var names []string
+	for _, e := range hashNames[:7] {
+		if h&e.f != 0 {
+			names = append(names, e.name)
+		}
+	}
+	return names
 }
 
 // String returns the fields as comma-separated tx_hash names ("eth,ipv4").

@@ -58,6 +58,25 @@ func TestHashFieldsString(t *testing.T) {
 		if got := h.String(); got != want {
 			t.Errorf("%#x.String() = %q, want %q", uint16(h), got, want)
 		}
+		if h&^(lb.HashVLAN|lb.HashEth|lb.HashIP|lb.HashL4) != 0 {
+			continue // Names leaves unknown bits out
+		}
+		if got := strings.Join(h.Names(), ","); got != want {
+			t.Errorf("%#x.Names() = %q, want %q", uint16(h), got, want)
+		}
+	}
+}
+
+// TestHashNamesParse: every name HashNames lists is one ParseHash takes.
+func TestHashNamesParse(t *testing.T) {
+	names := lb.HashNames()
+	if len(names) != 10 {
+		t.Errorf("HashNames() = %q, want teamd's 10 tx_hash names", names)
+	}
+	for _, n := range names {
+		if h, err := lb.ParseHash([]string{n}); err != nil || h == 0 {
+			t.Errorf("ParseHash(%q) = %v, %v", n, h, err)
+		}
 	}
 }
 

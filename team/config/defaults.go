@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/teamd-go/teamd-go/lb"
+)
 
 // Defaults. Each applies when the key is absent from a YAML file; teamd
 // JSON files get teamd's own defaults where teamd has one (see teamd.go).
@@ -15,8 +19,10 @@ const (
 	// address-hash otherwise.
 
 	// DefaultFlowletGap is the idle time that ends a flowlet for
-	// balance: dynamic. Kept at most MaxFlowletGap by validation.
-	DefaultFlowletGap = 500 * time.Microsecond
+	// balance: dynamic: the balancer's own default (lb.DefaultFlowletGap
+	// says why it is what it is). Kept at most MaxFlowletGap by
+	// validation.
+	DefaultFlowletGap = lb.DefaultFlowletGap
 	// MaxFlowletGap bounds flowlet_gap: a longer gap would make dynamic
 	// balancing no more than a slow address-hash.
 	MaxFlowletGap = time.Second
@@ -58,8 +64,9 @@ const (
 	DefaultMetrics = ""
 )
 
-// DefaultHash returns the default hash fields: teamd's default tx_hash.
-func DefaultHash() []string { return []string{"eth", "ipv4", "ipv6"} }
+// DefaultHash returns the default hash fields: teamd's default tx_hash,
+// the balancer's own default (lb.DefaultHash).
+func DefaultHash() []string { return lb.DefaultHash.Names() }
 
 // LACP rates.
 const (
@@ -88,7 +95,7 @@ var (
 	rates      = []string{LACPRateFast, LACPRateSlow}
 	watchers   = []string{LinkWatchCarrier, LinkWatchARPPing}
 	learnings  = []string{LearnContinuous, LearnInit}
-	hashFields = []string{"eth", "vlan", "ipv4", "ipv6", "ip", "l3", "l4", "tcp", "udp", "sctp"}
+	hashFields = lb.HashNames()
 )
 
 // defaults returns a Config holding every default that does not depend

@@ -239,7 +239,7 @@ func TestParseErrors(t *testing.T) {
 		{"arp parameters with carrier", base + "link_watch:\n  interval: 1s\n",
 			[]string{`team0.yaml:5: link_watch.interval: only with name: arp_ping (this team watches the carrier)`}},
 		{"unknown hash field", base + "hash: [eth, ip4]\n",
-			[]string{`team0.yaml:4: hash[1]: unknown field "ip4" (did you mean "ipv4"?); want teamd tx_hash names: eth, vlan, ipv4, ipv6, ip, l3, l4, tcp, udp, sctp`}},
+			[]string{`team0.yaml:4: hash[1]: unknown field "ip4" (did you mean "ipv4"?); want teamd tx_hash names: eth, vlan, ipv4, ipv6, tcp, udp, sctp, ip, l3, l4`}},
 		{"empty hash", base + "hash: []\n",
 			[]string{`team0.yaml:4: hash: empty`}},
 		{"integer of wrong type", base + "    prio: high\n",

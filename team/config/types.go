@@ -2,7 +2,11 @@
 // the YAML format of SPEC §3 and teamd's JSON format (SPEC §3.2).
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/teamd-go/teamd-go/lb"
+)
 
 // Team modes.
 const (
@@ -11,13 +15,14 @@ const (
 	ModeLACP              = "lacp"
 )
 
-// Balancing algorithms.
+// Balancing algorithms: the balancers' own names (package lb says what
+// each does).
 const (
-	BalanceHyperVPort   = "hyperv-port"
-	BalanceAddressHash  = "address-hash"
-	BalanceDynamic      = "dynamic"
-	BalanceActiveBackup = "active-backup"
-	BalanceRoundRobin   = "round-robin"
+	BalanceHyperVPort   = lb.HyperVPort
+	BalanceAddressHash  = lb.AddressHash
+	BalanceDynamic      = lb.Dynamic
+	BalanceActiveBackup = lb.ActiveBackup
+	BalanceRoundRobin   = lb.RoundRobin
 )
 
 // Source-MAC rewrite policies (SPEC §3.1).
