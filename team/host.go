@@ -6,8 +6,8 @@ import (
 	"github.com/teamd-go/teamd-go/team/config"
 )
 
-// Host opens the team's ports. The daemon's host opens AF_PACKET (or XDP)
-// sockets and TAP devices; tests hand in fake ports.
+// Host opens the team's ports. The daemon's host opens AF_PACKET sockets
+// and TAP devices; tests hand in fake ports.
 type Host interface {
 	// OpenMember takes over a physical NIC. Closing the returned port
 	// gives the NIC back as it was.

@@ -245,7 +245,8 @@ func (l *lacpMode) state(member int) *LACPState {
 	}
 }
 
-// collecting reports which members the Runner lets carry traffic.
+// collectingDistributing reports which members the Runner lets collect
+// and which it lets distribute.
 func (l *lacpMode) collectingDistributing() (collecting, distributing [lb.MaxMembers]bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -7,12 +7,13 @@ import (
 	"github.com/teamd-go/teamd-go/dataplane/frame"
 )
 
-// receive is a member's goroutine: frames from the physical switch go to
-// the vnic that owns their destination MAC. Nothing is ever forwarded
-// from one member to another.
-func (t *Team) receive(m *member) {
+// readMember is a member's goroutine: it reads the frames from the
+// physical switch (the member port's rx counters) and delivers each to
+// the vnic that owns its destination MAC. Nothing is ever forwarded from
+// one member to another.
+func (t *Team) readMember(m *member) {
 	r := &memberReceiver{t: t, m: m}
-	t.readLoop(&m.port, "member", r.batch)
+	t.startReader(&m.port, "member", r.batch)
 }
 
 type memberReceiver struct {
@@ -92,9 +93,10 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 		}
 		r.out.toVNIC(owner, fr)
 	}
+	r.out.flush(s)
+	// Counted once the batch is delivered (as on the vnic side).
 	m.stats.rxPackets.Add(uint64(len(bufs)))
 	m.stats.rxBytes.Add(rxBytes)
-	r.out.flush(s)
 }
 
 // slowProtocol handles a LACPDU or Marker received on a member. Without

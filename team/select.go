@@ -233,7 +233,7 @@ func (t *Team) publishLocked(why string) {
 		if old, ok := prev[vid]; ok && old != h {
 			v := t.vnics[vid]
 			t.log.Info("vnic moved", "vnic", v.name, "from", t.memberName(old), "to", t.memberName(h), "reason", why)
-			t.c.failovers.Add(1)
+			t.c.vnicMoves.Add(1)
 			t.announceLocked(v, t.memberByID(h))
 		}
 	}

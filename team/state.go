@@ -190,7 +190,7 @@ func (t *Team) State() State {
 		RxTranslationMiss:      c.rxTranslationMiss.Load(),
 		TxTranslated:           c.txTranslated.Load(),
 		ARPAnswered:            c.arpAnswered.Load(),
-		VNICMoves:              c.failovers.Load(),
+		VNICMoves:              c.vnicMoves.Load(),
 		FlowletMoves:           t.balStats().Moves,
 		FlowsReassigned:        t.balStats().Reassigned,
 		ReloadsOK:              c.reloadsOK.Load(),

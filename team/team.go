@@ -62,7 +62,10 @@ const (
 	rewriteNever
 )
 
-// portStats are a port's counters, written by the data path.
+// portStats are a port's counters, written by the data path. Directions
+// are the port's own: rx is what the port's goroutine read from it (from
+// the physical switch on a member, from the VM on a vnic), tx what was
+// written to it.
 type portStats struct {
 	rxPackets, rxBytes atomic.Uint64
 	txPackets, txBytes atomic.Uint64
@@ -147,7 +150,7 @@ type counters struct {
 	rxTranslationMiss      atomic.Uint64
 	txTranslated           atomic.Uint64
 	arpAnswered            atomic.Uint64
-	failovers              atomic.Uint64
+	vnicMoves              atomic.Uint64
 	reloadsOK              atomic.Uint64
 	reloadsFailed          atomic.Uint64
 }
@@ -368,8 +371,7 @@ func (t *Team) addMemberLocked(mc config.Member) error {
 	if t.lacp != nil {
 		t.lacp.memberAdded(m)
 	}
-	t.wg.Add(1)
-	go t.receive(m)
+	t.readMember(m)
 	t.log.Info("member added", "member", mc.Name, "mac", l.MAC, "carrier", l.Carrier)
 	return nil
 }
@@ -414,8 +416,7 @@ func (t *Team) addVNICLocked(vc config.VNIC) error {
 	if vc.TAP && !l.MAC.IsZero() {
 		t.fdb.add(l.MAC, id, true, t.now())
 	}
-	t.wg.Add(1)
-	go t.transmit(v)
+	t.readVNIC(v)
 	t.log.Info("vnic added", "vnic", vc.Name, "tap", vc.TAP)
 	return nil
 }

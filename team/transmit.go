@@ -56,21 +56,33 @@ func newBatch() ([][]byte, []int) {
 	return bufs, make([]int, dataplane.BatchSize)
 }
 
-// transmit is a vnic's goroutine: frames the VM sent go to the vnic that
-// owns their destination, or out of the team on the member the balancer
-// picks; broadcasts and multicasts go to both.
-func (t *Team) transmit(v *vnic) {
+// readVNIC is a vnic's goroutine: it reads the frames the VM sent (the
+// vnic port's rx counters) and sends each to the vnic that owns its
+// destination, or out of the team on the member the balancer picks;
+// broadcasts and multicasts go to both.
+func (t *Team) readVNIC(v *vnic) {
 	fwd := &vnicForwarder{t: t, v: v}
-	t.readLoop(&v.port, "vnic", fwd.batch)
+	t.startReader(&v.port, "vnic", fwd.batch)
 }
 
-// readLoop is a port's goroutine: it reads batches until the port is
-// closed and hands each to handle. A read error other than closing is
-// logged (at most every 10 s, not per retry) and retried after 10 ms.
-func (t *Team) readLoop(p *port, kind string, handle func(bufs [][]byte, sizes []int)) {
+// startReader starts p's goroutine, readLoop. Everything the goroutine
+// needs is allocated here, before it starts, on the control path: a
+// goroutine that allocated when the scheduler first ran it would do so at
+// a moment nobody controls (on a loaded machine, in the middle of whatever
+// runs next, such as another goroutine's allocation check).
+func (t *Team) startReader(p *port, kind string, handle func(bufs [][]byte, sizes []int)) {
+	bufs, sizes := newBatch()
+	t.wg.Add(1)
+	go t.readLoop(p, kind, handle, bufs, sizes)
+}
+
+// readLoop is a port's goroutine: it reads batches into bufs until the
+// port is closed and hands each to handle. A read error other than
+// closing is logged (at most every 10 s, not per retry) and retried after
+// 10 ms.
+func (t *Team) readLoop(p *port, kind string, handle func(bufs [][]byte, sizes []int), bufs [][]byte, sizes []int) {
 	defer t.wg.Done()
 	defer close(p.done)
-	bufs, sizes := newBatch()
 	var logged time.Time
 	for {
 		n, err := p.dp.Read(bufs, sizes)
@@ -151,9 +163,11 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 		}
 		w.toTeam(s, eth, fr, now)
 	}
+	w.out.flush(s)
+	// Counted once the batch is forwarded: a reader of the counters
+	// knows every frame counted has been handled.
 	v.stats.rxPackets.Add(uint64(len(bufs)))
 	v.stats.rxBytes.Add(rxBytes)
-	w.out.flush(s)
 }
 
 // toTeam sends one frame out of the team.

@@ -189,7 +189,7 @@ func (t *Team) Toggle() error {
 	return nil
 }
 
-// xlatTx applies translation to a frame leaving the team: learns the
+// tx applies translation to a frame leaving the team: learns the
 // binding and puts the team MAC in the source (and ARP sender) field.
 // It reports whether the IP was new, to be announced.
 func (x *xlat) tx(f *frame.Frame, eth []byte, vnic int, now int64) (newIP [4]byte, isNew bool) {

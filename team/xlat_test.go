@@ -32,7 +32,7 @@ func arpRequest(mac frame.MAC, ip uint32, target [4]byte) []byte {
 	return b
 }
 
-// toIP builds a UDP frame to dstMAC / 10.0.0.1 from the peer.
+// toVM builds a UDP frame to dstMAC / 10.0.0.1 from the peer.
 func toVM(dstMAC frame.MAC) []byte {
 	b := udp(dstMAC, peerMAC, 80, 1000)
 	binary.BigEndian.PutUint32(b[14+16:], vmIP)
