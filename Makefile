@@ -11,10 +11,11 @@ UNITDIR   ?= /etc/systemd/system
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 BIN       := bin/teamd-go
-APT_PKGS  := iproute2 iputils-ping ethtool openvswitch-switch tshark iperf3 netsniff-ng tcpdump procps
+APT_PKGS  := iproute2 iputils-ping ethtool openvswitch-switch tshark iperf3 netsniff-ng tcpdump procps \
+             clang llvm libbpf-dev bpftool
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all build deps test unit lab bench generate install clean fuzz
+.PHONY: all build deps test unit lab bench generate check-generate install clean fuzz
 
 all: build
 
@@ -40,7 +41,7 @@ deps:
 # they fail instead.
 UNIT_PKGS := ./dataplane/frame/... ./dataplane/dataplanetest/... ./lb/... ./team/... ./lab/lbemu/... ./metrics/... ./configs/...
 
-test: deps build
+test: deps build check-generate
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 	$(GO) test -count=1 -run 'Alloc' $(UNIT_PKGS)
@@ -58,8 +59,19 @@ lab: deps build
 bench: deps build
 	$(GO) run ./bench -teamd ./$(BIN)
 
+# generate recompiles the XDP programs in ebpf/ with clang (bpf2go, pinned
+# in go.mod's tool block) and rewrites their committed objects and Go.
 generate:
 	$(GO) generate ./...
+
+# check-generate fails when the committed eBPF objects are not what the
+# C sources compile to (bpf2go's output is deterministic: no paths, no
+# timestamps, DWARF stripped).
+check-generate:
+	$(GO) generate ./ebpf/...
+	@if ! git diff --quiet -- ebpf/ || [ -n "$$(git ls-files --others --exclude-standard -- ebpf/)" ]; then \
+	  git status --short -- ebpf/; \
+	  echo "ebpf/: committed objects differ from the sources; run make generate and commit"; exit 1; fi
 
 # install puts the binary in $(PREFIX)/bin and the unit in $(UNITDIR), its
 # ExecStart pointing at that binary; example configs go to

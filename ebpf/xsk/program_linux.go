@@ -1,0 +1,122 @@
+//go:build linux
+
+package xskprog
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// Program is the XDP program loaded for one interface, with its maps.
+// Methods are safe for concurrent use.
+type Program struct {
+	objs xskObjects
+	link link.Link // nil until Attach
+	mode Mode
+
+	// DriverErr is why native XDP was refused when ModeAuto fell back to
+	// generic mode, nil otherwise. The caller logs it.
+	DriverErr error
+}
+
+// Load loads the program and its maps into the kernel, not attached.
+func Load() (*Program, error) {
+	p := &Program{}
+	if err := loadXskObjects(&p.objs, nil); err != nil {
+		return nil, fmt.Errorf("load xdp program: %w", err)
+	}
+	if p.objs.Xsks.MaxEntries() != MaxQueues {
+		p.objs.Close()
+		return nil, fmt.Errorf("xdp program: xsks map has %d entries, want %d", p.objs.Xsks.MaxEntries(), MaxQueues)
+	}
+	return p, nil
+}
+
+// Attach attaches the program to the interface with index ifindex in the
+// calling thread's network namespace, through a BPF link. The error
+// carries the kernel's reason (for example EBUSY when another program is
+// attached, or EOPNOTSUPP from a driver without XDP).
+func (p *Program) Attach(ifindex int, mode Mode) error {
+	if p.link != nil {
+		return errors.New("xdp program already attached")
+	}
+	attach := func(flags link.XDPAttachFlags) (link.Link, error) {
+		return link.AttachXDP(link.XDPOptions{Program: p.objs.XskRedirect, Interface: ifindex, Flags: flags})
+	}
+	var err error
+	switch mode {
+	case ModeDriver:
+		p.link, err = attach(link.XDPDriverMode)
+	case ModeGeneric:
+		p.link, err = attach(link.XDPGenericMode)
+	case ModeAuto:
+		p.link, err = attach(link.XDPDriverMode)
+		if err != nil {
+			p.DriverErr = err
+			mode = ModeGeneric
+			p.link, err = attach(link.XDPGenericMode)
+		}
+	default:
+		return fmt.Errorf("xdp attach mode %d", mode)
+	}
+	if err != nil {
+		p.link = nil
+		return fmt.Errorf("attach xdp program (%s mode): %w", mode, err)
+	}
+	p.mode = mode
+	return nil
+}
+
+// Mode returns the mode the program is attached in.
+func (p *Program) Mode() Mode { return p.mode }
+
+// Register puts the AF_XDP socket fd in the slot of RX queue queue: from
+// now on the queue's frames go to it.
+func (p *Program) Register(queue int, fd int) error {
+	if queue < 0 || queue >= MaxQueues {
+		return fmt.Errorf("register socket: queue %d out of range [0, %d)", queue, MaxQueues)
+	}
+	if err := p.objs.Xsks.Put(uint32(queue), uint32(fd)); err != nil {
+		return fmt.Errorf("register socket for queue %d: %w", queue, err)
+	}
+	return nil
+}
+
+// Unregister empties the slot of RX queue queue; its frames go to the
+// stack again. Emptying an empty slot is not an error.
+func (p *Program) Unregister(queue int) error {
+	err := p.objs.Xsks.Delete(uint32(queue))
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("unregister socket of queue %d: %w", queue, err)
+	}
+	return nil
+}
+
+// Counters returns the program's counters, summed over CPUs.
+func (p *Program) Counters() (Counters, error) {
+	var c Counters
+	for key, dst := range []*uint64{&c.Redirected, &c.Passed} {
+		var perCPU []uint64
+		if err := p.objs.Counters.Lookup(uint32(key), &perCPU); err != nil {
+			return Counters{}, fmt.Errorf("read xdp counters: %w", err)
+		}
+		for _, v := range perCPU {
+			*dst += v
+		}
+	}
+	return c, nil
+}
+
+// Close detaches the program (if attached) and frees it and its maps. It
+// is idempotent.
+func (p *Program) Close() error {
+	var err error
+	if p.link != nil {
+		err = p.link.Close()
+		p.link = nil
+	}
+	return errors.Join(err, p.objs.Close())
+}
