@@ -2,6 +2,7 @@ package lb
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/teamd-go/teamd-go/dataplane/frame"
 )
@@ -85,23 +86,14 @@ type dynamicPicker struct {
 func (p *dynamicPicker) Pick(v *View, f *frame.Frame, vnic, size int, now int64) int {
 	set := p.members.of(v)
 	e := &p.table[Hash(f, p.b.fields)&p.mask]
-	id := int(e.member) - 1
-	switch {
-	case id < 0: // a new flow
-		id = p.load.leastLoaded(v, set, home(v, vnic), now)
-	case !has(set, id): // its member left: move now, gap or not
-		id = p.load.leastLoaded(v, set, home(v, vnic), now)
+	id, why := p.decide(v, set, e, &p.load, vnic, now)
+	switch why {
+	case flowReassigned:
 		p.b.reassigned.Add(1)
-	case now-e.last >= p.b.gap: // a new flowlet: it may move
-		n := p.load.leastLoaded(v, set, id, now)
-		switch {
-		case n == id:
-		case p.b.delays != nil && now-e.last < p.b.gap+int64(e.wait)-p.b.delays.Delay(n, now):
-			p.b.refused.Add(1) // the previous flowlet may still be queued
-		default:
-			id = n
-			p.b.moves.Add(1)
-		}
+	case flowletMoved:
+		p.b.moves.Add(1)
+	case flowletRefused:
+		p.b.refused.Add(1)
 	}
 	e.member = int32(id + 1)
 	if now > e.last {
@@ -112,6 +104,82 @@ func (p *dynamicPicker) Pick(v *View, f *frame.Frame, vnic, size int, now int64)
 	}
 	p.load.add(id, size, now)
 	return id
+}
+
+// Why a dynamic Picker chose a member.
+type flowDecision uint8
+
+const (
+	flowNew        flowDecision = iota // no entry: least loaded
+	flowReassigned                     // its member left: least loaded
+	flowletMoved                       // a new flowlet, moved
+	flowletStays                       // a new flowlet, no less loaded member
+	flowletRefused                     // a new flowlet, whose previous one may still be queued
+	flowStays                          // within a flowlet
+)
+
+var flowReasons = [...]string{
+	flowNew:        "a new flow: the least loaded member (the vnic's home on a tie)",
+	flowReassigned: "its member left: moved at once to the least loaded member",
+	flowletMoved:   "idle for a flowlet gap: moved to a less loaded member",
+	flowletStays:   "idle for a flowlet gap, but no member is less loaded: stays",
+	flowletRefused: "idle for the margin, but its previous flowlet may still be queued on its member: stays (a refused move)",
+	flowStays:      "within a flowlet (idle less than the gap): stays on its member",
+}
+
+// decide is the choice Pick makes for the flow of entry e, with load
+// view l; Peek makes it on copies of both.
+func (p *dynamicPicker) decide(v *View, set uint64, e *flowlet, l *loadView, vnic int, now int64) (int, flowDecision) {
+	id := int(e.member) - 1
+	switch {
+	case id < 0: // a new flow
+		return l.leastLoaded(v, set, home(v, vnic), now), flowNew
+	case !has(set, id): // its member left: move now, gap or not
+		return l.leastLoaded(v, set, home(v, vnic), now), flowReassigned
+	case now-e.last >= p.b.gap: // a new flowlet: it may move
+		n := l.leastLoaded(v, set, id, now)
+		switch {
+		case n == id:
+			return id, flowletStays
+		case p.b.delays != nil && now-e.last < p.b.gap+int64(e.wait)-p.b.delays.Delay(n, now):
+			return id, flowletRefused
+		}
+		return n, flowletMoved
+	}
+	return id, flowStays
+}
+
+// Peek runs decide on copies of the flow entry, the load view and the
+// shared byte totals (so that publishing the Picker's pending bytes, which
+// decide does first, publishes them nowhere).
+func (p *dynamicPicker) Peek(v *View, f *frame.Frame, vnic, size int, now int64) Choice {
+	ms := p.members
+	set := ms.of(v)
+	h := Hash(f, p.b.fields)
+	slot := int(h & p.mask)
+	e := p.table[slot]
+	var shared [MaxMembers]counter
+	for i := range shared {
+		shared[i].n.Store(p.load.shared[i].n.Load())
+	}
+	l := p.load
+	l.shared = &shared
+	id, why := p.decide(v, set, &e, &l, vnic, now)
+	fl := &FlowletEntry{Slot: slot, Member: int(e.member) - 1, Gap: time.Duration(p.b.gap)}
+	if fl.Member >= 0 {
+		fl.Idle = time.Duration(now - e.last)
+	}
+	if p.b.delays != nil {
+		fl.Wait = time.Duration(e.wait)
+	}
+	fl.MayMove = why != flowStays && why != flowletRefused
+	l.refresh(set, now)
+	for _, m := range v.Members {
+		if uint(m) < MaxMembers {
+			fl.Loads = append(fl.Loads, l.load[m])
+		}
+	}
+	return Choice{Member: id, Fields: p.b.fields, Hash: h, Reason: flowReasons[why], Flowlet: fl}
 }
 
 // home returns the home member of vnic, -1 if none.
