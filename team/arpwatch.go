@@ -47,16 +47,13 @@ func newARPWatch(lw config.LinkWatch) *arpWatch {
 	return w
 }
 
-// reply is called by member goroutines for ARP frames; it consumes a
-// reply from the target to the member (so it is not counted as a frame
-// nobody owns) and reports whether it did.
-func (w *arpWatch) reply(member int, memberMAC frame.MAC, eth []byte, now int64) bool {
-	if len(eth) < 42 || binary.BigEndian.Uint16(eth[20:22]) != 2 || [4]byte(eth[28:32]) != w.dst ||
-		frame.MAC(eth[0:6]) != memberMAC {
-		return false
-	}
-	w.replied[member].Store(now)
-	return true
+// isReply reports whether an ARP frame received on a member with MAC
+// memberMAC is a reply from the target to that member: member goroutines
+// then record it and consume it (so it is not counted as a frame nobody
+// owns). Explain asks the same question.
+func (w *arpWatch) isReply(memberMAC frame.MAC, eth []byte) bool {
+	return len(eth) >= 42 && binary.BigEndian.Uint16(eth[20:22]) == 2 && [4]byte(eth[28:32]) == w.dst &&
+		frame.MAC(eth[0:6]) == memberMAC
 }
 
 // startARPWatchLocked starts the watcher when the config asks for it.

@@ -77,22 +77,46 @@ func (b *bcastFilter) admit(member int, eth []byte, now int64) bool {
 	bucket := &b.tab[sum%bcastBuckets]
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if e := live(bucket, sum, now); e != nil {
+		if e.member != member {
+			return false
+		}
+		e.at = now // a repeat on the same member: deliver, remember longer
+		return true
+	}
 	victim := 0
 	for i := range bucket {
 		e := &bucket[i]
-		if e.sum == sum && now-e.at < bcastWindow {
-			if e.member != member {
-				return false
-			}
-			e.at = now // a repeat on the same member: deliver, remember longer
-			return true
-		}
 		if v := &bucket[victim]; v.sum != 0 && (e.sum == 0 || e.at < v.at) {
 			victim = i
 		}
 	}
 	bucket[victim] = bcastSeen{sum: sum, at: now, member: member}
 	return true
+}
+
+// live returns bucket's entry for sum if it is younger than bcastWindow.
+func live(bucket *[bcastWays]bcastSeen, sum uint64, now int64) *bcastSeen {
+	for i := range bucket {
+		if e := &bucket[i]; e.sum == sum && now-e.at < bcastWindow {
+			return e
+		}
+	}
+	return nil
+}
+
+// deliveredBy returns the other member that delivered the broadcast eth
+// less than bcastWindow before now, or -1: then admit(member, eth, now)
+// is false. It records nothing (explain asks it).
+func (b *bcastFilter) deliveredBy(member int, eth []byte, now int64) int {
+	sum := maphash.Bytes(b.seed, eth) | 1
+	bucket := &b.tab[sum%bcastBuckets]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e := live(bucket, sum, now); e != nil && e.member != member {
+		return e.member
+	}
+	return -1
 }
 
 // takesBroadcasts reports whether member m delivers broadcasts in this

@@ -47,7 +47,8 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 			t.slowProtocol(m, eth)
 			continue
 		}
-		if f.EtherType == frame.EtherTypeARP && s.arpw != nil && s.arpw.reply(m.id, s.macs[m.id], eth, now) {
+		if f.EtherType == frame.EtherTypeARP && s.arpw != nil && s.arpw.isReply(s.macs[m.id], eth) {
+			s.arpw.replied[m.id].Store(now)
 			continue // an arp_ping reply, for the link watcher
 		}
 		if !s.collecting[m.id] {
@@ -59,12 +60,12 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 				continue
 			}
 		}
-		if f.Dst.IsMulticast() {
-			if s.bcastRx >= 0 && (!s.takesBroadcasts(m.id, now) || !t.bcast.admit(m.id, eth, now)) {
-				// The switch floods broadcasts to every member; in
-				// switch-independent mode one takes them in, and
-				// around a move the filter keeps the old and the new
-				// one from both delivering a copy (broadcast.go).
+		switch verdict, owner := s.switchRx(t.fdb, f, m.id, now); verdict {
+		case rxFlood:
+			if s.bcastRx >= 0 && !t.bcast.admit(m.id, eth, now) {
+				// Around a move the filter keeps the old and the new
+				// broadcast member from both delivering a copy
+				// (broadcast.go).
 				t.c.rxDroppedDupBroadcast.Add(1)
 				continue
 			}
@@ -73,30 +74,62 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 					r.out.toVNIC(v.id, fr)
 				}
 			}
-			continue
-		}
-		owner := t.fdb.lookup(f.Dst)
-		if owner < 0 || owner >= len(s.vnics) || s.vnics[owner] == nil {
-			// SPEC §1: the virtual switch delivers only to MACs a vnic
-			// owns. A reply sent to a member's own MAC (the first seed)
-			// ends here.
+		case rxDupBroadcast:
+			t.c.rxDroppedDupBroadcast.Add(1)
+		case rxNotOwned:
 			t.c.rxDroppedNotOwned.Add(1)
-			continue
+		case rxWrongMember:
+			t.c.rxDroppedWrongMember.Add(1)
+		default:
+			r.out.toVNIC(owner, fr)
 		}
-		if s.mode == modeSwitchIndependent {
-			if h := s.home(owner); h >= 0 && h != m.id && !s.acceptsOnPrevHome(owner, m.id, now) {
-				// The switch learned this MAC on its home member; a copy
-				// on another member is a flood and would duplicate.
-				t.c.rxDroppedWrongMember.Add(1)
-				continue
-			}
-		}
-		r.out.toVNIC(owner, fr)
 	}
 	r.out.flush(s)
 	// Counted once the batch is delivered (as on the vnic side).
 	m.stats.rxPackets.Add(uint64(len(bufs)))
 	m.stats.rxBytes.Add(rxBytes)
+}
+
+// rxVerdict is what the virtual switch does with a received frame.
+type rxVerdict uint8
+
+const (
+	rxDeliver      rxVerdict = iota // to the vnic owning the destination
+	rxFlood                         // a multicast: to every vnic
+	rxDupBroadcast                  // a multicast on a member that does not take them in
+	rxNotOwned                      // no vnic owns the destination
+	rxWrongMember                   // the owner's MAC lives on another member
+)
+
+// switchRx decides where a frame received on member m goes once
+// rx_translation (if on) has readdressed it; the owner is the vnic for
+// rxDeliver. The data path and explain share it. An rxFlood still passes
+// the broadcast filter (bcastFilter.admit) when one member takes
+// broadcasts in.
+func (s *snapshot) switchRx(db *fdb, f *frame.Frame, m int, now int64) (rxVerdict, int) {
+	if f.Dst.IsMulticast() {
+		if !s.takesBroadcasts(m, now) {
+			// The switch floods broadcasts to every member; in
+			// switch-independent mode one takes them in.
+			return rxDupBroadcast, -1
+		}
+		return rxFlood, -1
+	}
+	owner := db.lookup(f.Dst)
+	if owner < 0 || owner >= len(s.vnics) || s.vnics[owner] == nil {
+		// SPEC §1: the virtual switch delivers only to MACs a vnic
+		// owns. A reply sent to a member's own MAC (the first seed)
+		// ends here.
+		return rxNotOwned, owner
+	}
+	if s.mode == modeSwitchIndependent {
+		if h := s.home(owner); h >= 0 && h != m && !s.acceptsOnPrevHome(owner, m, now) {
+			// The switch learned this MAC on its home member; a copy
+			// on another member is a flood and would duplicate.
+			return rxWrongMember, owner
+		}
+	}
+	return rxDeliver, owner
 }
 
 // slowProtocol handles a LACPDU or Marker received on a member. Without
@@ -113,12 +146,9 @@ func (t *Team) slowProtocol(m *member, eth []byte) {
 // reports whether the frame was consumed.
 func (r *memberReceiver) translate(x *xlat, f *frame.Frame, eth, fr []byte) bool {
 	t := r.t
-	arp := isARPv4(f, eth)
-	if arp && binary.BigEndian.Uint16(eth[20:22]) == 1 {
-		target := [4]byte(eth[38:42])
-		if _, ok := x.lookup(target); !ok || [4]byte(eth[28:32]) == target {
-			return false // not ours, or a gratuitous ARP: pass it on
-		}
+	act, _, mac := x.rxAction(f, eth)
+	switch act {
+	case xlatAnswerARP:
 		if r.arp[r.narp] == nil {
 			r.arp[r.narp] = make([]byte, dataplane.VnetHdrLen+60)
 		}
@@ -127,30 +157,57 @@ func (r *memberReceiver) translate(x *xlat, f *frame.Frame, eth, fr []byte) bool
 		r.out.members[r.m.id] = append(r.out.members[r.m.id], reply)
 		t.c.arpAnswered.Add(1)
 		return true
+	case xlatPass:
+		return false
+	case xlatMiss:
+		t.c.rxTranslationMiss.Add(1)
+		return true
+	}
+	copy(eth[0:6], mac[:])
+	if isARPv4(f, eth) {
+		copy(eth[32:38], mac[:])
+	}
+	f.Dst = mac
+	t.c.rxTranslated.Add(1)
+	return false
+}
+
+// xlatAction is what rx_translation does with a received frame.
+type xlatAction uint8
+
+const (
+	xlatPass      xlatAction = iota // not for the team MAC: left alone
+	xlatAnswerARP                   // an ARP request for a VM's IP: the team answers
+	xlatReaddress                   // for the team MAC: to the VM holding the IP
+	xlatMiss                        // for the team MAC, no binding: dropped
+)
+
+// rxAction decides what rx_translation does with a received frame and,
+// for xlatReaddress, the VM MAC it goes to; ip is the IPv4 address the
+// decision was made on. The data path and explain share it.
+func (x *xlat) rxAction(f *frame.Frame, eth []byte) (act xlatAction, ip [4]byte, mac frame.MAC) {
+	arp := isARPv4(f, eth)
+	if arp && binary.BigEndian.Uint16(eth[20:22]) == 1 {
+		target := [4]byte(eth[38:42])
+		if _, ok := x.lookup(target); !ok || [4]byte(eth[28:32]) == target {
+			return xlatPass, target, mac // not ours, or a gratuitous ARP: pass it on
+		}
+		return xlatAnswerARP, target, mac
 	}
 	if f.Dst != x.teamMAC {
-		return false
+		return xlatPass, ip, mac
 	}
-	var ip [4]byte
 	switch {
 	case arp:
 		ip = [4]byte(eth[38:42])
 	case f.EtherType == frame.EtherTypeIPv4 && f.HasIP:
 		ip, _ = frame.IPv4(f.DstIP)
 	default:
-		t.c.rxTranslationMiss.Add(1)
-		return true
+		return xlatMiss, ip, mac
 	}
 	mac, ok := x.lookup(ip)
 	if !ok {
-		t.c.rxTranslationMiss.Add(1)
-		return true
+		return xlatMiss, ip, mac
 	}
-	copy(eth[0:6], mac[:])
-	if arp {
-		copy(eth[32:38], mac[:])
-	}
-	f.Dst = mac
-	t.c.rxTranslated.Add(1)
-	return false
+	return xlatReaddress, ip, mac
 }

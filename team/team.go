@@ -130,6 +130,9 @@ type vnic struct {
 	id  int
 	cfg config.VNIC
 	mac frame.MAC // the TAP's own MAC (zero for attached interfaces)
+	// fwd is the vnic goroutine's forwarding state (explain peeks at
+	// its Picker).
+	fwd *vnicForwarder
 }
 
 // counters are the team's own counters (SPEC §4 "counters").
@@ -408,6 +411,7 @@ func (t *Team) addVNICLocked(vc config.VNIC) error {
 	}
 	v := &vnic{id: id, cfg: vc, mac: l.MAC}
 	v.port = port{name: vc.Name, dp: dp, done: make(chan struct{})}
+	v.fwd = &vnicForwarder{t: t, v: v}
 	if id == len(t.vnics) {
 		t.vnics = append(t.vnics, v)
 	} else {

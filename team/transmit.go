@@ -3,6 +3,7 @@ package team
 import (
 	"encoding/binary"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/teamd-go/teamd-go/dataplane"
@@ -61,8 +62,7 @@ func newBatch() ([][]byte, []int) {
 // destination, or out of the team on the member the balancer picks;
 // broadcasts and multicasts go to both.
 func (t *Team) readVNIC(v *vnic) {
-	fwd := &vnicForwarder{t: t, v: v}
-	t.startReader(&v.port, "vnic", fwd.batch)
+	t.startReader(&v.port, "vnic", v.fwd.batch)
 }
 
 // startReader starts p's goroutine, readLoop. Everything the goroutine
@@ -104,6 +104,9 @@ func (t *Team) readLoop(p *port, kind string, handle func(bufs [][]byte, sizes [
 // vnicForwarder is a vnic goroutine's state, split out so that tests and
 // benchmarks can drive one batch at a time.
 type vnicForwarder struct {
+	// mu is held while a batch is forwarded, so that explain can peek
+	// at the Picker between batches (an uncontended lock per batch).
+	mu     sync.Mutex
 	t      *Team
 	v      *vnic
 	out    outbox
@@ -120,6 +123,8 @@ type vnicForwarder struct {
 func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 	t, v := w.t, w.v
 	s := t.snap.Load()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if s.bal != w.bal {
 		// A reload swapped the balancer: start a picker of the new one.
 		w.bal, w.picker = s.bal, s.bal.NewPicker()
@@ -146,8 +151,8 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 		if e := t.fdb.learn(f.Src, v.id, now); e != nil {
 			learnIPv4(e, f, eth)
 		}
-		if !f.Dst.IsMulticast() {
-			if owner := t.fdb.lookup(f.Dst); owner >= 0 {
+		if owner, flood := switchTx(t.fdb, f); !flood {
+			if owner >= 0 {
 				if owner != v.id {
 					w.out.toVNIC(owner, fr)
 				}
@@ -179,9 +184,7 @@ func (w *vnicForwarder) toTeam(s *snapshot, eth, fr []byte, now int64) {
 	}
 	home := s.home(w.v.id)
 	var m int
-	if f.Dst.IsMulticast() && s.mode == modeSwitchIndependent && home >= 0 {
-		// Broadcasts leave on the home member, with the vnic's own MAC,
-		// like everything else the switch learns the vnic from.
+	if s.viaHome(f, home) {
 		m = home
 	} else {
 		m = w.picker.Pick(&s.view, f, w.v.id, len(eth), now)
@@ -206,14 +209,42 @@ func (w *vnicForwarder) toTeam(s *snapshot, eth, fr []byte, now int64) {
 		w.out.members[m] = append(w.out.members[m], fr)
 		return
 	}
-	if m != home && home >= 0 && !f.Dst.IsMulticast() && s.rewriteOn() {
-		// SPEC §3.1: a frame leaving a member other than its vnic's home
-		// takes that member's MAC as source, so the physical switch never
-		// sees one MAC on two ports. This is the first seed's trigger.
+	if s.rewritesSource(f, m, home) {
 		copy(eth[6:12], s.macs[m][:])
 		t.c.txSourceMACRewritten.Add(1)
 	}
 	w.out.members[m] = append(w.out.members[m], fr)
+}
+
+// The decisions below are shared by the data path and explain (explain.go),
+// so that explain can never disagree with what the data path does.
+
+// switchTx is the virtual switch's decision for a frame a vnic sent: a
+// multicast floods (every other vnic and the team); a unicast goes to the
+// vnic owning its destination (owner >= 0; the sender itself: dropped),
+// or else out of the team.
+func switchTx(db *fdb, f *frame.Frame) (owner int, flood bool) {
+	if f.Dst.IsMulticast() {
+		return -1, true
+	}
+	return db.lookup(f.Dst), false
+}
+
+// viaHome reports whether a frame of a vnic whose home member is home
+// leaves on that member whatever the balancer says: broadcasts and
+// multicasts in switch-independent mode leave with the vnic's own MAC,
+// like everything else the switch learns the vnic from.
+func (s *snapshot) viaHome(f *frame.Frame, home int) bool {
+	return f.Dst.IsMulticast() && s.mode == modeSwitchIndependent && home >= 0
+}
+
+// rewritesSource reports whether a frame of a vnic whose home is home,
+// leaving on member m without rx_translation, takes m's MAC as source.
+// SPEC §3.1: a frame leaving a member other than its vnic's home takes
+// that member's MAC as source, so the physical switch never sees one MAC
+// on two ports. This is the first seed's trigger.
+func (s *snapshot) rewritesSource(f *frame.Frame, m, home int) bool {
+	return m != home && home >= 0 && !f.Dst.IsMulticast() && s.rewriteOn()
 }
 
 // rewriteOn reports whether source MACs are rewritten in this snapshot.
