@@ -3,6 +3,7 @@ package lb_test
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,9 +23,9 @@ func TestPeekAgreesWithPick(t *testing.T) {
 		lbtest.View(0, 1, 2, 3),
 		lbtest.View(2, 3),
 	}
-	for _, name := range lb.Names() {
+	for _, name := range append(lb.Names(), autoVariant) {
 		t.Run(name, func(t *testing.T) {
-			b, err := lb.New(name, lb.Options{})
+			b, err := newVariant(name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,7 +62,7 @@ func TestPeekAgreesWithPick(t *testing.T) {
 				if !slices.Contains(v.Members, c1.Member) || c1.Reason == "" {
 					t.Fatalf("frame %d: Choice %+v", i, c1)
 				}
-				if name == lb.Dynamic && (c1.Flowlet == nil || c1.Fields == 0) {
+				if strings.HasPrefix(name, lb.Dynamic) && (c1.Flowlet == nil || c1.Fields == 0) {
 					t.Fatalf("frame %d: dynamic Choice without its flowlet or fields: %+v", i, c1)
 				}
 			}
