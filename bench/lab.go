@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/teamd-go/teamd-go/internal/testbed"
 	"github.com/teamd-go/teamd-go/test/nstest"
 )
 
@@ -76,7 +77,7 @@ func removeStale() {
 		for _, line := range strings.Split(string(out), "\n") {
 			if f := strings.Fields(line); len(f) > 0 && dead(f[0]) {
 				logf("removing namespace %s left by an earlier run", f[0])
-				(&nstest.NS{Name: f[0]}).Delete()
+				_ = (&testbed.NS{Name: f[0]}).Remove(0)
 			}
 		}
 	}
@@ -103,7 +104,7 @@ func processAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 // newNS creates namespace tgbb<pid>-role with lo up, deleted (and every
 // process in it killed) at cleanup.
 func newNS(cl *cleanups, role string) (*nstest.NS, error) {
-	ns := &nstest.NS{Name: nsPrefix + role}
+	ns := &nstest.NS{NS: testbed.NS{Name: nsPrefix + role}}
 	if out, err := exec.Command("ip", "netns", "add", ns.Name).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ip netns add %s: %w: %s", ns.Name, err, bytes.TrimSpace(out))
 	}

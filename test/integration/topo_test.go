@@ -3,7 +3,7 @@
 package integration
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/teamd-go/teamd-go/internal/testbed"
 	"github.com/teamd-go/teamd-go/team"
 	"github.com/teamd-go/teamd-go/test/nstest"
 	"github.com/teamd-go/teamd-go/test/ovstest"
@@ -67,6 +68,7 @@ type daemon struct {
 	tp   *topo
 	cfg  string
 	proc *nstest.Proc
+	h    *testbed.Daemon
 }
 
 func (tp *topo) config(body string) string {
@@ -77,34 +79,19 @@ func (tp *topo) config(body string) string {
 func (tp *topo) start(t *testing.T, cfg string) *daemon {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "team.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{t: t, tp: tp, cfg: path}
-	d.proc = tp.host.StartProc(t, teamdBin, "-c", path)
-	nstest.Eventually(t, 10*time.Second, func() error {
-		if d.proc.Exited() {
-			return fmt.Errorf("teamd-go exited:\n%s", d.proc.Output())
-		}
-		_, err := d.ctl("state")
-		return err
-	})
-	return d
+	h := tp.host.StartDaemon(t, teamdBin, testbed.DaemonSpec{Team: tp.team, Config: cfg, Verbatim: true, ConfigPath: path})
+	return &daemon{t: t, tp: tp, cfg: path, proc: h.Proc, h: h}
 }
 
 func (d *daemon) ctl(args ...string) (string, error) {
-	return d.tp.host.Run(teamdBin, append([]string{"ctl", "-t", d.tp.team}, args...)...)
+	return d.h.Ctl(context.Background(), args...)
 }
 
 func (d *daemon) state() team.State {
 	d.t.Helper()
-	out, err := d.ctl("state")
+	st, err := d.h.State(context.Background())
 	if err != nil {
 		d.t.Fatal(err)
-	}
-	var st team.State
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		d.t.Fatalf("decode state: %v\n%s", err, out)
 	}
 	return st
 }

@@ -1,5 +1,6 @@
-// Package nstest builds throw-away network namespaces, veth pairs and
-// processes for tests that need real sockets.
+// Package nstest ties internal/testbed to tests: throw-away network
+// namespaces, veth pairs, processes and teamd-go daemons, each released
+// by t.Cleanup, and failures reported through t.
 //
 // Tests that need root or a tool call Require/RequireTool first: outside
 // CI they skip with a message, inside CI (CI=true) they fail, because a
@@ -7,18 +8,17 @@
 package nstest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/teamd-go/teamd-go/internal/testbed"
 )
 
 // InCI reports whether the tests run in CI (CI=true), where a missing
@@ -60,49 +60,42 @@ var seq atomic.Uint32
 // parallel test binaries do not collide and leftovers are recognisable.
 var Prefix = fmt.Sprintf("tgt%d", os.Getpid()%100000)
 
-// NS is a named network namespace (as `ip netns` knows it).
+// NS is a named network namespace (as `ip netns` knows it), with the
+// test-failing forms of testbed.NS's methods.
 type NS struct {
-	Name string
+	testbed.NS
 }
 
 // NewNS creates a namespace named Prefix-<n>-<name> with lo up, removed at
 // the end of the test.
 func NewNS(t testing.TB, name string) *NS {
 	t.Helper()
-	ns := &NS{Name: fmt.Sprintf("%s-%d-%s", Prefix, seq.Add(1), name)}
-	Must(t, "ip", "netns", "add", ns.Name)
-	t.Cleanup(func() { ns.Delete() })
-	ns.MustRun(t, "ip", "link", "set", "lo", "up")
-	return ns
+	ns, err := testbed.CreateNS(context.Background(), fmt.Sprintf("%s-%d-%s", Prefix, seq.Add(1), name))
+	if ns != nil {
+		t.Cleanup(func() { _ = ns.Remove(0) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &NS{*ns}
 }
 
 // Delete removes the namespace, killing what still runs in it.
-func (ns *NS) Delete() {
-	if out, err := exec.Command("ip", "netns", "pids", ns.Name).Output(); err == nil {
-		for _, p := range strings.Fields(string(out)) {
-			_ = exec.Command("kill", "-9", p).Run()
-		}
-	}
-	_ = exec.Command("ip", "netns", "delete", ns.Name).Run()
-}
+func (ns *NS) Delete() { _ = ns.Remove(0) }
 
 // Cmd returns a command that runs inside the namespace.
 func (ns *NS) Cmd(name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+	return ns.Command(context.Background(), name, args...)
 }
 
 // CommandContext is Cmd bound to a context.
 func (ns *NS) CommandContext(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+	return ns.Command(ctx, name, args...)
 }
 
 // Run runs a command in the namespace and returns its combined output.
 func (ns *NS) Run(name string, args ...string) (string, error) {
-	out, err := ns.Cmd(name, args...).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("%s %s (in %s): %w: %s", name, strings.Join(args, " "), ns.Name, err, bytes.TrimSpace(out))
-	}
-	return string(out), nil
+	return ns.NS.Run(context.Background(), name, args...)
 }
 
 // MustRun is Run that fails the test on error.
@@ -120,107 +113,88 @@ func Must(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, bytes.TrimSpace(out))
+		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return string(out)
-}
-
-// Do runs fn with the calling goroutine's thread inside the namespace.
-// Sockets opened by fn stay in the namespace after Do returns. The thread
-// is locked for the call and switched back afterwards; if switching back
-// fails the thread is left locked so the runtime retires it.
-func (ns *NS) Do(fn func() error) error {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("get current netns: %w", err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(ns.Name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("open netns %s: %w", ns.Name, err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter netns %s: %w", ns.Name, err)
-	}
-	ferr := fn()
-	if err := netns.Set(orig); err != nil {
-		// Leave the thread locked: it dies with the goroutine.
-		return fmt.Errorf("return from netns %s: %w", ns.Name, err)
-	}
-	runtime.UnlockOSThread()
-	return ferr
 }
 
 // Veth creates a veth pair with one end (aName) in a and the other (bName)
 // in b, both up. Offloads are left at the kernel defaults.
 func Veth(t testing.TB, a *NS, aName string, b *NS, bName string) {
 	t.Helper()
-	a.MustRun(t, "ip", "link", "add", aName, "type", "veth", "peer", "name", bName, "netns", b.Name)
-	a.MustRun(t, "ip", "link", "set", aName, "up")
-	b.MustRun(t, "ip", "link", "set", bName, "up")
+	must(t, testbed.Veth(context.Background(), &a.NS, aName, &b.NS, bName))
 }
 
 // Addr assigns an address (CIDR) to an interface in the namespace.
 func (ns *NS) Addr(t testing.TB, dev, cidr string) {
 	t.Helper()
-	ns.MustRun(t, "ip", "addr", "add", cidr, "dev", dev)
+	must(t, ns.AddAddr(context.Background(), dev, cidr))
 }
 
 // SetMAC sets an interface's MAC address.
 func (ns *NS) SetMAC(t testing.TB, dev, mac string) {
 	t.Helper()
-	ns.MustRun(t, "ip", "link", "set", dev, "address", mac)
+	must(t, ns.NS.SetMAC(context.Background(), dev, mac))
 }
 
 // OffloadsOff turns checksum and segmentation offloads off on dev, for
 // interfaces feeding software that cannot take GSO frames (Open vSwitch's
-// userspace datapath).
+// userspace datapath without userspace TSO).
 func (ns *NS) OffloadsOff(t testing.TB, dev string) {
 	t.Helper()
-	ns.MustRun(t, "ethtool", "-K", dev, "tx", "off", "rx", "off", "tso", "off", "gso", "off", "gro", "off")
+	must(t, ns.NS.OffloadsOff(context.Background(), dev))
 }
 
 // Bridge creates a Linux bridge named br with the given ports, all up.
 func (ns *NS) Bridge(t testing.TB, br string, ports ...string) {
 	t.Helper()
-	ns.MustRun(t, "ip", "link", "add", br, "type", "bridge")
-	ns.MustRun(t, "ip", "link", "set", br, "type", "bridge", "ageing_time", "30000")
-	for _, p := range ports {
-		ns.MustRun(t, "ip", "link", "set", p, "master", br)
-	}
-	ns.MustRun(t, "ip", "link", "set", br, "up")
+	must(t, ns.NS.Bridge(context.Background(), br, ports...))
 }
 
-// Start runs a long-lived command in the namespace, stopped at cleanup.
-// Its output goes to the test log when the test fails.
-func (ns *NS) Start(t testing.TB, name string, args ...string) *exec.Cmd {
+// Proc is a long-lived process started in a namespace.
+type Proc = testbed.Proc
+
+// StartProc runs name in the namespace until the test ends (SIGINT, then
+// SIGKILL after 5 s). Its output is kept, and logged if the test fails.
+func (ns *NS) StartProc(t testing.TB, name string, args ...string) *Proc {
 	t.Helper()
-	cmd := ns.Cmd(name, args...)
-	var buf syncBuffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
+	p, err := testbed.StartProc(&ns.NS, testbed.ProcOptions{Lifetime: testbed.Attached}, name, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		p.Stop(syscall.SIGINT, 5*time.Second)
 		if t.Failed() {
-			t.Logf("output of %s:\n%s", name, buf.String())
+			t.Logf("output of %s:\n%s", name, p.Output())
 		}
 	})
-	return cmd
+	return p
+}
+
+// Start is StartProc for callers that want the command.
+func (ns *NS) Start(t testing.TB, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	return ns.StartProc(t, name, args...).Cmd()
+}
+
+// StartDaemon runs teamd-go (bin) in the namespace as spec says (see
+// testbed.StartDaemon), stopped at the end of the test with its log shown
+// if the test failed.
+func (ns *NS) StartDaemon(t testing.TB, bin string, spec testbed.DaemonSpec) *testbed.Daemon {
+	t.Helper()
+	d, err := testbed.StartDaemon(context.Background(), &ns.NS, bin, spec)
+	if d != nil && d.Proc != nil {
+		t.Cleanup(func() {
+			d.Stop()
+			if t.Failed() {
+				t.Logf("output of teamd-go (%s):\n%s", d.Team, d.Proc.Output())
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // Eventually polls cond every 50 ms until it returns nil or the timeout
@@ -238,5 +212,12 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 			t.Fatalf("condition not met after %v: %v", timeout, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,3 +1,7 @@
+// Package ovstest ties testbed's private Open vSwitch to tests: Start
+// runs one in a test's namespace (userspace datapath, its own run
+// directory) and stops it at cleanup. The switch itself, and what its
+// offloads need, are documented in internal/testbed.
 package ovstest
 
 import (
@@ -5,7 +9,26 @@ import (
 	"os"
 	"testing"
 
+	"github.com/teamd-go/teamd-go/internal/testbed"
 	"github.com/teamd-go/teamd-go/test/nstest"
+)
+
+// Switch is a running private Open vSwitch.
+type Switch = testbed.Switch
+
+// Option changes how a Switch starts.
+type Option = testbed.OVSOption
+
+// ErrUnavailable is returned (wrapped) when Open vSwitch is not installed.
+var ErrUnavailable = testbed.ErrOVSUnavailable
+
+// Options and helpers of testbed, under the names tests know.
+var (
+	Available    = testbed.OVSAvailable
+	StartProcess = testbed.StartSwitch
+	OtherConfig  = testbed.OtherConfig
+	UserspaceTSO = testbed.UserspaceTSO
+	CPUs         = testbed.CPUs
 )
 
 // Start runs Open vSwitch in ns for the test and stops it at cleanup,
