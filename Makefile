@@ -12,7 +12,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 BIN       := bin/teamd-go
 APT_PKGS  := iproute2 iputils-ping ethtool openvswitch-switch tshark iperf3 netsniff-ng tcpdump procps \
-             clang llvm libbpf-dev bpftool
+             clang llvm libbpf-dev bpftool libteam-utils prometheus
 export PATH := $(dir $(GO)):$(PATH)
 
 .PHONY: all build deps test unit lab bench generate check-generate install clean fuzz
@@ -45,7 +45,7 @@ test: deps build check-generate
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 	$(GO) test -count=1 -run 'Alloc' $(UNIT_PKGS)
-	$(GO) test -count=1 -timeout 60m -p 1 $$($(GO) list ./... | grep -v -E '/(lb|lb/lbtest|team|team/config|team/lacp|team/lacpdu|team/control|dataplane/frame|dataplane/dataplanetest|metrics|configs)$$')
+	$(GO) test -count=1 -timeout 60m -p 1 $$($(GO) list ./... | grep -v -E '/(lb|lb/lbtest|team|team/config|team/lacp|team/lacpdu|team/control|team/teamdctl|dataplane/frame|dataplane/dataplanetest|metrics|configs)$$')
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)

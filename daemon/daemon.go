@@ -22,6 +22,7 @@ import (
 	"github.com/teamd-go/teamd-go/team"
 	"github.com/teamd-go/teamd-go/team/config"
 	"github.com/teamd-go/teamd-go/team/control"
+	"github.com/teamd-go/teamd-go/team/teamdctl"
 )
 
 // Version is the teamd-go version, labelling teamd_go_build_info;
@@ -37,6 +38,7 @@ type Daemon struct {
 	team     *team.Team
 	mon      *link.Monitor
 	srv      *control.Server
+	teamd    *teamdctl.Server // teamd's protocol, for libteam's teamdctl
 	metrics  *metrics.Server // nil when the config's metrics: is empty; under reloadMu
 	prober   *link.Prober
 	stop     chan struct{}
@@ -98,7 +100,16 @@ func Start(path string, log *slog.Logger) (*Daemon, error) {
 		t.Close()
 		return nil, err
 	}
+	d.teamd, err = teamdctl.Listen(teamdctl.SocketPath(cfg.Team), teamdBackend{d}, d.log, teamdctl.Options{})
+	if err != nil {
+		d.srv.Close()
+		d.stopPoll()
+		d.mon.Close()
+		t.Close()
+		return nil, err
+	}
 	if err := d.moveMetrics("", cfg.Metrics); err != nil {
+		d.teamd.Close()
 		d.srv.Close()
 		d.stopPoll()
 		d.mon.Close()
@@ -175,7 +186,7 @@ func (d *Daemon) Team() *team.Team { return d.team }
 // Close stops the team and gives every interface back.
 func (d *Daemon) Close() error {
 	d.stopPoll()
-	errs := []error{d.srv.Close()}
+	errs := []error{d.teamd.Close(), d.srv.Close()}
 	d.reloadMu.Lock()
 	errs = append(errs, d.metrics.Close())
 	d.metrics = nil
@@ -243,11 +254,9 @@ func (d *Daemon) handle(_ context.Context, cmd string, args []string) (any, erro
 // port adds or removes a member through the same path as a reload: the
 // running configuration with the change is validated and applied.
 func (d *Daemon) port(op, name string) (any, error) {
-	d.reloadMu.Lock()
-	defer d.reloadMu.Unlock()
-	cfg := d.team.Config() // a deep copy: the running config is not touched
 	switch op {
 	case "present":
+		cfg := d.team.Config()
 		for _, m := range cfg.Members {
 			if m.Name == name {
 				return map[string]bool{"present": true}, nil
@@ -255,26 +264,47 @@ func (d *Daemon) port(op, name string) (any, error) {
 		}
 		return nil, fmt.Errorf("member %q: %w", name, team.ErrNoSuchPort)
 	case "add":
-		cfg.Members = append(cfg.Members, config.Member{Name: name, LACPPrio: config.DefaultLACPPortPriority})
+		if err := d.change(func(cfg *config.Config) error {
+			cfg.Members = append(cfg.Members, config.Member{Name: name, LACPPrio: config.DefaultLACPPortPriority})
+			return nil
+		}); err != nil {
+			return nil, err
+		}
 	case "remove":
-		n := len(cfg.Members)
-		cfg.Members = removeMember(cfg.Members, name)
-		if len(cfg.Members) == n {
-			return nil, fmt.Errorf("member %q: %w", name, team.ErrNoSuchPort)
+		if err := d.change(func(cfg *config.Config) error {
+			n := len(cfg.Members)
+			cfg.Members = removeMember(cfg.Members, name)
+			if len(cfg.Members) == n {
+				return fmt.Errorf("member %q: %w", name, team.ErrNoSuchPort)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("port: unknown operation %q (add, remove, present)", op)
 	}
+	return d.team.State(), nil
+}
+
+// change applies edit to a copy of the running configuration, validates
+// the result (also against the host) and applies it as a run-time change
+// (not counted as a reload). If edit, validation or the team refuse it,
+// the team is untouched. It serves `ctl port` and teamd's socket.
+func (d *Daemon) change(edit func(cfg *config.Config) error) error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cfg := d.team.Config() // a deep copy: the running config is not touched
+	if err := edit(&cfg); err != nil {
+		return err
+	}
 	if err := config.Validate(&cfg); err != nil {
-		return nil, err
+		return err
 	}
 	if err := cfg.CheckHost(link.Exists); err != nil {
-		return nil, err
+		return err
 	}
-	if err := d.team.Change(&cfg); err != nil {
-		return nil, err
-	}
-	return d.team.State(), nil
+	return d.team.Change(&cfg)
 }
 
 func removeMember(ms []config.Member, name string) []config.Member {

@@ -115,6 +115,9 @@ func (t *Team) arpWatchTick(w *arpWatch) {
 	for _, m := range t.members {
 		ok := now-w.replied[m.id].Load() <= int64(w.interval)*int64(w.missed)
 		if ok != m.watchOK {
+			if m.watchOK && m.carrier {
+				m.downs++
+			}
 			m.watchOK = ok
 			changed = true
 			if ok {

@@ -242,6 +242,10 @@ func (l *lacpMode) state(member int) *LACPState {
 		ActorKey:       int(st.Actor.Key),
 		ActorPortPrio:  int(st.Actor.PortPriority),
 		ActorPortNum:   int(st.Actor.Port),
+
+		ActorSystem:     frame.MAC(st.Actor.System).String(),
+		ActorSysPrio:    int(st.Actor.SystemPriority),
+		PartnerPortPrio: int(st.Partner.PortPriority),
 	}
 }
 

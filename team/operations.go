@@ -30,6 +30,9 @@ func (t *Team) LinkChanged(name string, carrier bool) {
 	}()
 	for _, m := range t.members {
 		if m.name == name && m.carrier != carrier {
+			if m.carrier && m.watchOK {
+				m.downs++
+			}
 			m.carrier = carrier
 			state := "down"
 			if carrier {

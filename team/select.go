@@ -31,12 +31,22 @@ func (t *Team) eligibleLocked() []*member {
 }
 
 // chooseActiveLocked picks active-backup's active member, as teamd does:
-// the primary if it is eligible, else the highest prio (config order breaks
-// ties); a current active member that is still eligible stays when it is
-// sticky or no better member exists.
+// the member SetActivePort chose while it is eligible, else the primary if
+// it is eligible, else the highest prio (config order breaks ties); a
+// current active member that is still eligible stays when it is sticky or
+// no better member exists.
 func (t *Team) chooseActiveLocked(elig []*member) int {
 	if len(elig) == 0 {
+		t.forced = -1
 		return -1
+	}
+	if t.forced >= 0 {
+		for _, m := range elig {
+			if m.id == t.forced {
+				return m.id
+			}
+		}
+		t.forced = -1 // it lost its link or left the team
 	}
 	best := elig[0]
 	for _, m := range elig[1:] {

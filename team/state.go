@@ -30,7 +30,17 @@ type MemberState struct {
 	Carrier bool   `json:"carrier"`
 	// LinkWatch is the link watcher's verdict: "carrier" when only
 	// carrier is watched, else "arp_ping ok" or "arp_ping failed".
-	LinkWatch string     `json:"link_watch"`
+	LinkWatch string `json:"link_watch"`
+	// LinkDownCount is how often the member's link (carrier and the
+	// link watcher's verdict) went down.
+	LinkDownCount uint64 `json:"link_down_count"`
+	// ARPMissed is the number of arp_ping intervals since the member's
+	// last ARP reply (0 with the carrier watcher).
+	ARPMissed int `json:"arp_missed,omitempty"`
+	// Active is true for a member that carries the team's traffic: in
+	// active-backup the active member only, in the other modes every
+	// member the balancer may pick (link up, and in lacp
+	// collecting-distributing).
 	Active    bool       `json:"active"`
 	TxPackets uint64     `json:"tx_packets"`
 	RxPackets uint64     `json:"rx_packets"`
@@ -62,6 +72,12 @@ type LACPState struct {
 	ActorPortPrio  int    `json:"actor_port_priority"`
 	ActorPortNum   int    `json:"actor_port"`
 	PartnerSysPrio int    `json:"partner_system_priority"`
+	// The rest of the actor's and partner's information, as teamdctl's
+	// LACP view shows it.
+	ActorSystem      string `json:"actor_system"`
+	ActorSysPrio     int    `json:"actor_system_priority"`
+	PartnerPortPrio  int    `json:"partner_port_priority"`
+	AggregatorMember string `json:"aggregator_member,omitempty"` // the aggregator's lowest member
 }
 
 // VNICState is one vnic in State.
@@ -123,7 +139,7 @@ func (t *Team) State() State {
 			Name:      m.name,
 			MAC:       m.mac.String(),
 			Link:      "down",
-			Active:    s != nil && slices.Contains(s.view.Members, m.id),
+			Active:    s != nil && slices.Contains(s.view.Members, m.id) && (t.active < 0 || m.id == t.active),
 			TxPackets: m.stats.txPackets.Load(),
 			RxPackets: m.stats.rxPackets.Load(),
 			TxBytes:   m.stats.txBytes.Load(),
@@ -132,18 +148,22 @@ func (t *Team) State() State {
 			TxDropped: m.stats.txDropped.Load(),
 		}
 		ms.Carrier = m.carrier
+		ms.LinkDownCount = m.downs
 		ms.LinkWatch = "carrier"
-		if t.arpw != nil {
+		if w := t.arpw; w != nil {
 			ms.LinkWatch = "arp_ping ok"
 			if !m.watchOK {
 				ms.LinkWatch = "arp_ping failed"
 			}
+			ms.ARPMissed = int(max(0, t.now()-w.replied[m.id].Load()) / int64(w.interval))
 		}
 		if m.carrier && m.watchOK {
 			ms.Link = "up"
 		}
 		if t.lacp != nil {
-			ms.LACP = t.lacp.state(m.id)
+			if ms.LACP = t.lacp.state(m.id); ms.LACP != nil && ms.LACP.Aggregator >= 0 {
+				ms.LACP.AggregatorMember = t.memberName(ms.LACP.Aggregator)
+			}
 		}
 		st.Members = append(st.Members, ms)
 	}

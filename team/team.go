@@ -123,6 +123,9 @@ type member struct {
 	// watchOK is the link watcher's verdict beyond carrier (arp_ping);
 	// always true with the carrier watcher. Control path.
 	watchOK bool
+	// downs counts the times carrier or the link watcher's verdict went
+	// from up to down. Control path.
+	downs uint64
 }
 
 type vnic struct {
@@ -242,8 +245,11 @@ type Team struct {
 	members []*member // config order
 	vnics   []*vnic   // by id (nil holes)
 	active  int       // active-backup's active member, -1 none
-	homes   map[int]int
-	moved   map[int]homeMove // last home move per vnic
+	// forced is the member SetActivePort made active, -1 none; it
+	// stays active while it is eligible (see SetActivePort).
+	forced int
+	homes  map[int]int
+	moved  map[int]homeMove // last home move per vnic
 	// bcastUntil is the snapshot's bcastUntil, kept across publishes.
 	bcastUntil [lb.MaxMembers]int64
 	closed     bool
@@ -271,6 +277,7 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 		fdb:     newFDB(),
 		bcast:   newBcastFilter(),
 		active:  -1,
+		forced:  -1,
 		homes:   map[int]int{},
 		moved:   map[int]homeMove{},
 		stop:    make(chan struct{}),

@@ -1,0 +1,65 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/dataplane/link"
+	"github.com/teamd-go/teamd-go/team/config"
+	"github.com/teamd-go/teamd-go/team/teamdctl"
+)
+
+// teamdBackend is the team as teamd's socket (team/teamdctl) sees it.
+// Every change goes through Daemon.change, the path of `ctl port`.
+type teamdBackend struct{ d *Daemon }
+
+var _ teamdctl.Backend = teamdBackend{}
+
+func (b teamdBackend) Snapshot() (teamdctl.Snapshot, error) {
+	s := teamdctl.Snapshot{Config: b.d.team.Config(), State: b.d.team.State(), Ifaces: map[string]teamdctl.Iface{}, PID: os.Getpid()}
+	names := []string{s.Config.Team}
+	for _, m := range s.State.Members {
+		names = append(names, m.Name)
+	}
+	for _, n := range names {
+		ev, err := link.ByName(n)
+		if err != nil {
+			continue // the team device is only there with a TAP named like the team
+		}
+		ifi := teamdctl.Iface{Index: ev.Index}
+		if mac := frame.MAC(ev.MAC); !mac.IsZero() {
+			ifi.MAC = mac.String()
+		}
+		ifi.SpeedMbit, ifi.Duplex, _ = link.Speed(n) // unknown: 0 and "" (teamd shows 0 too)
+		s.Ifaces[n] = ifi
+	}
+	return s, nil
+}
+
+func (b teamdBackend) PortAdd(dev string) error {
+	if !link.Exists(dev) {
+		return fmt.Errorf("interface %q: %w", dev, teamdctl.ErrNoSuchDev)
+	}
+	_, err := b.d.port("add", dev)
+	return err
+}
+
+func (b teamdBackend) PortRemove(dev string) error {
+	_, err := b.d.port("remove", dev)
+	return err
+}
+
+func (b teamdBackend) PortConfigUpdate(dev string, m config.Member) error {
+	return b.d.change(func(cfg *config.Config) error {
+		for i := range cfg.Members {
+			if c := &cfg.Members[i]; c.Name == dev {
+				c.Prio, c.Sticky, c.LACPPrio, c.LACPKey = m.Prio, m.Sticky, m.LACPPrio, m.LACPKey
+				return nil
+			}
+		}
+		return fmt.Errorf("member %q: %w", dev, teamdctl.ErrNoSuchDev)
+	})
+}
+
+func (b teamdBackend) SetActivePort(dev string) error { return b.d.team.SetActivePort(dev) }

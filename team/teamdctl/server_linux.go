@@ -1,0 +1,215 @@
+//go:build linux
+
+package teamdctl
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Dir is where teamd's sockets live (teamd's compile-time default, which
+// Debian's teamdctl uses).
+var Dir = "/var/run/teamd"
+
+// SocketPath returns the socket of a team.
+func SocketPath(team string) string { return filepath.Join(Dir, team+".sock") }
+
+// Options bound what clients can make the server hold.
+type Options struct {
+	// MaxConns is the number of connections served at once; one more is
+	// answered with a TooMany error and closed. Default 16.
+	MaxConns int
+	// MaxRequest is the largest request packet; a larger one is answered
+	// with a TooMany error. Default 64 KiB.
+	MaxRequest int
+	// IdleTimeout closes a connection that sends nothing for that long
+	// (teamdctl sends its requests back to back). Default 10 s.
+	IdleTimeout time.Duration
+}
+
+// Server serves teamd's protocol on one socket.
+type Server struct {
+	ln   *net.UnixListener
+	b    Backend
+	log  *slog.Logger
+	o    Options
+	path string
+	wg   sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[*net.UnixConn]struct{}
+	done  bool
+}
+
+// Listen creates the socket at path, mode 0600 (a stale one left by a
+// killed daemon is replaced; one that answers is not), and serves it.
+func Listen(path string, b Backend, log *slog.Logger, o Options) (*Server, error) {
+	if o.MaxConns <= 0 {
+		o.MaxConns = 16
+	}
+	if o.MaxRequest <= 0 {
+		o.MaxRequest = 64 << 10
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 10 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("teamd socket directory: %w", err)
+	}
+	if c, err := net.DialTimeout("unixpacket", path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("teamd socket %s: another daemon serves this team", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("teamd socket %s: remove stale socket: %w", path, err)
+	}
+	// No window in which the socket is reachable by others.
+	old := unix.Umask(0o177)
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
+	unix.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("teamd socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false) // Close removes it, after the last connection
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("teamd socket: %w", err)
+	}
+	s := &Server{ln: ln, b: b, log: log, o: o, path: path, conns: map[*net.UnixConn]struct{}{}}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+// Path returns the socket's path.
+func (s *Server) Path() string { return s.path }
+
+// Close stops serving, closes every connection and removes the socket.
+func (s *Server) Close() error {
+	if s == nil {
+		return nil
+	}
+	err := s.ln.Close()
+	s.mu.Lock()
+	s.done = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = errors.Join(err, rerr)
+	}
+	return err
+}
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("teamd socket: accept", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if code, why := s.admit(c); code != "" {
+			_, _ = c.Write(AppendError(nil, code, why))
+			c.Close()
+			s.log.Warn("teamd socket: client refused", "reason", why)
+			continue
+		}
+		s.wg.Add(1)
+		go s.serve(c)
+	}
+}
+
+// admit checks the peer (root or the daemon's own user) and the
+// connection limit, and registers c.
+func (s *Server) admit(c *net.UnixConn) (code, why string) {
+	uid, err := peerUID(c)
+	if err != nil {
+		return CodePermissionDenied, "cannot read the client's credentials: " + err.Error()
+	}
+	if uid != 0 && uid != os.Geteuid() {
+		return CodePermissionDenied, fmt.Sprintf("uid %d may not control this team", uid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return CodeTooMany, "the daemon is stopping"
+	}
+	if len(s.conns) >= s.o.MaxConns {
+		return CodeTooMany, fmt.Sprintf("too many connections (at most %d)", s.o.MaxConns)
+	}
+	s.conns[c] = struct{}{}
+	return "", ""
+}
+
+func peerUID(c *net.UnixConn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := rc.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return -1, err
+	}
+	if cerr != nil {
+		return -1, cerr
+	}
+	return int(cred.Uid), nil
+}
+
+// serve answers the requests of one connection until EOF, an error or
+// the idle timeout.
+func (s *Server) serve(c *net.UnixConn) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	buf := make([]byte, s.o.MaxRequest)
+	var out []byte
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(s.o.IdleTimeout))
+		n, _, flags, _, err := c.ReadMsgUnix(buf, nil)
+		if err != nil || (n == 0 && flags == 0) {
+			return // EOF, timeout or closed
+		}
+		if flags&unix.MSG_TRUNC != 0 {
+			out = AppendError(out[:0], CodeTooMany, fmt.Sprintf("request larger than %d bytes", s.o.MaxRequest))
+		} else {
+			out = Handle(s.b, buf[:n], out[:0])
+		}
+		if _, err := c.Write(out); err != nil {
+			if !errors.Is(err, syscall.EMSGSIZE) {
+				return
+			}
+			// The whole reply must be one packet; it does not fit.
+			msg := fmt.Sprintf("reply of %d bytes does not fit one packet", len(out))
+			if _, err := c.Write(AppendError(nil, CodeStateDumpFail, msg)); err != nil {
+				return
+			}
+		}
+	}
+}
