@@ -5,17 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/teamd-go/teamd-go/internal/testbed"
 	"github.com/teamd-go/teamd-go/lab/lbemu"
+	"github.com/teamd-go/teamd-go/team"
 )
 
-// AutoLastHop is the first seed (SPEC §5 "auto-last-hop"): a VM behind a
+// autoLastHop is the first seed (SPEC §5 "auto-last-hop"): a VM behind a
 // switch-independent teamd-go team with the dynamic balancer talks
 // through a load balancer with "auto last hop" on the VM's own subnet,
 // and part of its connections never open.
@@ -62,10 +63,10 @@ import (
 // interface per destination (vm, m1, m2, router, or a MAC), and
 // failed_last_hops the failed exchanges per last hop the emulator had
 // remembered for their connection.
-var AutoLastHop = Scenario{
+var autoLastHop = scenario{
 	Name:    "auto-last-hop",
 	Summary: "a VM behind teamd-go talks through a load balancer that returns traffic to the last hop's MAC",
-	Columns: []Column{
+	Columns: []column{
 		{"TEAM", "team"},
 		{"SWITCH", "switch"},
 		{"LB", "lb"},
@@ -73,17 +74,17 @@ var AutoLastHop = Scenario{
 		{"REWRITTEN", "tx_source_mac_rewritten"},
 		{"LB SENT INSIDE TO", "lb_sent_to"},
 	},
-	Variants: []Variant{
-		alh{mode: "switch-independent", balance: "dynamic", sw: learning, lastHop: true}.variant("si-dynamic", Broken),
-		alh{mode: "switch-independent", balance: "hyperv-port", sw: learning, lastHop: true}.variant("si-hyperv-port", OK),
-		alh{mode: "static", balance: "dynamic", sw: slbBond, lastHop: true}.variant("static-dynamic", OK),
-		alh{mode: "lacp", balance: "dynamic", sw: lacpBond, lastHop: true}.variant("lacp-dynamic", OK),
-		alh{mode: "switch-independent", balance: "dynamic", sw: learning, lastHop: false}.variant("lb-off", OK),
-		alh{mode: "switch-independent", balance: "dynamic", sw: learning, lastHop: true, router: true}.variant("router-between", OK),
+	Variants: []variant{
+		alh{mode: "switch-independent", balance: "dynamic", sw: learning, lastHop: true}.variant("si-dynamic", verdictBroken),
+		alh{mode: "switch-independent", balance: "hyperv-port", sw: learning, lastHop: true}.variant("si-hyperv-port", verdictOK),
+		alh{mode: "static", balance: "dynamic", sw: slbBond, lastHop: true}.variant("static-dynamic", verdictOK),
+		alh{mode: "lacp", balance: "dynamic", sw: lacpBond, lastHop: true}.variant("lacp-dynamic", verdictOK),
+		alh{mode: "switch-independent", balance: "dynamic", sw: learning, lastHop: false}.variant("lb-off", verdictOK),
+		alh{mode: "switch-independent", balance: "dynamic", sw: learning, lastHop: true, router: true}.variant("router-between", verdictOK),
 	},
 }
 
-// Traffic parameters (see AutoLastHop).
+// Traffic parameters (see autoLastHop).
 const (
 	alhExchanges   = 100
 	alhConcurrency = 25
@@ -131,21 +132,21 @@ type alh struct {
 	router        bool
 }
 
-func (c alh) variant(name string, expected Verdict) Variant {
-	return Variant{Name: name, Expected: expected, Run: func(ctx context.Context, e *Env, row *Row) error {
+func (c alh) variant(name string, expected verdict) variant {
+	return variant{Name: name, Expected: expected, Run: func(ctx context.Context, e *env, row *result) error {
 		return c.run(ctx, e, row)
 	}}
 }
 
 // alhNet is a built variant.
 type alhNet struct {
-	host, vm, sw, lb, cl, rt *NS
-	ovs                      *OVS
-	team                     *Team
+	host, vm, sw, lb, cl, rt *testbed.NS
+	ovs                      *testbed.Switch
+	team                     *testbed.Daemon
 	lbStats                  string // the emulator's stats socket
 }
 
-func (c alh) run(ctx context.Context, e *Env, row *Row) error {
+func (c alh) run(ctx context.Context, e *env, row *result) error {
 	row.Set("team", c.mode+"/"+c.balance, "")
 	row.Set("switch", c.sw.String(), "")
 	lb := "last-hop"
@@ -169,124 +170,60 @@ func (c alh) run(ctx context.Context, e *Env, row *Row) error {
 	return c.measure(ctx, e, n, row)
 }
 
-// build creates the namespaces, links, switch, team, emulator and server.
-func (c alh) build(ctx context.Context, e *Env) (*alhNet, error) {
-	n := &alhNet{lbStats: filepath.Join(e.Dir, "lb.sock")}
-	roles := map[string]**NS{"host": &n.host, "vm": &n.vm, "sw": &n.sw, "lb": &n.lb, "cl": &n.cl}
+// topology is the variant's network (see autoLastHop).
+func (c alh) topology(e *env) testbed.Topology {
+	lbIn, edge := alhGatewayIP+"/24", "plb"
 	if c.router {
-		roles["rt"] = &n.rt
+		lbIn, edge = alhTransitLB+"/24", "prt"
 	}
-	for _, role := range slices.Sorted(maps.Keys(roles)) {
-		ns, err := e.NewNS(ctx, role)
-		if err != nil {
-			return nil, err
-		}
-		*roles[role] = ns
-	}
-	type end struct {
-		ns  *NS
-		dev string
-	}
-	links := [][2]end{
-		{{n.host, "m1"}, {n.sw, "p1"}},
-		{{n.host, "m2"}, {n.sw, "p2"}},
-		{{n.vm, "eth0"}, {n.host, "vm1"}},
-		{{n.lb, "out0"}, {n.cl, "eth0"}},
+	t := testbed.Topology{
+		Namespaces: []testbed.Namespace{{Role: "cl"}, {Role: "host"}, {Role: "lb", Sysctls: []string{"net.ipv4.ip_forward=0"}}},
+		Links: []testbed.Link{
+			{A: testbed.End{NS: "host", Dev: "m1"}, B: testbed.End{NS: "sw", Dev: "p1"}},
+			{A: testbed.End{NS: "host", Dev: "m2"}, B: testbed.End{NS: "sw", Dev: "p2"}},
+			{A: testbed.End{NS: "vm", Dev: "eth0"}, B: testbed.End{NS: "host", Dev: "vm1"}},
+			{A: testbed.End{NS: "lb", Dev: "out0"}, B: testbed.End{NS: "cl", Dev: "eth0"}},
+		},
+		Ifaces: []testbed.Iface{
+			{NS: "host", Dev: "m1", MAC: alhM1MAC},
+			{NS: "host", Dev: "m2", MAC: alhM2MAC},
+			{NS: "vm", Dev: "eth0", MAC: alhVMMAC, Addrs: []string{alhVMIP + "/24"}, Routes: []string{"default via " + alhGatewayIP}},
+			{NS: "lb", Dev: "in0", MAC: alhLBInMAC, Addrs: []string{lbIn}},
+			{NS: "lb", Dev: "out0", MAC: alhLBOutMAC, Addrs: []string{alhLBOutIP + "/24"}},
+			{NS: "cl", Dev: "eth0", MAC: alhClientMAC, Addrs: []string{alhClientIP + "/24"}, Routes: []string{"default via " + alhLBOutIP}},
+		},
 	}
 	if c.router {
-		links = append(links, [2]end{{n.rt, "eth0"}, {n.sw, "prt"}}, [2]end{{n.rt, "eth1"}, {n.lb, "in0"}})
+		t.Namespaces = append(t.Namespaces, testbed.Namespace{Role: "rt", Sysctls: []string{"net.ipv4.ip_forward=1"}})
+		t.Links = append(t.Links,
+			testbed.Link{A: testbed.End{NS: "rt", Dev: "eth0"}, B: testbed.End{NS: "sw", Dev: "prt"}},
+			testbed.Link{A: testbed.End{NS: "rt", Dev: "eth1"}, B: testbed.End{NS: "lb", Dev: "in0"}})
+		t.Ifaces = append(t.Ifaces,
+			testbed.Iface{NS: "rt", Dev: "eth0", MAC: alhRouterMAC, Addrs: []string{alhGatewayIP + "/24"}},
+			testbed.Iface{NS: "rt", Dev: "eth1", MAC: alhRouterMAC2, Addrs: []string{alhTransitRT + "/24"}, Routes: []string{"10.61.2.0/24 via " + alhTransitLB}})
 	} else {
-		links = append(links, [2]end{{n.lb, "in0"}, {n.sw, "plb"}})
+		t.Links = append(t.Links, testbed.Link{A: testbed.End{NS: "lb", Dev: "in0"}, B: testbed.End{NS: "sw", Dev: edge}})
 	}
-	for _, l := range links {
-		if err := e.Veth(ctx, l[0].ns, l[0].dev, l[1].ns, l[1].dev); err != nil {
-			return nil, err
-		}
-	}
-	lbIn := alhGatewayIP + "/24"
-	if c.router {
-		lbIn = alhTransitLB + "/24"
-	}
-	type setup struct {
-		ns   *NS
-		cmds [][]string
-	}
-	steps := []setup{
-		{n.host, [][]string{
-			{"ip", "link", "set", "m1", "address", alhM1MAC},
-			{"ip", "link", "set", "m2", "address", alhM2MAC},
-		}},
-		{n.vm, [][]string{
-			{"ip", "link", "set", "eth0", "address", alhVMMAC},
-			{"ip", "addr", "add", alhVMIP + "/24", "dev", "eth0"},
-			{"ip", "route", "add", "default", "via", alhGatewayIP},
-		}},
-		{n.lb, [][]string{
-			{"sysctl", "-qw", "net.ipv4.ip_forward=0"},
-			{"ip", "link", "set", "in0", "address", alhLBInMAC},
-			{"ip", "link", "set", "out0", "address", alhLBOutMAC},
-			{"ip", "addr", "add", lbIn, "dev", "in0"},
-			{"ip", "addr", "add", alhLBOutIP + "/24", "dev", "out0"},
-		}},
-		{n.cl, [][]string{
-			{"ip", "link", "set", "eth0", "address", alhClientMAC},
-			{"ip", "addr", "add", alhClientIP + "/24", "dev", "eth0"},
-			{"ip", "route", "add", "default", "via", alhLBOutIP},
-		}},
-	}
-	if c.router {
-		steps = append(steps, setup{n.rt, [][]string{
-			{"sysctl", "-qw", "net.ipv4.ip_forward=1"},
-			{"ip", "link", "set", "eth0", "address", alhRouterMAC},
-			{"ip", "link", "set", "eth1", "address", alhRouterMAC2},
-			{"ip", "addr", "add", alhGatewayIP + "/24", "dev", "eth0"},
-			{"ip", "addr", "add", alhTransitRT + "/24", "dev", "eth1"},
-			{"ip", "route", "add", "10.61.2.0/24", "via", alhTransitLB},
-		}})
-	}
-	for _, s := range steps {
-		if err := s.ns.RunAll(ctx, s.cmds...); err != nil {
-			return nil, err
-		}
-	}
-	e.Logf("starting Open vSwitch (%s) in %s", c.sw, n.sw.Name)
-	var err error
-	if n.ovs, err = e.StartOVS(ctx, n.sw); err != nil {
-		return nil, err
-	}
-	if err := n.ovs.AddBridge(ctx, "br0"); err != nil {
-		return nil, err
-	}
-	edge := "plb"
-	if c.router {
-		edge = "prt"
-	}
+	t.Namespaces = append(t.Namespaces, testbed.Namespace{Role: "sw"}, testbed.Namespace{Role: "vm"})
+
+	br := testbed.OVSBridge{Name: "br0"}
 	switch c.sw {
 	case learning:
-		for _, p := range []string{"p1", "p2"} {
-			if err := n.ovs.AddPort(ctx, "br0", p); err != nil {
-				return nil, err
-			}
-		}
+		br.Ports = []string{"p1", "p2", edge}
 	case slbBond:
 		// A static bond: OVS's balance-slb needs no partner protocol;
 		// all-members-active lets broadcasts in on both members, since
 		// a static team sends them on whichever member it picks.
-		if err := n.ovs.AddBond(ctx, "br0", "bond0", []string{"p1", "p2"},
-			"bond_mode=balance-slb", "lacp=off", "other_config:all-members-active=true"); err != nil {
-			return nil, err
-		}
+		br.Ports = []string{edge}
+		br.Bonds = []testbed.Bond{{Name: "bond0", Members: []string{"p1", "p2"},
+			Options: []string{"bond_mode=balance-slb", "lacp=off", "other_config:all-members-active=true"}}}
 	case lacpBond:
-		if err := n.ovs.AddBond(ctx, "br0", "bond0", []string{"p1", "p2"},
-			"bond_mode=balance-tcp", "lacp=active", "other_config:lacp-time=fast"); err != nil {
-			return nil, err
-		}
+		br.Ports = []string{edge}
+		br.Bonds = []testbed.Bond{{Name: "bond0", Members: []string{"p1", "p2"},
+			Options: []string{"bond_mode=balance-tcp", "lacp=active", "other_config:lacp-time=fast"}}}
 	}
-	if err := n.ovs.AddPort(ctx, "br0", edge); err != nil {
-		return nil, err
-	}
+	t.Switches = []testbed.SwitchSpec{{NS: "sw", Name: "ovs", Options: []testbed.OVSOption{testbed.UserspaceTSO()}, Bridges: []testbed.OVSBridge{br}}}
 
-	e.Logf("starting teamd-go (%s, %s) in %s", c.mode, c.balance, n.host.Name)
 	cfg := fmt.Sprintf("mode: %s\nbalance: %s\nsource_mac_rewrite: auto\nmembers:\n", c.mode, c.balance)
 	if c.mode == "switch-independent" {
 		cfg += "  - name: m1\n    primary: true\n  - name: m2\n"
@@ -297,31 +234,45 @@ func (c alh) build(ctx context.Context, e *Env) (*alhNet, error) {
 	if c.mode == "lacp" {
 		cfg += "lacp:\n  active: true\n  rate: fast\n"
 	}
-	if n.team, err = e.StartTeam(ctx, n.host, cfg); err != nil {
+	t.Daemons = []testbed.DaemonAt{{Name: "team", NS: "host", Spec: e.daemon("", cfg)}}
+	return t
+}
+
+// build makes the topology, then starts the emulator and the server.
+func (c alh) build(ctx context.Context, e *env) (*alhNet, error) {
+	e.Logf("building %s/%s behind a %s", c.mode, c.balance, c.sw)
+	net, err := testbed.Build(ctx, e.Bed, c.topology(e))
+	if err != nil {
 		return nil, err
 	}
+	n := &alhNet{host: net.NS("host"), vm: net.NS("vm"), sw: net.NS("sw"), lb: net.NS("lb"), cl: net.NS("cl"), rt: net.NS("rt"),
+		ovs: net.Switch("sw"), team: net.Daemon("team"), lbStats: filepath.Join(e.Dir, "lb.sock")}
 
+	lbIn := alhGatewayIP + "/24"
+	if c.router {
+		lbIn = alhTransitLB + "/24"
+	}
 	e.Logf("starting the load balancer emulator (last hop %v) in %s", c.lastHop, n.lb.Name)
 	args := []string{"lb", "-inside", "in0=" + lbIn, "-outside", "out0=" + alhLBOutIP + "/24",
 		fmt.Sprintf("-last-hop=%v", c.lastHop), "-stats", n.lbStats}
 	if c.router {
 		args = append(args, "-route", "10.61.1.0/24="+alhTransitRT)
 	}
-	lbProc, err := e.StartHelper(n.lb, "lb", args...)
+	lbProc, err := e.startHelper(n.lb, "lb", args...)
 	if err != nil {
 		return nil, err
 	}
 	srvReady := filepath.Join(e.Dir, "server.ready")
-	srv, err := e.StartHelper(n.cl, "server", "tcp-server",
+	srv, err := e.startHelper(n.cl, "server", "tcp-server",
 		"-listen", fmt.Sprintf("%s:%d", alhClientIP, alhServerPort), "-ready", srvReady)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitFor(ctx, 10*time.Second, func() error {
+	if err := testbed.WaitFor(ctx, 10*time.Second, func() error {
 		if lbProc.Exited() || srv.Exited() {
 			return fmt.Errorf("a helper exited:\n%s\n%s", lbProc.LogTail(5), srv.LogTail(5))
 		}
-		if _, err := LBStats(ctx, n.lbStats); err != nil {
+		if _, err := lbStats(ctx, n.lbStats); err != nil {
 			return err
 		}
 		_, err := os.Stat(srvReady)
@@ -335,13 +286,13 @@ func (c alh) build(ctx context.Context, e *Env) (*alhNet, error) {
 // ready waits for the links to be usable: LACP negotiated or the bond
 // enabled, and the VM able to reach its gateway (through the team and the
 // switch; the gateway's kernel answers, the emulator is not involved).
-func (c alh) ready(ctx context.Context, e *Env, n *alhNet) error {
+func (c alh) ready(ctx context.Context, e *env, n *alhNet) error {
 	switch c.sw {
 	case lacpBond:
 		e.Logf("waiting for LACP between teamd-go and Open vSwitch")
 		var last string
-		if err := waitFor(ctx, 20*time.Second, func() error {
-			show, err := n.ovs.Appctl(ctx, "lacp/show", "bond0")
+		if err := testbed.WaitFor(ctx, 20*time.Second, func() error {
+			show, err := n.ovs.Appctl("lacp/show", "bond0")
 			if err != nil {
 				return err
 			}
@@ -363,8 +314,8 @@ func (c alh) ready(ctx context.Context, e *Env, n *alhNet) error {
 			return fmt.Errorf("LACP did not come up (teamd-go's LACP mode may not be finished yet): %w; %s", err, last)
 		}
 	case slbBond:
-		if err := waitFor(ctx, 10*time.Second, func() error {
-			show, err := n.ovs.Appctl(ctx, "bond/show", "bond0")
+		if err := testbed.WaitFor(ctx, 10*time.Second, func() error {
+			show, err := n.ovs.Appctl("bond/show", "bond0")
 			if err != nil {
 				return err
 			}
@@ -377,7 +328,7 @@ func (c alh) ready(ctx context.Context, e *Env, n *alhNet) error {
 		}
 	}
 	type ping struct {
-		ns   *NS
+		ns   *testbed.NS
 		to   string
 		what string
 	}
@@ -389,7 +340,7 @@ func (c alh) ready(ctx context.Context, e *Env, n *alhNet) error {
 		pings = append(pings, ping{n.rt, alhTransitLB, "the router cannot reach the load balancer"})
 	}
 	for _, p := range pings {
-		if err := waitFor(ctx, 15*time.Second, func() error {
+		if err := testbed.WaitFor(ctx, 15*time.Second, func() error {
 			_, err := p.ns.Run(ctx, "ping", "-c", "1", "-W", "1", p.to)
 			return err
 		}); err != nil {
@@ -400,7 +351,7 @@ func (c alh) ready(ctx context.Context, e *Env, n *alhNet) error {
 }
 
 // lacpSummary condenses both sides' LACP state for an error message.
-func lacpSummary(ovsShow string, st TeamState) string {
+func lacpSummary(ovsShow string, st team.State) string {
 	var b strings.Builder
 	b.WriteString("Open vSwitch:")
 	for _, l := range strings.Split(ovsShow, "\n") {
@@ -422,24 +373,24 @@ func lacpSummary(ovsShow string, st TeamState) string {
 }
 
 // measure runs the exchanges and fills the row.
-func (c alh) measure(ctx context.Context, e *Env, n *alhNet, row *Row) error {
+func (c alh) measure(ctx context.Context, e *env, n *alhNet, row *result) error {
 	before, err := n.team.State(ctx)
 	if err != nil {
 		return err
 	}
-	lbBefore, err := LBStats(ctx, n.lbStats)
+	lbBefore, err := lbStats(ctx, n.lbStats)
 	if err != nil {
 		return err
 	}
 	e.Logf("running %d exchanges, %d at a time, VM -> %s:%d", alhExchanges, alhConcurrency, alhClientIP, alhServerPort)
-	out, err := e.RunHelper(ctx, n.vm, "tcp-client",
+	out, err := e.runHelper(ctx, n.vm, "tcp-client",
 		"-to", fmt.Sprintf("%s:%d", alhClientIP, alhServerPort), "-from", alhVMIP,
 		"-port", fmt.Sprint(alhClientPort), "-n", fmt.Sprint(alhExchanges),
 		"-c", fmt.Sprint(alhConcurrency), "-timeout", alhTimeout.String())
 	if err != nil {
 		return err
 	}
-	var res ExchangeResult
+	var res exchangeResult
 	if err := json.Unmarshal(out, &res); err != nil {
 		return fmt.Errorf("decode tcp-client result: %w", err)
 	}
@@ -447,7 +398,7 @@ func (c alh) measure(ctx context.Context, e *Env, n *alhNet, row *Row) error {
 	if err != nil {
 		return err
 	}
-	lbAfter, err := LBStats(ctx, n.lbStats)
+	lbAfter, err := lbStats(ctx, n.lbStats)
 	if err != nil {
 		return err
 	}
@@ -458,8 +409,8 @@ func (c alh) measure(ctx context.Context, e *Env, n *alhNet, row *Row) error {
 		res:       &res,
 		notOwned:  after.Counters.RxDroppedNotOwned - before.Counters.RxDroppedNotOwned,
 		rewritten: after.Counters.TxSourceMACRewritten - before.Counters.TxSourceMACRewritten,
-		m1Tx:      after.MemberTx("m1") - before.MemberTx("m1"),
-		m2Tx:      after.MemberTx("m2") - before.MemberTx("m2"),
+		m1Tx:      memberTx(after, "m1") - memberTx(before, "m1"),
+		m2Tx:      memberTx(after, "m2") - memberTx(before, "m2"),
 		names:     alhNames(after),
 		lb:        lbAfter,
 		sentTo:    diffCounts(lbAfter.InsideMACs, lbBefore.InsideMACs),
@@ -477,7 +428,7 @@ func (c alh) measure(ctx context.Context, e *Env, n *alhNet, row *Row) error {
 // alhMeasure is what one variant measured, for the row and its "why".
 type alhMeasure struct {
 	c                   alh
-	res                 *ExchangeResult
+	res                 *exchangeResult
 	notOwned, rewritten uint64
 	m1Tx, m2Tx          uint64
 	names               map[string]string // MAC -> vm, m1, m2, router
@@ -487,7 +438,7 @@ type alhMeasure struct {
 
 // alhNames names the MACs of the scenario, the members' as the daemon
 // reports them.
-func alhNames(st TeamState) map[string]string {
+func alhNames(st team.State) map[string]string {
 	names := map[string]string{alhVMMAC: "vm", alhM1MAC: "m1", alhM2MAC: "m2", alhRouterMAC: "router", alhRouterMAC2: "router"}
 	for _, m := range st.Members {
 		names[strings.ToLower(m.MAC)] = m.Name

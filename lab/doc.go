@@ -3,19 +3,20 @@
 // one row per variant with a verdict and the reason for it, and removes
 // everything.
 //
-//	teamd-go lab [SCENARIO] [--json] [--keep] [--variant NAME,...]
+//	teamd-go lab [SCENARIO] [--json] [--keep] [--variant NAME,...] [--backend af_packet|xdp]
 //	teamd-go lab down
 //
 // # Scenarios
 //
-// Scenarios lists them; each is a Scenario value with its Variants, each
-// Variant a function that builds and measures in an Env and fills a Row.
-// A Row prints as a table line or as one flat JSON object: scenario,
+// allScenarios lists them; each is a scenario value with its variants,
+// each variant a topology (internal/testbed.Topology, built by
+// testbed.Build) and a measurement that fills a result row.
+// A row prints as a table line or as one flat JSON object: scenario,
 // variant, attempts, succeeded, verdict ("ok", "broken", or "error" when
 // the variant could not be measured), then expected, why and the
 // scenario's own fields. The exit status is 0 when every verdict is the
 // expected one. There are two: auto-last-hop (the first seed, see
-// AutoLastHop) and stale-mac (the second, see StaleMAC).
+// autoLastHop) and stale-mac (the second, see staleMAC).
 //
 // # What runs where
 //

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/teamd-go/teamd-go/internal/testbed"
 	"github.com/teamd-go/teamd-go/team/control"
 )
 
@@ -41,7 +42,7 @@ func running(id string) bool {
 	if json.Unmarshal(b, &rec) != nil || rec.Done || rec.PID == os.Getpid() {
 		return false
 	}
-	return alive(rec.PID) && procStart(rec.PID) == rec.Started
+	return testbed.Alive(rec.PID) && procStart(rec.PID) == rec.Started
 }
 
 // down removes what kept or crashed labs left: processes, namespaces, run
@@ -70,7 +71,7 @@ func down(stdout, stderr io.Writer) int {
 	// Processes first: those in the namespaces (ip netns pids) and any
 	// whose command line points into a lab's run directory (a daemon
 	// whose namespace is already gone).
-	names, err := listNS()
+	names, err := testbed.ListNS()
 	if err != nil {
 		fmt.Fprintln(stderr, "teamd-go lab down:", err)
 		return 1
@@ -82,14 +83,14 @@ func down(stdout, stderr io.Writer) int {
 		}
 	}
 	if len(pids) > 0 {
-		killAll(pids, 5*time.Second)
+		testbed.KillAll(pids, 5*time.Second)
 		fmt.Fprintf(stdout, "stopped %d processes\n", len(pids))
 	}
 	for _, n := range names {
 		if skip(labID(n)) {
 			continue
 		}
-		if err := removeNS(n, 5*time.Second); err != nil {
+		if err := (&testbed.NS{Name: n}).Remove(5 * time.Second); err != nil {
 			fmt.Fprintln(stderr, err)
 			failed++
 			continue
@@ -160,7 +161,7 @@ func labProcesses() []labProc {
 		rest := string(b[i+len(needle):])
 		id, _, _ := strings.Cut(rest, "/")
 		id, _, _ = strings.Cut(id, "\x00")
-		if labID(id) != "" && alive(pid) {
+		if labID(id) != "" && testbed.Alive(pid) {
 			found = append(found, labProc{pid, id})
 		}
 	}

@@ -123,8 +123,8 @@ func ifaceFlag(i *lbemu.Interface) func(string) error {
 	}
 }
 
-// LBStats asks a load balancer helper for its counters.
-func LBStats(ctx context.Context, socket string) (lbemu.Stats, error) {
+// lbStats asks a load balancer helper for its counters.
+func lbStats(ctx context.Context, socket string) (lbemu.Stats, error) {
 	var st lbemu.Stats
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", socket)

@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/teamd-go/teamd-go/internal/testbed"
 )
 
 const (
@@ -35,14 +37,15 @@ const Prefix = "tgl"
 var RunRoot = "/run/" + Prefix
 
 const usage = `usage:
-  teamd-go lab [SCENARIO] [--json] [--keep] [--variant NAME,...]
+  teamd-go lab [SCENARIO] [--json] [--keep] [--variant NAME,...] [--backend af_packet|xdp]
   teamd-go lab down
 
 Builds each variant of SCENARIO (all scenarios if none is named) in network
 namespaces, runs its traffic, prints a table (or with --json one JSON object
 per variant) and removes everything, also on Ctrl-C. --keep leaves the last
 state running for inspection; "lab down" removes what a kept or crashed lab
-left. Exit status 0 when every verdict is the expected one.
+left. --backend runs every daemon with that data path. Exit status 0 when
+every verdict is the expected one.
 
 scenarios:
 `
@@ -67,14 +70,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.Bool("json", false, "print one JSON object per variant instead of a table")
 	keep := fs.Bool("keep", false, "leave the lab running; remove it later with `teamd-go lab down`")
 	only := fs.String("variant", "", "run only these variants (comma-separated)")
+	backend := fs.String("backend", "", "the daemons' data path: af_packet or xdp (default: the daemon's own)")
 	names, err := parseInterleaved(fs, args)
 	if err != nil {
 		return 2
 	}
-	var run []*Scenario
+	var run []*scenario
 	switch len(names) {
 	case 0:
-		run = Scenarios
+		run = allScenarios
 	case 1:
 		s := find(names[0])
 		if s == nil {
@@ -82,7 +86,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fs.Usage()
 			return 2
 		}
-		run = []*Scenario{s}
+		run = []*scenario{s}
 	default:
 		fs.Usage()
 		return 2
@@ -94,6 +98,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "teamd-go lab:", err)
 			return 2
 		}
+	}
+	if *backend != "" && *backend != testbed.AFPacket && *backend != testbed.XDP {
+		fmt.Fprintf(stderr, "teamd-go lab: --backend %q: want %s or %s\n", *backend, testbed.AFPacket, testbed.XDP)
+		return 2
 	}
 	if err := preflight(); err != nil {
 		fmt.Fprintln(stderr, "teamd-go lab:", err)
@@ -107,7 +115,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	r := &runner{
-		daemon: daemon, self: self, keep: *keep, json: *jsonOut,
+		daemon: daemon, self: self, keep: *keep, json: *jsonOut, backend: *backend,
 		variants: variants, stdout: stdout, stderr: stderr,
 	}
 	return r.run(ctx, run)
@@ -116,7 +124,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 func usageText() string {
 	var b strings.Builder
 	b.WriteString(usage)
-	for _, s := range Scenarios {
+	for _, s := range allScenarios {
 		fmt.Fprintf(&b, "  %-16s %s\n", s.Name, s.Summary)
 		for _, v := range s.Variants {
 			fmt.Fprintf(&b, "      %-20s expected %s\n", v.Name, v.Expected)
@@ -141,7 +149,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func checkVariants(run []*Scenario, names []string) error {
+func checkVariants(run []*scenario, names []string) error {
 	for _, n := range names {
 		found := false
 		for _, s := range run {
@@ -162,12 +170,12 @@ func preflight() error {
 	if os.Geteuid() != 0 {
 		errs = append(errs, errors.New("needs root (network namespaces)"))
 	}
-	for _, p := range append([]string{"ip", "ping"}, ovsPrograms...) {
+	for _, p := range append([]string{"ip", "ping"}, testbed.OVSPrograms...) {
 		if _, err := exec.LookPath(p); err != nil {
 			errs = append(errs, fmt.Errorf("needs %s on PATH", p))
 		}
 	}
-	if _, err := os.Stat(ovsSchema); err != nil {
+	if _, err := os.Stat(testbed.Schema); err != nil {
 		errs = append(errs, fmt.Errorf("needs the Open vSwitch schema: %w", err))
 	}
 	if len(errs) > 0 {

@@ -5,79 +5,79 @@ import (
 	"encoding/json"
 )
 
-// Scenarios are the lab's scenarios, in the order `teamd-go lab` (no
+// allScenarios are the lab's scenarios, in the order `teamd-go lab` (no
 // scenario named) runs them. To add one, write a file defining a Scenario
 // value (see autolasthop.go) and append it here; nothing else changes.
-var Scenarios = []*Scenario{
-	&AutoLastHop,
-	&StaleMAC,
+var allScenarios = []*scenario{
+	&autoLastHop,
+	&staleMAC,
 }
 
-// Scenario is a lab scenario: a question about teamd-go answered by
+// scenario is a lab scenario: a question about teamd-go answered by
 // building a network in namespaces once per variant and measuring it.
-type Scenario struct {
+type scenario struct {
 	// Name is what the user types: `teamd-go lab NAME`.
 	Name string
 	// Summary is one line for the table's heading.
 	Summary string
-	// Variants run in this order, each in a fresh Env.
-	Variants []Variant
+	// Variants run in this order, each in a fresh env.
+	Variants []variant
 	// Columns are the extra Row fields the table shows, in order.
-	Columns []Column
+	Columns []column
 }
 
-// Column is an extra column of a scenario's table.
-type Column struct {
+// column is an extra column of a scenario's table.
+type column struct {
 	Header string // as printed
 	Key    string // a Field key of the rows
 }
 
-// Variant is one configuration of a scenario with the verdict it must
+// variant is one configuration of a scenario with the verdict it must
 // reach.
-type Variant struct {
+type variant struct {
 	Name     string
-	Expected Verdict
+	Expected verdict
 	// Run builds the variant's network in e, runs the traffic and fills
 	// in the row. The runner has set Scenario, Variant and Expected, and
 	// sets Verdict from Attempts and Succeeded unless Run set it. An
 	// error makes the verdict "error"; e is closed after Run either way
 	// (unless --keep).
-	Run func(ctx context.Context, e *Env, row *Row) error
+	Run func(ctx context.Context, e *env, row *result) error
 }
 
-// Verdict is what a variant's measurement says about the seed.
-type Verdict string
+// verdict is what a variant's measurement says about the seed.
+type verdict string
 
 const (
-	// OK: every exchange succeeded.
-	OK Verdict = "ok"
-	// Broken: at least one exchange failed.
-	Broken Verdict = "broken"
-	// Error: the variant could not be measured (setup failed, a feature is
+	// verdictOK: every exchange succeeded.
+	verdictOK verdict = "ok"
+	// verdictBroken: at least one exchange failed.
+	verdictBroken verdict = "broken"
+	// verdictError: the variant could not be measured (setup failed, a feature is
 	// missing); Row.Error says why. Not a verdict on the seed.
-	Error Verdict = "error"
+	verdictError verdict = "error"
 )
 
-// Row is one variant's result. It marshals as one flat JSON object: the
+// result is one variant's row of the table. It marshals as one flat JSON object: the
 // fixed fields of SPEC §5 followed by Extra.
-type Row struct {
+type result struct {
 	Scenario  string  `json:"scenario"`
 	Variant   string  `json:"variant"`
 	Attempts  int     `json:"attempts"`
 	Succeeded int     `json:"succeeded"`
-	Verdict   Verdict `json:"verdict"`
-	Expected  Verdict `json:"expected"`
+	Verdict   verdict `json:"verdict"`
+	Expected  verdict `json:"expected"`
 	// Why is one sentence explaining the verdict from what was measured.
 	Why   string `json:"why"`
 	Error string `json:"error,omitempty"`
 	// Seconds is how long the variant took, setup and teardown included.
 	Seconds float64 `json:"seconds"`
 	// Extra holds scenario-specific fields, in order.
-	Extra []Field `json:"-"`
+	Extra []field `json:"-"`
 }
 
-// Field is a scenario-specific value of a Row.
-type Field struct {
+// field is a scenario-specific value of a Row.
+type field struct {
 	Key   string
 	Value any
 	// Text is the table cell; empty means fmt's %v of Value.
@@ -85,32 +85,32 @@ type Field struct {
 }
 
 // Set adds or replaces an extra field.
-func (r *Row) Set(key string, value any, text string) {
+func (r *result) Set(key string, value any, text string) {
 	for i := range r.Extra {
 		if r.Extra[i].Key == key {
-			r.Extra[i] = Field{key, value, text}
+			r.Extra[i] = field{key, value, text}
 			return
 		}
 	}
-	r.Extra = append(r.Extra, Field{key, value, text})
+	r.Extra = append(r.Extra, field{key, value, text})
 }
 
 // Get returns an extra field.
-func (r *Row) Get(key string) (Field, bool) {
+func (r *result) Get(key string) (field, bool) {
 	for _, f := range r.Extra {
 		if f.Key == key {
 			return f, true
 		}
 	}
-	return Field{}, false
+	return field{}, false
 }
 
 // AsExpected reports whether the verdict is the expected one.
-func (r *Row) AsExpected() bool { return r.Verdict == r.Expected }
+func (r *result) AsExpected() bool { return r.Verdict == r.Expected }
 
 // MarshalJSON writes the fixed fields, then "as_expected", then Extra.
-func (r Row) MarshalJSON() ([]byte, error) {
-	type fixed Row
+func (r result) MarshalJSON() ([]byte, error) {
+	type fixed result
 	b, err := json.Marshal(fixed(r))
 	if err != nil {
 		return nil, err
@@ -138,8 +138,8 @@ func appendField(b []byte, key string, v any) ([]byte, error) {
 }
 
 // find returns the scenario called name.
-func find(name string) *Scenario {
-	for _, s := range Scenarios {
+func find(name string) *scenario {
+	for _, s := range allScenarios {
 		if s.Name == name {
 			return s
 		}

@@ -10,9 +10,9 @@ import (
 // printTable prints, per scenario with rows, a heading, one line per
 // variant (fixed columns, then the scenario's Columns), and one line per
 // variant saying why.
-func printTable(w io.Writer, scenarios []*Scenario, rows []Row) {
+func printTable(w io.Writer, scenarios []*scenario, rows []result) {
 	for _, s := range scenarios {
-		var mine []Row
+		var mine []result
 		for _, r := range rows {
 			if r.Scenario == s.Name {
 				mine = append(mine, r)
@@ -49,7 +49,7 @@ func printTable(w io.Writer, scenarios []*Scenario, rows []Row) {
 	}
 }
 
-func cell(r Row, key string) string {
+func cell(r result, key string) string {
 	f, ok := r.Get(key)
 	switch {
 	case !ok:

@@ -11,7 +11,7 @@ import (
 )
 
 func TestRowJSON(t *testing.T) {
-	r := Row{Scenario: "s", Variant: "v", Attempts: 3, Succeeded: 2, Verdict: Broken, Expected: Broken, Why: "because"}
+	r := result{Scenario: "s", Variant: "v", Attempts: 3, Succeeded: 2, Verdict: verdictBroken, Expected: verdictBroken, Why: "because"}
 	r.Set("n", uint64(7), "")
 	r.Set("m", map[string]int{"vm": 1}, "vm 1")
 	r.Set("n", uint64(8), "") // replaces
@@ -37,15 +37,15 @@ func TestRowJSON(t *testing.T) {
 }
 
 func TestTable(t *testing.T) {
-	s := &Scenario{Name: "sc", Summary: "sum", Columns: []Column{{"X", "x"}, {"MISSING", "nope"}}}
-	rows := []Row{
-		{Scenario: "sc", Variant: "a", Attempts: 10, Succeeded: 10, Verdict: OK, Expected: OK, Why: "fine"},
-		{Scenario: "sc", Variant: "bb", Attempts: 10, Succeeded: 4, Verdict: Broken, Expected: OK, Why: "not fine"},
+	s := &scenario{Name: "sc", Summary: "sum", Columns: []column{{"X", "x"}, {"MISSING", "nope"}}}
+	rows := []result{
+		{Scenario: "sc", Variant: "a", Attempts: 10, Succeeded: 10, Verdict: verdictOK, Expected: verdictOK, Why: "fine"},
+		{Scenario: "sc", Variant: "bb", Attempts: 10, Succeeded: 4, Verdict: verdictBroken, Expected: verdictOK, Why: "not fine"},
 		{Scenario: "other", Variant: "c"},
 	}
 	rows[0].Set("x", 1, "one")
 	var b bytes.Buffer
-	printTable(&b, []*Scenario{s}, rows)
+	printTable(&b, []*scenario{s}, rows)
 	want := `
 sc: sum
 
@@ -108,7 +108,7 @@ func TestMainUsage(t *testing.T) {
 
 func TestScenarioRegistry(t *testing.T) {
 	seen := map[string]bool{}
-	for _, s := range Scenarios {
+	for _, s := range allScenarios {
 		if s.Name == "" || len(s.Variants) == 0 {
 			t.Errorf("scenario %q has no name or variants", s.Name)
 		}
@@ -118,7 +118,7 @@ func TestScenarioRegistry(t *testing.T) {
 				t.Errorf("variant name %q: empty, duplicate or not a file name", v.Name)
 			}
 			seen[v.Name] = true
-			if v.Expected != OK && v.Expected != Broken {
+			if v.Expected != verdictOK && v.Expected != verdictBroken {
 				t.Errorf("%s/%s expects %q", s.Name, v.Name, v.Expected)
 			}
 		}

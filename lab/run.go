@@ -19,6 +19,7 @@ const variantTimeout = 4 * time.Minute
 type runner struct {
 	daemon, self string
 	keep, json   bool
+	backend      string   // the daemons' backend; "" their default
 	variants     []string // empty: all
 	stdout       io.Writer
 	stderr       io.Writer
@@ -37,12 +38,12 @@ type record struct {
 	Time    time.Time `json:"time"`
 }
 
-func (r *runner) run(ctx context.Context, scenarios []*Scenario) int {
+func (r *runner) run(ctx context.Context, scenarios []*scenario) int {
 	if err := r.claim(); err != nil {
 		fmt.Fprintln(r.stderr, "teamd-go lab:", err)
 		return 1
 	}
-	var rows []Row
+	var rows []result
 	var kept []string
 	interrupted := false
 	seq := 0
@@ -99,19 +100,12 @@ loop:
 	return 0
 }
 
-// variant runs one variant in a fresh Env, which it returns for the
+// variant runs one variant in a fresh env, which it returns for the
 // caller to close (or keep).
-func (r *runner) variant(ctx context.Context, s *Scenario, v Variant, seq int) (Row, *Env) {
+func (r *runner) variant(ctx context.Context, s *scenario, v variant, seq int) (result, *env) {
 	start := time.Now()
-	e := &Env{
-		Prefix: r.id + "-" + v.Name,
-		Team:   fmt.Sprintf("%s-%d", r.id, seq),
-		Dir:    filepath.Join(r.dir, v.Name),
-		Daemon: r.daemon,
-		Self:   r.self,
-		Log:    r.stderr,
-	}
-	row := Row{Scenario: s.Name, Variant: v.Name, Expected: v.Expected}
+	e := newEnv(r.id+"-"+v.Name, fmt.Sprintf("%s-%d", r.id, seq), filepath.Join(r.dir, v.Name), r.daemon, r.self, r.backend, r.stderr)
+	row := result{Scenario: s.Name, Variant: v.Name, Expected: v.Expected}
 	fmt.Fprintf(r.stderr, "%s/%s: building\n", s.Name, v.Name)
 	err := os.MkdirAll(e.Dir, 0o755)
 	if err == nil {
@@ -121,15 +115,15 @@ func (r *runner) variant(ctx context.Context, s *Scenario, v Variant, seq int) (
 	}
 	switch {
 	case err != nil:
-		row.Verdict = Error
+		row.Verdict = verdictError
 		row.Error = err.Error()
 		if row.Why == "" {
 			row.Why = "not measured: " + firstLine(row.Error)
 		}
 	case row.Verdict == "" && row.Attempts > 0 && row.Succeeded == row.Attempts:
-		row.Verdict = OK
+		row.Verdict = verdictOK
 	case row.Verdict == "":
-		row.Verdict = Broken
+		row.Verdict = verdictBroken
 	}
 	row.Seconds = time.Since(start).Round(10 * time.Millisecond).Seconds()
 	mark := "as expected"

@@ -5,16 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/teamd-go/teamd-go/internal/testbed"
+	"github.com/teamd-go/teamd-go/team"
 )
 
-// StaleMAC is the second seed (SPEC §5 "stale-mac"): an active/passive
+// staleMAC is the second seed (SPEC §5 "stale-mac"): an active/passive
 // team with receive-side MAC translation (rx_translation) keeps
 // addressing a VM at the MAC it had before it restarted, when the VM
 // comes back with a new one.
@@ -69,10 +71,10 @@ import (
 // A row's counters are the team's (the one holding the VM at the end)
 // during the probes; binding is that team's rx_translation entry for the
 // VM's IP, vm_mac the VM's MAC, client_arp the client's neighbour entry.
-var StaleMAC = Scenario{
+var staleMAC = scenario{
 	Name:    "stale-mac",
 	Summary: "a VM behind an active/passive team with rx_translation is restarted with a new MAC, or live-migrated and restarted",
-	Columns: []Column{
+	Columns: []column{
 		{"LEARN", "learn"},
 		{"EVENT", "event"},
 		{"TEAM", "host"},
@@ -82,13 +84,13 @@ var StaleMAC = Scenario{
 		{"NOT-OWNED", "rx_dropped_not_owned"},
 		{"TRANSLATED", "rx_translated"},
 	},
-	Variants: []Variant{
-		sm{learn: "init"}.variant("static-mac-init", OK),
-		sm{learn: "init", newMAC: true}.variant("dynamic-mac-init", Broken),
-		sm{learn: "init", newMAC: true, toggle: true}.variant("dynamic-mac-toggle", OK),
-		sm{learn: "continuous", newMAC: true}.variant("dynamic-mac-continuous", OK),
-		sm{learn: "init", newMAC: true, migrate: true}.variant("migrate-init", Broken),
-		sm{learn: "continuous", newMAC: true, migrate: true}.variant("migrate-continuous", OK),
+	Variants: []variant{
+		sm{learn: "init"}.variant("static-mac-init", verdictOK),
+		sm{learn: "init", newMAC: true}.variant("dynamic-mac-init", verdictBroken),
+		sm{learn: "init", newMAC: true, toggle: true}.variant("dynamic-mac-toggle", verdictOK),
+		sm{learn: "continuous", newMAC: true}.variant("dynamic-mac-continuous", verdictOK),
+		sm{learn: "init", newMAC: true, migrate: true}.variant("migrate-init", verdictBroken),
+		sm{learn: "continuous", newMAC: true, migrate: true}.variant("migrate-continuous", verdictOK),
 	},
 }
 
@@ -128,16 +130,16 @@ const (
 // translated to a MAC no vnic owns), so in practice rows read 20/20 or
 // 0/20; anything in between is broken too, and its why says how many
 // were lost.
-func smVerdict(answered []bool) Verdict {
+func smVerdict(answered []bool) verdict {
 	if len(answered) <= smGrace {
-		return Broken
+		return verdictBroken
 	}
 	for _, ok := range answered[smGrace:] {
 		if !ok {
-			return Broken
+			return verdictBroken
 		}
 	}
-	return OK
+	return verdictOK
 }
 
 // sm is one variant's configuration.
@@ -148,8 +150,8 @@ type sm struct {
 	migrate bool   // live-migrate to host B before the restart
 }
 
-func (c sm) variant(name string, expected Verdict) Variant {
-	return Variant{Name: name, Expected: expected, Run: func(ctx context.Context, e *Env, row *Row) error {
+func (c sm) variant(name string, expected verdict) variant {
+	return variant{Name: name, Expected: expected, Run: func(ctx context.Context, e *env, row *result) error {
 		return c.run(ctx, e, row)
 	}}
 }
@@ -194,12 +196,11 @@ func smConfig(learn string, vnic bool) string {
 
 // smNet is a built variant.
 type smNet struct {
-	hostA, hostB, vm, sw, cl *NS
-	ovs                      *OVS
-	teamA, teamB             *Team
+	hostA, hostB, vm, sw, cl *testbed.NS
+	teamA, teamB             *testbed.Daemon
 }
 
-func (c sm) run(ctx context.Context, e *Env, row *Row) error {
+func (c sm) run(ctx context.Context, e *env, row *result) error {
 	before, after := c.macs()
 	row.Set("learn", c.learn, "")
 	row.Set("event", c.event(), "")
@@ -207,10 +208,13 @@ func (c sm) run(ctx context.Context, e *Env, row *Row) error {
 	row.Set("migrated", c.migrate, "")
 	row.Set("vm_mac_before", before, "")
 
-	n, err := c.build(ctx, e, before)
+	e.Logf("building active-backup with rx_translation (learn: %s)", c.learn)
+	net, err := testbed.Build(ctx, e.Bed, c.topology(e, before))
 	if err != nil {
 		return err
 	}
+	n := &smNet{hostA: net.NS("hosta"), hostB: net.NS("hostb"), vm: net.NS("vm"), sw: net.NS("sw"), cl: net.NS("cl"),
+		teamA: net.Daemon("a"), teamB: net.Daemon("b")}
 	if err := c.ready(ctx, e, n, before); err != nil {
 		return err
 	}
@@ -222,13 +226,13 @@ func (c sm) run(ctx context.Context, e *Env, row *Row) error {
 		team, host, teamMAC = n.teamB, "B", smTeamBMAC
 	}
 	row.Set("host", host, "host "+host)
-	row.Set("team", team.Name, "")
+	row.Set("team", team.Team, "")
 	row.Set("team_mac", teamMAC, "")
 	if err := c.restart(ctx, e, n, team, before, after); err != nil {
 		return err
 	}
 	if c.toggle {
-		e.Logf("teamd-go ctl -t %s toggle", team.Name)
+		e.Logf("teamd-go ctl -t %s toggle", team.Team)
 		if _, err := team.Ctl(ctx, "toggle"); err != nil {
 			return err
 		}
@@ -236,113 +240,61 @@ func (c sm) run(ctx context.Context, e *Env, row *Row) error {
 	return c.measure(ctx, e, n, team, host, row)
 }
 
-// build creates the namespaces, links, switch and teams.
-func (c sm) build(ctx context.Context, e *Env, vmMAC string) (*smNet, error) {
-	n := &smNet{}
-	roles := map[string]**NS{"hosta": &n.hostA, "vm": &n.vm, "sw": &n.sw, "cl": &n.cl}
+// topology is the variant's network (see staleMAC) with the VM at vmMAC.
+// IPv6 goes off in every namespace before the links exist
+// (default.disable_ipv6 covers the interfaces created afterwards).
+func (c sm) topology(e *env, vmMAC string) testbed.Topology {
+	noIPv6 := []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"}
+	roles := []string{"cl", "hosta", "sw", "vm"}
 	if c.migrate {
-		roles["hostb"] = &n.hostB
+		roles = []string{"cl", "hosta", "hostb", "sw", "vm"}
 	}
-	for _, role := range slices.Sorted(maps.Keys(roles)) {
-		ns, err := e.NewNS(ctx, role)
-		if err != nil {
-			return nil, err
-		}
-		*roles[role] = ns
-		// Before the links: default.disable_ipv6 covers the interfaces
-		// created afterwards.
-		if _, err := ns.Run(ctx, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"); err != nil {
-			return nil, err
-		}
+	t := testbed.Topology{
+		Links: []testbed.Link{
+			{A: testbed.End{NS: "hosta", Dev: "m1"}, B: testbed.End{NS: "sw", Dev: "pa1"}},
+			{A: testbed.End{NS: "hosta", Dev: "m2"}, B: testbed.End{NS: "sw", Dev: "pa2"}},
+			{A: testbed.End{NS: "vm", Dev: "eth0"}, B: testbed.End{NS: "hosta", Dev: "vm1"}},
+			{A: testbed.End{NS: "cl", Dev: "eth0"}, B: testbed.End{NS: "sw", Dev: "pcl"}},
+		},
+		Ifaces: []testbed.Iface{
+			{NS: "hosta", Dev: "m1", MAC: smTeamAMAC},
+			{NS: "hosta", Dev: "m2", MAC: smA2MAC},
+			{NS: "vm", Dev: "eth0", MAC: vmMAC, Sysctls: []string{"net.ipv4.conf.eth0.arp_notify=1"}, Addrs: []string{smVMIP + "/24"}},
+			{NS: "cl", Dev: "eth0", MAC: smClientMAC, Addrs: []string{smClientIP + "/24"}},
+		},
+		Daemons: []testbed.DaemonAt{{Name: "a", NS: "hosta", Spec: e.daemon("a", smConfig(c.learn, true))}},
 	}
-	type end struct {
-		ns  *NS
-		dev string
-	}
-	links := [][2]end{
-		{{n.hostA, "m1"}, {n.sw, "pa1"}},
-		{{n.hostA, "m2"}, {n.sw, "pa2"}},
-		{{n.vm, "eth0"}, {n.hostA, "vm1"}},
-		{{n.cl, "eth0"}, {n.sw, "pcl"}},
+	for _, r := range roles {
+		t.Namespaces = append(t.Namespaces, testbed.Namespace{Role: r, Sysctls: noIPv6})
 	}
 	ports := []string{"pa1", "pa2", "pcl"}
 	if c.migrate {
-		links = append(links, [2]end{{n.hostB, "m1"}, {n.sw, "pb1"}}, [2]end{{n.hostB, "m2"}, {n.sw, "pb2"}})
+		t.Links = append(t.Links,
+			testbed.Link{A: testbed.End{NS: "hostb", Dev: "m1"}, B: testbed.End{NS: "sw", Dev: "pb1"}},
+			testbed.Link{A: testbed.End{NS: "hostb", Dev: "m2"}, B: testbed.End{NS: "sw", Dev: "pb2"}})
+		t.Ifaces = append(t.Ifaces,
+			testbed.Iface{NS: "hostb", Dev: "m1", MAC: smTeamBMAC},
+			testbed.Iface{NS: "hostb", Dev: "m2", MAC: smB2MAC})
 		ports = append(ports, "pb1", "pb2")
+		// Host B's team has no vnic until the VM arrives.
+		t.Daemons = append(t.Daemons, testbed.DaemonAt{Name: "b", NS: "hostb", Spec: e.daemon("b", smConfig(c.learn, false))})
 	}
-	for _, l := range links {
-		if err := e.Veth(ctx, l[0].ns, l[0].dev, l[1].ns, l[1].dev); err != nil {
-			return nil, err
-		}
-	}
-	type setup struct {
-		ns   *NS
-		cmds [][]string
-	}
-	steps := []setup{
-		{n.hostA, [][]string{
-			{"ip", "link", "set", "m1", "address", smTeamAMAC},
-			{"ip", "link", "set", "m2", "address", smA2MAC},
-		}},
-		{n.vm, [][]string{
-			{"ip", "link", "set", "eth0", "address", vmMAC},
-			{"sysctl", "-qw", "net.ipv4.conf.eth0.arp_notify=1"},
-			{"ip", "addr", "add", smVMIP + "/24", "dev", "eth0"},
-		}},
-		{n.cl, [][]string{
-			{"ip", "link", "set", "eth0", "address", smClientMAC},
-			{"ip", "addr", "add", smClientIP + "/24", "dev", "eth0"},
-		}},
-	}
-	if c.migrate {
-		steps = append(steps, setup{n.hostB, [][]string{
-			{"ip", "link", "set", "m1", "address", smTeamBMAC},
-			{"ip", "link", "set", "m2", "address", smB2MAC},
-		}})
-	}
-	for _, s := range steps {
-		if err := s.ns.RunAll(ctx, s.cmds...); err != nil {
-			return nil, err
-		}
-	}
-
-	e.Logf("starting Open vSwitch (learning bridge) in %s", n.sw.Name)
-	var err error
-	if n.ovs, err = e.StartOVS(ctx, n.sw); err != nil {
-		return nil, err
-	}
-	if err := n.ovs.AddBridge(ctx, "br0"); err != nil {
-		return nil, err
-	}
-	for _, p := range ports {
-		if err := n.ovs.AddPort(ctx, "br0", p); err != nil {
-			return nil, err
-		}
-	}
-	e.Logf("starting teamd-go (active-backup, rx_translation learn: %s) in %s", c.learn, n.hostA.Name)
-	if n.teamA, err = e.StartTeamAs(ctx, n.hostA, "a", smConfig(c.learn, true)); err != nil {
-		return nil, err
-	}
-	if c.migrate {
-		e.Logf("starting teamd-go (the same, no vnic yet) in %s", n.hostB.Name)
-		if n.teamB, err = e.StartTeamAs(ctx, n.hostB, "b", smConfig(c.learn, false)); err != nil {
-			return nil, err
-		}
-	}
-	return n, nil
+	t.Switches = []testbed.SwitchSpec{{NS: "sw", Name: "ovs", Options: []testbed.OVSOption{testbed.UserspaceTSO()},
+		Bridges: []testbed.OVSBridge{{Name: "br0", Ports: ports}}}}
+	return t
 }
 
 // ready waits until the VM and the client reach each other through team
 // A, and checks team A bound the VM's IP to its MAC.
-func (c sm) ready(ctx context.Context, e *Env, n *smNet, vmMAC string) error {
+func (c sm) ready(ctx context.Context, e *env, n *smNet, vmMAC string) error {
 	for _, p := range []struct {
-		ns       *NS
+		ns       *testbed.NS
 		to, what string
 	}{
 		{n.vm, smClientIP, "the VM cannot reach the client through teamd-go and the switch"},
 		{n.cl, smVMIP, "the client cannot reach the VM"},
 	} {
-		if err := waitFor(ctx, 15*time.Second, func() error {
+		if err := testbed.WaitFor(ctx, 15*time.Second, func() error {
 			_, err := p.ns.Run(ctx, "ping", "-n", "-c", "1", "-W", "1", p.to)
 			return err
 		}); err != nil {
@@ -353,7 +305,7 @@ func (c sm) ready(ctx context.Context, e *Env, n *smNet, vmMAC string) error {
 	if err != nil {
 		return err
 	}
-	if b, ok := st.Binding(smVMIP); !ok || !sameMAC(b.MAC, vmMAC) {
+	if b, ok := binding(st, smVMIP); !ok || !sameMAC(b.MAC, vmMAC) {
 		return fmt.Errorf("team A does not bind %s to the VM's MAC %s: %+v", smVMIP, vmMAC, st.RxTranslation)
 	}
 	return nil
@@ -361,17 +313,17 @@ func (c sm) ready(ctx context.Context, e *Env, n *smNet, vmMAC string) error {
 
 // migrateToB live-migrates the VM from host A to host B and checks it
 // answers there.
-func (c sm) migrateToB(ctx context.Context, e *Env, n *smNet, row *Row) error {
+func (c sm) migrateToB(ctx context.Context, e *env, n *smNet, row *result) error {
 	e.Logf("live migration: vm1 moves from %s to %s", n.hostA.Name, n.hostB.Name)
 	if _, err := n.hostA.Run(ctx, "ip", "link", "set", "vm1", "netns", n.hostB.Name); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, 10*time.Second, func() error {
+	if err := testbed.WaitFor(ctx, 10*time.Second, func() error {
 		st, err := n.teamA.State(ctx)
 		if err != nil {
 			return err
 		}
-		if _, ok := st.VNICMACs("vm1"); ok {
+		if _, ok := vnicMACs(st, "vm1"); ok {
 			return errors.New("host A's team still has vnic vm1")
 		}
 		return nil
@@ -386,7 +338,7 @@ func (c sm) migrateToB(ctx context.Context, e *Env, n *smNet, row *Row) error {
 	}
 	if st, err := n.teamB.State(ctx); err != nil {
 		return err
-	} else if _, ok := st.VNICMACs("vm1"); !ok {
+	} else if _, ok := vnicMACs(st, "vm1"); !ok {
 		return errors.New("host B's team has no vnic vm1 after its reload")
 	}
 	// The hypervisor's announcement, once a second until the client's
@@ -394,10 +346,10 @@ func (c sm) migrateToB(ctx context.Context, e *Env, n *smNet, row *Row) error {
 	// normally does it; team B announces the IP it learns from it too).
 	var neigh neighbor
 	for try := 0; ; try++ {
-		if _, err := e.RunHelper(ctx, n.vm, "garp", "-dev", "eth0", "-ip", smVMIP); err != nil {
+		if _, err := e.runHelper(ctx, n.vm, "garp", "-dev", "eth0", "-ip", smVMIP); err != nil {
 			return err
 		}
-		err := waitFor(ctx, time.Second, func() error {
+		err := testbed.WaitFor(ctx, time.Second, func() error {
 			var err error
 			if neigh, err = clientNeighbor(ctx, n.cl); err != nil {
 				return err
@@ -420,7 +372,7 @@ func (c sm) migrateToB(ctx context.Context, e *Env, n *smNet, row *Row) error {
 	}
 	ok := count(answered)
 	row.Set("after_migration", map[string]int{"attempts": len(answered), "succeeded": ok}, "")
-	if smVerdict(answered) != OK {
+	if smVerdict(answered) != verdictOK {
 		return fmt.Errorf("the VM answers only %d of %d pings on host B after the migration, before any restart (the seed's VM does)", ok, len(answered))
 	}
 	e.Logf("after the migration: %d/%d pings answered, client ARP %s -> %s", ok, len(answered), smVMIP, neigh.LLAddr)
@@ -430,20 +382,20 @@ func (c sm) migrateToB(ctx context.Context, e *Env, n *smNet, row *Row) error {
 // restart shuts the VM's NIC down, gives it its MAC after the restart and
 // brings it up again, and waits until the team has seen the VM's
 // announcement.
-func (c sm) restart(ctx context.Context, e *Env, n *smNet, team *Team, before, after string) error {
+func (c sm) restart(ctx context.Context, e *env, n *smNet, team *testbed.Daemon, before, after string) error {
 	e.Logf("VM restart: eth0 down, MAC %s -> %s, up (arp_notify)", before, after)
 	if _, err := n.vm.Run(ctx, "ip", "link", "set", "eth0", "down"); err != nil {
 		return err
 	}
 	// The VM is off once the team has seen vm1 lose its carrier: its
 	// switch forgot the VM's MAC.
-	if err := waitFor(ctx, 10*time.Second, func() error {
+	if err := testbed.WaitFor(ctx, 10*time.Second, func() error {
 		st, err := team.State(ctx)
 		if err != nil {
 			return err
 		}
-		if macs, _ := st.VNICMACs("vm1"); slices.ContainsFunc(macs, func(m string) bool { return sameMAC(m, before) }) {
-			return fmt.Errorf("%s still lists %s on vm1: the VM's link going down was not seen", team.Name, before)
+		if macs, _ := vnicMACs(st, "vm1"); slices.ContainsFunc(macs, func(m string) bool { return sameMAC(m, before) }) {
+			return fmt.Errorf("%s still lists %s on vm1: the VM's link going down was not seen", team.Team, before)
 		}
 		return nil
 	}); err != nil {
@@ -457,13 +409,13 @@ func (c sm) restart(ctx context.Context, e *Env, n *smNet, team *Team, before, a
 	if _, err := n.vm.Run(ctx, "ip", "link", "set", "eth0", "up"); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, 10*time.Second, func() error {
+	if err := testbed.WaitFor(ctx, 10*time.Second, func() error {
 		st, err := team.State(ctx)
 		if err != nil {
 			return err
 		}
-		if macs, _ := st.VNICMACs("vm1"); !slices.ContainsFunc(macs, func(m string) bool { return sameMAC(m, after) }) {
-			return fmt.Errorf("%s has not learned %s on vm1: the VM's boot announcement did not reach it", team.Name, after)
+		if macs, _ := vnicMACs(st, "vm1"); !slices.ContainsFunc(macs, func(m string) bool { return sameMAC(m, after) }) {
+			return fmt.Errorf("%s has not learned %s on vm1: the VM's boot announcement did not reach it", team.Team, after)
 		}
 		return nil
 	}); err != nil {
@@ -478,7 +430,7 @@ func (c sm) restart(ctx context.Context, e *Env, n *smNet, team *Team, before, a
 }
 
 // measure sends the probes and fills the row.
-func (c sm) measure(ctx context.Context, e *Env, n *smNet, team *Team, host string, row *Row) error {
+func (c sm) measure(ctx context.Context, e *env, n *smNet, team *testbed.Daemon, host string, row *result) error {
 	before, err := team.State(ctx)
 	if err != nil {
 		return err
@@ -512,7 +464,7 @@ func (c sm) measure(ctx context.Context, e *Env, n *smNet, team *Team, host stri
 		neigh:      neigh,
 	}
 	m.vmBefore, _ = c.macs()
-	m.binding, m.bound = after.Binding(smVMIP)
+	m.binding, m.bound = binding(after, smVMIP)
 	m.teamMAC = smTeamAMAC
 	if host == "B" {
 		m.teamMAC = smTeamBMAC
@@ -550,7 +502,7 @@ type smMeasure struct {
 	notOwned, translated, miss uint64
 	arpAnswer                  uint64
 	vmBefore, vmMAC, teamMAC   string
-	binding                    Binding
+	binding                    team.XlatEntry
 	bound                      bool
 	neigh                      neighbor
 }
@@ -626,7 +578,7 @@ type neighbor struct {
 
 // clientNeighbor returns the client's ARP entry for the VM's IP (LLAddr
 // empty if there is none).
-func clientNeighbor(ctx context.Context, cl *NS) (neighbor, error) {
+func clientNeighbor(ctx context.Context, cl *testbed.NS) (neighbor, error) {
 	out, err := cl.Run(ctx, "ip", "-j", "neigh", "show", smVMIP, "dev", "eth0")
 	if err != nil {
 		return neighbor{}, err
@@ -642,7 +594,7 @@ func clientNeighbor(ctx context.Context, cl *NS) (neighbor, error) {
 }
 
 // linkMAC returns an interface's MAC.
-func linkMAC(ctx context.Context, ns *NS, dev string) (string, error) {
+func linkMAC(ctx context.Context, ns *testbed.NS, dev string) (string, error) {
 	out, err := ns.Run(ctx, "ip", "-j", "link", "show", dev)
 	if err != nil {
 		return "", err
@@ -661,7 +613,7 @@ var pingReply = regexp.MustCompile(`bytes from .*icmp_seq=([0-9]+) `)
 // pingProbes runs `ping -c N -i 0.1` in ns and returns, per probe, whether
 // it was answered. ping's exit status 1 (not every probe answered) is a
 // result, not an error.
-func pingProbes(ctx context.Context, ns *NS, ip string, n int) ([]bool, error) {
+func pingProbes(ctx context.Context, ns *testbed.NS, ip string, n int) ([]bool, error) {
 	out, err := ns.Command(ctx, "ping", "-n", "-c", strconv.Itoa(n), "-i", "0.1", "-W", "1", ip).CombinedOutput()
 	var ee *exec.ExitError
 	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {

@@ -32,8 +32,8 @@ import (
 // every run opens the same connections (same 5-tuples) and a failure can
 // be looked up by port in the load balancer's connection table.
 
-// Exchanges configures a run of the client.
-type Exchanges struct {
+// exchanges configures a run of the client.
+type exchanges struct {
 	To          netip.AddrPort // the server
 	From        netip.Addr     // local address
 	Port        uint16         // local port of exchange 0
@@ -42,26 +42,26 @@ type Exchanges struct {
 	Timeout     time.Duration  // per exchange, connect included
 }
 
-// ExchangeResult is what the client prints (as JSON).
-type ExchangeResult struct {
+// exchangeResult is what the client prints (as JSON).
+type exchangeResult struct {
 	Attempts  int       `json:"attempts"`
 	Succeeded int       `json:"succeeded"`
-	Failures  []Failure `json:"failures,omitempty"`
+	Failures  []failure `json:"failures,omitempty"`
 	Seconds   float64   `json:"seconds"`
 
 	mu sync.Mutex
 }
 
-// Failure is one failed exchange.
-type Failure struct {
+// failure is one failed exchange.
+type failure struct {
 	LocalPort uint16 `json:"local_port"`
 	Stage     string `json:"stage"` // "connect" or "exchange"
 	Err       string `json:"error"`
 }
 
 // Run runs the exchanges in the calling thread's network namespace.
-func (x Exchanges) Run(ctx context.Context) *ExchangeResult {
-	res := &ExchangeResult{Attempts: x.N}
+func (x exchanges) Run(ctx context.Context) *exchangeResult {
+	res := &exchangeResult{Attempts: x.N}
 	start := time.Now()
 	next := atomic.Int64{}
 	var wg sync.WaitGroup
@@ -78,7 +78,7 @@ func (x Exchanges) Run(ctx context.Context) *ExchangeResult {
 				stage, err := x.exchange(ctx, i, port)
 				res.mu.Lock()
 				if err != nil {
-					res.Failures = append(res.Failures, Failure{LocalPort: port, Stage: stage, Err: err.Error()})
+					res.Failures = append(res.Failures, failure{LocalPort: port, Stage: stage, Err: err.Error()})
 				} else {
 					res.Succeeded++
 				}
@@ -91,7 +91,7 @@ func (x Exchanges) Run(ctx context.Context) *ExchangeResult {
 	return res
 }
 
-func (x Exchanges) exchange(ctx context.Context, i int, port uint16) (string, error) {
+func (x exchanges) exchange(ctx context.Context, i int, port uint16) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, x.Timeout)
 	defer cancel()
 	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(x.From, port))}
@@ -180,7 +180,7 @@ func tcpClientHelper(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	x := Exchanges{Port: uint16(*port), N: *n, Concurrency: *c, Timeout: *timeout}
+	x := exchanges{Port: uint16(*port), N: *n, Concurrency: *c, Timeout: *timeout}
 	var err error
 	if x.To, err = netip.ParseAddrPort(*to); err == nil {
 		x.From, err = netip.ParseAddr(*from)

@@ -22,6 +22,10 @@ const (
 	XDP      = "xdp"
 )
 
+// ErrDaemonStart is returned (wrapped) when a daemon rejects its config
+// or does not come up.
+var ErrDaemonStart = errors.New("teamd-go did not start")
+
 // DaemonSpec is a teamd-go daemon to run in a namespace.
 type DaemonSpec struct {
 	// Team is the team's name: "team: Team" heads the generated config,
@@ -81,7 +85,7 @@ func StartDaemon(ctx context.Context, ns *NS, bin string, spec DaemonSpec) (*Dae
 	}
 	p, err := StartProc(ns, spec.Proc, name, args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrDaemonStart, err)
 	}
 	d.Proc = p
 	if err := WaitFor(ctx, startTimeout, func() error {
@@ -92,7 +96,7 @@ func StartDaemon(ctx context.Context, ns *NS, bin string, spec DaemonSpec) (*Dae
 		return err
 	}); err != nil {
 		d.Stop()
-		return d, fmt.Errorf("teamd-go (%s) did not come up: %w; log:\n%s", spec.Team, err, p.LogTail(10))
+		return d, fmt.Errorf("%w (%s): %w; log:\n%s", ErrDaemonStart, spec.Team, err, p.LogTail(10))
 	}
 	return d, nil
 }
@@ -119,7 +123,7 @@ func (d *Daemon) write(ctx context.Context, body string) error {
 		return nil
 	}
 	if out, err := d.NS.Command(ctx, d.Bin, "-c", d.ConfigPath, "--check").CombinedOutput(); err != nil {
-		return fmt.Errorf("teamd-go rejects the config %s: %s", d.ConfigPath, strings.TrimSpace(string(out)))
+		return fmt.Errorf("%w: it rejects the config %s: %s", ErrDaemonStart, d.ConfigPath, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
