@@ -3,7 +3,6 @@
 package lab
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/teamd-go/teamd-go/dataplane/frame"
-	"github.com/teamd-go/teamd-go/lab/lbemu"
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 )
 
 // sendGARP sends count gratuitous ARP requests for ip from dev, interval
@@ -28,16 +27,7 @@ func sendGARP(dev string, ip netip.Addr, count int, interval time.Duration) erro
 	if len(ifi.HardwareAddr) != 6 || !ip.Is4() {
 		return fmt.Errorf("%s: want an Ethernet interface and an IPv4 address", dev)
 	}
-	mac := frame.MAC(ifi.HardwareAddr)
-	body, err := (&lbemu.ARP{Op: lbemu.ARPRequest, SenderMAC: mac, SenderIP: ip, TargetIP: ip}).MarshalBinary()
-	if err != nil {
-		return err
-	}
-	fr := make([]byte, 60)
-	copy(fr[0:6], frame.Broadcast[:])
-	copy(fr[6:12], mac[:])
-	binary.BigEndian.PutUint16(fr[12:14], 0x0806)
-	copy(fr[14:], body)
+	fr := neigh.AppendGratuitous(nil, [6]byte(ifi.HardwareAddr), ip.As4())
 
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

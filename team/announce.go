@@ -6,6 +6,7 @@ import (
 
 	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 )
 
 // announceRepeat is when an announcement is sent a second time, in case
@@ -50,29 +51,26 @@ func (t *Team) announceLocked(v *vnic, m *member) {
 // rarpAnnounce builds a broadcast RARP request from mac (virtio header
 // included), the frame QEMU and Hyper-V send to make switches relearn.
 func rarpAnnounce(mac frame.MAC) []byte {
-	return arpFrame(frame.EtherTypeRARP, 3, mac, 0)
+	return neigh.AppendRARP(newControlFrame(), mac)
 }
 
-// gratuitousARP builds a broadcast ARP request for ip from mac.
+// gratuitousARP builds a broadcast gratuitous ARP for ip from mac
+// (virtio header included).
 func gratuitousARP(mac frame.MAC, ip uint32) []byte {
-	return arpFrame(frame.EtherTypeARP, 1, mac, ip)
+	return neigh.AppendGratuitous(newControlFrame(), mac, ipv4(ip))
 }
 
-func arpFrame(ethertype, op uint16, mac frame.MAC, ip uint32) []byte {
-	b := make([]byte, dataplane.VnetHdrLen+60)
-	e := b[dataplane.VnetHdrLen:]
-	copy(e[0:6], frame.Broadcast[:])
-	copy(e[6:12], mac[:])
-	binary.BigEndian.PutUint16(e[12:], ethertype)
-	binary.BigEndian.PutUint16(e[14:], 1)      // Ethernet
-	binary.BigEndian.PutUint16(e[16:], 0x0800) // IPv4
-	e[18], e[19] = 6, 4
-	binary.BigEndian.PutUint16(e[20:], op)
-	copy(e[22:28], mac[:])
-	binary.BigEndian.PutUint32(e[28:], ip)
-	if ethertype == frame.EtherTypeRARP {
-		copy(e[32:38], mac[:])
-	}
-	binary.BigEndian.PutUint32(e[38:], ip)
-	return b
+// newControlFrame returns a zero virtio-net header with room for one
+// neigh frame after it. The team's own frames are rare (announcements,
+// arp_ping probes) and outlive the call that builds them, so each gets
+// its own buffer.
+func newControlFrame() []byte {
+	return make([]byte, dataplane.VnetHdrLen, dataplane.VnetHdrLen+neigh.FrameLen)
+}
+
+// ipv4 turns the uint32 form the fdb keeps into address bytes.
+func ipv4(ip uint32) [4]byte {
+	var a [4]byte
+	binary.BigEndian.PutUint32(a[:], ip)
+	return a
 }

@@ -1,13 +1,12 @@
 package team
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"sync/atomic"
 	"time"
 
-	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 	"github.com/teamd-go/teamd-go/lb"
 	"github.com/teamd-go/teamd-go/team/config"
 )
@@ -47,13 +46,17 @@ func newARPWatch(lw config.LinkWatch) *arpWatch {
 	return w
 }
 
-// isReply reports whether an ARP frame received on a member with MAC
-// memberMAC is a reply from the target to that member: member goroutines
-// then record it and consume it (so it is not counted as a frame nobody
-// owns). Explain asks the same question.
-func (w *arpWatch) isReply(memberMAC frame.MAC, eth []byte) bool {
-	return len(eth) >= 42 && binary.BigEndian.Uint16(eth[20:22]) == 2 && [4]byte(eth[28:32]) == w.dst &&
-		frame.MAC(eth[0:6]) == memberMAC
+// isReply reports whether an ARP frame (f.ARP set) received on a member
+// with MAC memberMAC is the target's answer to that member's probe:
+// member goroutines then record it and consume it (so it is not counted
+// as a frame nobody owns). Explain asks the same question. An answer is
+// an untagged ARP reply sent to the member's MAC, from target_host to
+// source_host (0.0.0.0 for a probe, which Linux answers to 0.0.0.0) at
+// the member's MAC; anything else goes on to the vnics.
+func (w *arpWatch) isReply(memberMAC frame.MAC, f *frame.Frame, eth []byte) bool {
+	a := untaggedARP(f, eth)
+	return a != nil && f.Dst == memberMAC && a.Op() == neigh.OpReply &&
+		a.SenderIP() == w.dst && a.TargetIP() == w.src && a.TargetMAC() == memberMAC
 }
 
 // startARPWatchLocked starts the watcher when the config asks for it.
@@ -134,9 +137,8 @@ func (t *Team) arpWatchTick(w *arpWatch) {
 	}
 }
 
-// arpProbe builds a broadcast ARP request from mac/src for dst.
+// arpProbe builds a broadcast ARP request from mac/src for dst (virtio
+// header included).
 func arpProbe(mac frame.MAC, src, dst [4]byte) []byte {
-	b := gratuitousARP(mac, binary.BigEndian.Uint32(src[:]))
-	copy(b[dataplane.VnetHdrLen+38:], dst[:])
-	return b
+	return neigh.AppendRequest(newControlFrame(), mac, src, dst)
 }

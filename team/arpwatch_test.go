@@ -7,19 +7,63 @@ import (
 	"time"
 
 	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 	"github.com/teamd-go/teamd-go/team/config"
 )
 
 var arpTarget = [4]byte{10, 0, 0, 254}
 
+var arpSource = [4]byte{10, 0, 0, 9}
+
 // arpReplyTo builds the target's reply to member's probe.
 func arpReplyTo(member frame.MAC) []byte {
-	b := gratuitousARP(peerMAC, binary.BigEndian.Uint32(arpTarget[:]))[10:]
-	copy(b[0:6], member[:])
-	binary.BigEndian.PutUint16(b[20:], 2)
-	copy(b[32:38], member[:])
-	copy(b[38:42], []byte{10, 0, 0, 9})
-	return b
+	return neigh.AppendFrame(nil, member, peerMAC, &neigh.Packet{Op: neigh.OpReply,
+		SenderMAC: peerMAC, SenderIP: arpTarget, TargetMAC: member, TargetIP: arpSource})
+}
+
+// TestARPWatchReply: only the target's answer to this member's probe
+// counts as a reply; every other ARP frame goes on to the vnics.
+func TestARPWatchReply(t *testing.T) {
+	w := newARPWatch(config.LinkWatch{Name: config.LinkWatchARPPing, Interval: time.Second, MissedMax: 3,
+		SourceHost: "10.0.0.9", TargetHost: "10.0.0.254"})
+	me := macFor("eth1")
+	good := neigh.Packet{Op: neigh.OpReply, SenderMAC: peerMAC, SenderIP: arpTarget, TargetMAC: me, TargetIP: arpSource}
+	for _, tt := range []struct {
+		name string
+		eth  []byte
+		want bool
+	}{
+		{"the reply", arpReplyTo(me), true},
+		{"to another member", arpReplyTo(macFor("eth2")), false},
+		{"a request", func() []byte { p := good; p.Op = neigh.OpRequest; return neigh.AppendFrame(nil, me, peerMAC, &p) }(), false},
+		{"from another host", func() []byte {
+			p := good
+			p.SenderIP = [4]byte{10, 0, 0, 1}
+			return neigh.AppendFrame(nil, me, peerMAC, &p)
+		}(), false},
+		{"to another address", func() []byte {
+			p := good
+			p.TargetIP = [4]byte{10, 0, 0, 8}
+			return neigh.AppendFrame(nil, me, peerMAC, &p)
+		}(), false},
+		{"for another MAC", func() []byte { p := good; p.TargetMAC = vm1MAC; return neigh.AppendFrame(nil, me, peerMAC, &p) }(), false},
+		{"broadcast", neigh.AppendFrame(nil, neigh.Broadcast, peerMAC, &good), false},
+		{"tagged", func() []byte {
+			b := arpReplyTo(me)
+			return append(b[:12:12], append([]byte{0x81, 0, 0, 5}, b[12:]...)...)
+		}(), false},
+		{"truncated", arpReplyTo(me)[:14+neigh.ARPLen-1], false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var f frame.Frame
+			if err := frame.Parse(tt.eth, &f); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.ARP && w.isReply(me, &f, tt.eth); got != tt.want {
+				t.Errorf("isReply %v, want %v", got, tt.want)
+			}
+		})
+	}
 }
 
 func TestARPWatch(t *testing.T) {

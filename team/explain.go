@@ -362,8 +362,8 @@ func (t *Team) peek(s *snapshot, v *vnic, f *frame.Frame, size int, now int64) l
 func (t *Team) explainXlatTx(s *snapshot, x *xlat, f *frame.Frame, eth []byte, v *vnic, e *Explanation) {
 	var ip [4]byte
 	switch {
-	case isARPv4(f, eth):
-		ip = [4]byte(eth[28:32])
+	case untaggedARP(f, eth) != nil:
+		ip = untaggedARP(f, eth).SenderIP()
 	case f.EtherType == frame.EtherTypeIPv4 && f.HasIP:
 		ip, _ = frame.IPv4(f.SrcIP)
 	}
@@ -408,7 +408,7 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 		e.step("a LACPDU or Marker: handed to LACP (dropped without it); never to a vnic")
 		return
 	}
-	if f.EtherType == frame.EtherTypeARP && s.arpw != nil && s.arpw.isReply(s.macs[m.id], eth) {
+	if f.ARP && s.arpw != nil && s.arpw.isReply(s.macs[m.id], &f, eth) {
 		e.Verdict = VerdictConsumed
 		e.step("an arp_ping reply to %s: taken by the link watcher", m.name)
 		return

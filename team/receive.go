@@ -1,10 +1,9 @@
 package team
 
 import (
-	"encoding/binary"
-
 	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 )
 
 // readMember is a member's goroutine: it reads the frames from the
@@ -47,7 +46,7 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 			t.slowProtocol(m, eth)
 			continue
 		}
-		if f.EtherType == frame.EtherTypeARP && s.arpw != nil && s.arpw.isReply(s.macs[m.id], eth) {
+		if f.ARP && s.arpw != nil && s.arpw.isReply(s.macs[m.id], f, eth) {
 			s.arpw.replied[m.id].Store(now)
 			continue // an arp_ping reply, for the link watcher
 		}
@@ -150,9 +149,9 @@ func (r *memberReceiver) translate(x *xlat, f *frame.Frame, eth, fr []byte) bool
 	switch act {
 	case xlatAnswerARP:
 		if r.arp[r.narp] == nil {
-			r.arp[r.narp] = make([]byte, dataplane.VnetHdrLen+60)
+			r.arp[r.narp] = make([]byte, dataplane.VnetHdrLen+neigh.FrameLen)
 		}
-		reply := x.arpReply(r.arp[r.narp], eth)
+		reply := x.arpReply(r.arp[r.narp], untaggedARP(f, eth))
 		r.narp++
 		r.out.members[r.m.id] = append(r.out.members[r.m.id], reply)
 		t.c.arpAnswered.Add(1)
@@ -164,8 +163,8 @@ func (r *memberReceiver) translate(x *xlat, f *frame.Frame, eth, fr []byte) bool
 		return true
 	}
 	copy(eth[0:6], mac[:])
-	if isARPv4(f, eth) {
-		copy(eth[32:38], mac[:])
+	if arp := untaggedARP(f, eth); arp != nil {
+		arp.SetTargetMAC(mac)
 	}
 	f.Dst = mac
 	t.c.rxTranslated.Add(1)
@@ -186,10 +185,10 @@ const (
 // for xlatReaddress, the VM MAC it goes to; ip is the IPv4 address the
 // decision was made on. The data path and explain share it.
 func (x *xlat) rxAction(f *frame.Frame, eth []byte) (act xlatAction, ip [4]byte, mac frame.MAC) {
-	arp := isARPv4(f, eth)
-	if arp && binary.BigEndian.Uint16(eth[20:22]) == 1 {
-		target := [4]byte(eth[38:42])
-		if _, ok := x.lookup(target); !ok || [4]byte(eth[28:32]) == target {
+	arp := untaggedARP(f, eth)
+	if arp != nil && arp.Op() == neigh.OpRequest {
+		target := arp.TargetIP()
+		if _, ok := x.lookup(target); !ok || arp.IsGratuitous() {
 			return xlatPass, target, mac // not ours, or a gratuitous ARP: pass it on
 		}
 		return xlatAnswerARP, target, mac
@@ -198,8 +197,8 @@ func (x *xlat) rxAction(f *frame.Frame, eth []byte) (act xlatAction, ip [4]byte,
 		return xlatPass, ip, mac
 	}
 	switch {
-	case arp:
-		ip = [4]byte(eth[38:42])
+	case arp != nil:
+		ip = arp.TargetIP()
 	case f.EtherType == frame.EtherTypeIPv4 && f.HasIP:
 		ip, _ = frame.IPv4(f.DstIP)
 	default:

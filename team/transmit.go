@@ -266,9 +266,9 @@ func learnIPv4(e *fdbEntry, f *frame.Frame, eth []byte) {
 	case f.EtherType == frame.EtherTypeIPv4 && f.HasIP:
 		a, _ := frame.IPv4(f.SrcIP)
 		ip = binary.BigEndian.Uint32(a[:])
-	case f.EtherType == frame.EtherTypeARP && !f.Tagged && len(eth) >= 42 &&
-		eth[14] == 0 && eth[15] == 1 && eth[16] == 8 && eth[17] == 0 && eth[18] == 6 && eth[19] == 4:
-		ip = binary.BigEndian.Uint32(eth[28:32])
+	case untaggedARP(f, eth) != nil:
+		a := untaggedARP(f, eth).SenderIP()
+		ip = binary.BigEndian.Uint32(a[:])
 	default:
 		return
 	}

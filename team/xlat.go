@@ -10,6 +10,7 @@ import (
 
 	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 	"github.com/teamd-go/teamd-go/team/config"
 )
 
@@ -194,42 +195,38 @@ func (t *Team) Toggle() error {
 // It reports whether the IP was new, to be announced.
 func (x *xlat) tx(f *frame.Frame, eth []byte, vnic int, now int64) (newIP [4]byte, isNew bool) {
 	var ip [4]byte
-	arp := isARPv4(f, eth)
+	arp := untaggedARP(f, eth)
 	switch {
-	case arp:
-		ip = [4]byte(eth[28:32])
+	case arp != nil:
+		ip = arp.SenderIP()
 	case f.EtherType == frame.EtherTypeIPv4 && f.HasIP:
 		ip, _ = frame.IPv4(f.SrcIP)
 	}
 	isNew = x.learn(ip, f.Src, vnic, now)
 	copy(eth[6:12], x.teamMAC[:])
-	if arp {
-		copy(eth[22:28], x.teamMAC[:])
+	if arp != nil {
+		arp.SetSenderMAC(x.teamMAC)
 	}
 	return ip, isNew
 }
 
-func isARPv4(f *frame.Frame, eth []byte) bool {
-	return f.EtherType == frame.EtherTypeARP && !f.Tagged && len(eth) >= 42 &&
-		eth[14] == 0 && eth[15] == 1 && eth[16] == 8 && eth[17] == 0 && eth[18] == 6 && eth[19] == 4
+// untaggedARP returns the ARP packet of an untagged ARP frame, or nil.
+// The team learns and answers only untagged ARP: what it sends itself
+// (replies, announcements) is untagged.
+func untaggedARP(f *frame.Frame, eth []byte) neigh.ARP {
+	if !f.ARP || f.Tagged {
+		return nil
+	}
+	return neigh.ARP(eth[f.L3:])
 }
 
-// arpReply builds, into b (len >= VnetHdrLen+60), the reply to the ARP
-// request req on behalf of ip, from the team MAC.
-func (x *xlat) arpReply(b []byte, req []byte) []byte {
-	b = b[:dataplane.VnetHdrLen+60]
+// arpReply builds, into b (cap >= VnetHdrLen+neigh.FrameLen), the
+// team's answer to the ARP request req: the IP asked for is at the team
+// MAC.
+func (x *xlat) arpReply(b []byte, req neigh.ARP) []byte {
+	b = b[:dataplane.VnetHdrLen]
 	clear(b)
-	e := b[dataplane.VnetHdrLen:]
-	copy(e[0:6], req[6:12])
-	copy(e[6:12], x.teamMAC[:])
-	binary.BigEndian.PutUint16(e[12:], frame.EtherTypeARP)
-	copy(e[14:20], req[14:20]) // htype, ptype, hlen, plen
-	binary.BigEndian.PutUint16(e[20:], 2)
-	copy(e[22:28], x.teamMAC[:])
-	copy(e[28:32], req[38:42]) // sender IP = the IP asked for
-	copy(e[32:38], req[22:28])
-	copy(e[38:42], req[28:32])
-	return b
+	return neigh.AppendReply(b, x.teamMAC, req)
 }
 
 // setXlatLocked turns rx_translation on, off or to a new learning mode

@@ -8,6 +8,7 @@ import (
 
 	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 	"github.com/teamd-go/teamd-go/team/config"
 )
 
@@ -27,9 +28,7 @@ func xlatConfig(learn string) *config.Config {
 
 // arpRequest builds a broadcast ARP request from (mac, ip) for target.
 func arpRequest(mac frame.MAC, ip uint32, target [4]byte) []byte {
-	b := gratuitousARP(mac, ip)[dataplane.VnetHdrLen:]
-	copy(b[38:42], target[:])
-	return b
+	return neigh.AppendRequest(nil, mac, ipv4(ip), target)
 }
 
 // toVM builds a UDP frame to dstMAC / 10.0.0.1 from the peer.

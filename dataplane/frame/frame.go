@@ -1,11 +1,14 @@
 // Package frame parses Ethernet frames into a caller-owned struct without
 // allocating: MAC addresses, VLAN tag, EtherType, IPv4/IPv6 addresses and
-// TCP/UDP/SCTP ports, gathered into a comparable flow key.
+// TCP/UDP/SCTP ports, gathered into a comparable flow key, and where an
+// ARP packet starts (read it with the neigh.ARP view).
 package frame
 
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 )
 
 // MAC is an Ethernet address. It is comparable and pointer-free.
@@ -67,8 +70,8 @@ func unhex(c byte) (byte, bool) {
 // EtherTypes the dataplane cares about.
 const (
 	EtherTypeIPv4         = 0x0800
-	EtherTypeARP          = 0x0806
-	EtherTypeRARP         = 0x8035
+	EtherTypeARP          = neigh.EtherTypeARP
+	EtherTypeRARP         = neigh.EtherTypeRARP
 	EtherTypeVLAN         = 0x8100
 	EtherTypeQinQ         = 0x88a8
 	EtherTypeIPv6         = 0x86dd
@@ -105,7 +108,8 @@ type Key struct {
 // Frame is what Parse learns about an Ethernet frame.
 type Frame struct {
 	Key
-	// L3 is the offset of the network header in the frame, 0 if none.
+	// L3 is the offset of the network header (IPv4, IPv6, or the ARP
+	// packet when ARP is set) in the frame, 0 if none.
 	L3 int
 	// L4 is the offset of the transport header, 0 if none (or a fragment).
 	L4 int
@@ -113,6 +117,11 @@ type Frame struct {
 	HasIP bool
 	// Tagged is set when the frame carries an 802.1Q tag.
 	Tagged bool
+	// ARP is set for an ARP frame (EtherType ARP) whose packet is a
+	// complete Ethernet/IPv4 one: neigh.ARP(eth[f.L3:]) reads it. ARP
+	// fields are not part of the Key: a flow hash sees an ARP frame by
+	// its MACs only, as teamd's tx_hash does.
+	ARP bool
 }
 
 var v4InV6Prefix = [12]byte{10: 0xff, 11: 0xff}
@@ -139,6 +148,11 @@ func Parse(eth []byte, f *Frame) error {
 	}
 	f.EtherType = et
 	switch et {
+	case EtherTypeARP:
+		if neigh.ARP(eth[off:]).IsValid() {
+			f.L3 = off
+			f.ARP = true
+		}
 	case EtherTypeIPv4:
 		b := eth[off:]
 		if len(b) < 20 || b[0]>>4 != 4 {

@@ -3,7 +3,18 @@ package frame
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 )
+
+// arp4 returns a gratuitous ARP for 10.0.0.1, tagged with VLAN 42 if vlan.
+func arp4(vlan bool) []byte {
+	b := neigh.AppendGratuitous(nil, [6]byte{0x02, 0, 0, 0, 0, 1}, [4]byte{10, 0, 0, 1})
+	if vlan {
+		b = append(b[:12:12], append([]byte{0x81, 0x00, 0x00, 0x2a}, b[12:]...)...)
+	}
+	return b
+}
 
 // build returns an Ethernet+IPv4+UDP frame.
 func udp4(vlan bool) []byte {
@@ -50,6 +61,32 @@ func TestParse(t *testing.T) {
 				t.Errorf("got %+v", f)
 			}
 		}},
+		{name: "arp", in: arp4(false), check: func(t *testing.T, f *Frame) {
+			if !f.ARP || f.L3 != 14 || f.HasIP || f.EtherType != EtherTypeARP {
+				t.Fatalf("got %+v", f)
+			}
+			if a := neigh.ARP(arp4(false)[f.L3:]); a.SenderIP() != [4]byte{10, 0, 0, 1} {
+				t.Errorf("sender IP %v", a.SenderIP())
+			}
+			if f.Key != (Key{Src: f.Src, Dst: Broadcast, EtherType: EtherTypeARP}) {
+				t.Errorf("ARP fields leaked into the flow key: %+v", f.Key)
+			}
+		}},
+		{name: "vlan arp", in: arp4(true), check: func(t *testing.T, f *Frame) {
+			if !f.ARP || f.L3 != 18 || !f.Tagged || f.VLAN != 42 {
+				t.Errorf("got %+v", f)
+			}
+		}},
+		{name: "truncated arp", in: arp4(false)[:14+27], check: func(t *testing.T, f *Frame) {
+			if f.ARP || f.L3 != 0 || f.EtherType != EtherTypeARP {
+				t.Errorf("got %+v", f)
+			}
+		}},
+		{name: "arp for IPv6", in: func() []byte { b := arp4(false); b[16] = 0x86; b[17] = 0xdd; return b }(), check: func(t *testing.T, f *Frame) {
+			if f.ARP {
+				t.Errorf("got %+v", f)
+			}
+		}},
 		{name: "truncated ip", in: udp4(false)[:20], check: func(t *testing.T, f *Frame) {
 			if f.HasIP || f.EtherType != EtherTypeIPv4 {
 				t.Errorf("got %+v", f)
@@ -88,10 +125,11 @@ func TestParseMAC(t *testing.T) {
 }
 
 func TestParseAllocs(t *testing.T) {
-	b := udp4(true)
-	var f Frame
-	if n := testing.AllocsPerRun(1000, func() { _ = Parse(b, &f) }); n != 0 {
-		t.Fatalf("Parse allocates %v times per frame", n)
+	for name, b := range map[string][]byte{"udp4": udp4(true), "arp": arp4(true)} {
+		var f Frame
+		if n := testing.AllocsPerRun(1000, func() { _ = Parse(b, &f) }); n != 0 {
+			t.Errorf("Parse(%s) allocates %v times per frame", name, n)
+		}
 	}
 }
 
@@ -104,11 +142,16 @@ func FuzzParse(f *testing.F) {
 	v6[14] = 0x60
 	v6[14+6] = 0 // hop-by-hop with zero length
 	f.Add(v6)
+	f.Add(arp4(false))
+	f.Add(arp4(true))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fr Frame
 		_ = Parse(b, &fr)
 		if fr.L4 != 0 && fr.L4+4 > len(b) {
 			t.Fatalf("L4 offset %d beyond frame of %d", fr.L4, len(b))
+		}
+		if fr.ARP && !neigh.ARP(b[fr.L3:]).IsValid() {
+			t.Fatalf("ARP set, but no valid ARP packet at offset %d of %x", fr.L3, b)
 		}
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/teamd-go/teamd-go/dataplane"
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 	"github.com/teamd-go/teamd-go/test/nstest"
 )
 
@@ -63,29 +64,19 @@ func newBatch() (frames [][]byte, sizes []int) {
 
 // arpFrame builds a plain frame (zero virtio-net header) holding an ARP
 // packet over Ethernet.
-func arpFrame(op uint16, dst, sha [6]byte, spa netip.Addr, tha [6]byte, tpa netip.Addr) []byte {
-	b := make([]byte, dataplane.VnetHdrLen, dataplane.VnetHdrLen+42)
-	b = append(b, dst[:]...)
-	b = append(b, sha[:]...)
-	b = binary.BigEndian.AppendUint16(b, 0x0806)
-	b = binary.BigEndian.AppendUint16(b, 1)      // Ethernet
-	b = binary.BigEndian.AppendUint16(b, 0x0800) // IPv4
-	b = append(b, 6, 4)
-	b = binary.BigEndian.AppendUint16(b, op)
-	b = append(b, sha[:]...)
-	b = append(b, spa.AsSlice()...)
-	b = append(b, tha[:]...)
-	b = append(b, tpa.AsSlice()...)
-	return b
+func arpFrame(op neigh.Op, dst, sha [6]byte, spa netip.Addr, tha [6]byte, tpa netip.Addr) []byte {
+	return neigh.AppendFrame(make([]byte, dataplane.VnetHdrLen), dst, sha,
+		&neigh.Packet{Op: op, SenderMAC: sha, SenderIP: spa.As4(), TargetMAC: tha, TargetIP: tpa.As4()})
 }
 
 // isARPReply reports whether frame is an ARP reply from spa to tha.
 func isARPReply(frame []byte, spa netip.Addr, tha [6]byte) bool {
 	eth := dataplane.Eth(frame)
-	if len(eth) < 42 || binary.BigEndian.Uint16(eth[12:]) != 0x0806 || binary.BigEndian.Uint16(eth[20:]) != 2 {
+	if len(eth) < neigh.EthernetLen || binary.BigEndian.Uint16(eth[12:]) != neigh.EtherTypeARP {
 		return false
 	}
-	return bytes.Equal(eth[28:32], spa.AsSlice()) && bytes.Equal(eth[32:38], tha[:])
+	a := neigh.ARP(eth[neigh.EthernetLen:])
+	return a.IsValid() && a.Op() == neigh.OpReply && a.SenderIP() == spa.As4() && a.TargetMAC() == tha
 }
 
 // readUntil reads from p until match accepts a frame or the timeout passes.
@@ -192,7 +183,7 @@ func TestARP(t *testing.T) {
 	ns.Addr(t, "tap0", "10.9.0.1/24")
 	me, peer := netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.9.0.2")
 
-	req := arpFrame(1, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, peerMAC, peer, [6]byte{}, me)
+	req := arpFrame(neigh.OpRequest, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, peerMAC, peer, [6]byte{}, me)
 	if n, err := p.Write([][]byte{req}); n != 1 || err != nil {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
@@ -382,7 +373,7 @@ func TestAllocs(t *testing.T) {
 	p := createIn(t, ns, "tapz", tapMAC)
 	ns.Addr(t, "tapz", "10.9.2.1/24")
 	me, peer := netip.MustParseAddr("10.9.2.1"), netip.MustParseAddr("10.9.2.2")
-	req := [][]byte{arpFrame(1, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, peerMAC, peer, [6]byte{}, me)}
+	req := [][]byte{arpFrame(neigh.OpRequest, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, peerMAC, peer, [6]byte{}, me)}
 	frames, sizes := newBatch()
 	// Each request gets a reply, so Read never waits for long.
 	allocs := testing.AllocsPerRun(100, func() {

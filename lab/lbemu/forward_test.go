@@ -12,6 +12,7 @@ import (
 
 	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 )
 
 var (
@@ -73,14 +74,8 @@ func tcpFrame(dst, src frame.MAC, sip, dip netip.Addr, sport, dport uint16, ttl 
 	return fr
 }
 
-func arpFrame(op uint16, sha frame.MAC, spa, tpa netip.Addr, ethSrc frame.MAC) []byte {
-	a := ARP{Op: op, SenderMAC: sha, SenderIP: spa, TargetIP: tpa}
-	b, _ := a.MarshalBinary()
-	fr := make([]byte, 14, 60)
-	copy(fr[0:6], frame.Broadcast[:])
-	copy(fr[6:12], ethSrc[:])
-	binary.BigEndian.PutUint16(fr[12:14], etherTypeARP)
-	return append(fr, b...)
+func arpFrame(op neigh.Op, sha frame.MAC, spa, tpa netip.Addr, ethSrc frame.MAC) []byte {
+	return neigh.AppendFrame(nil, frame.Broadcast, ethSrc, &neigh.Packet{Op: op, SenderMAC: sha, SenderIP: spa.As4(), TargetIP: tpa.As4()})
 }
 
 func ipChecksum(h []byte) uint16 {
@@ -141,7 +136,7 @@ func TestLastHop(t *testing.T) {
 			r := testRouter(t, tc.lastHop)
 			// The VM resolves its gateway; the team rewrote the Ethernet
 			// source, not the ARP sender.
-			if out := r.handle(Inside, arpFrame(ARPRequest, macVM, ipVM, ipIn, macMember), nil); len(out) != 0 {
+			if out := r.handle(Inside, arpFrame(neigh.OpRequest, macVM, ipVM, ipIn, macMember), nil); len(out) != 0 {
 				t.Fatalf("ARP request produced output: %v", summarise(t, out))
 			}
 			// The SYN, sent by the VM out of the second member.
@@ -149,7 +144,7 @@ func TestLastHop(t *testing.T) {
 			if diff := cmp.Diff([]sent{{Side: Outside, Dst: "ff:ff:ff:ff:ff:ff", Src: macOut.String(), ARP: true}}, summarise(t, out)); diff != "" {
 				t.Fatalf("SYN to an unresolved client (-want +got):\n%s", diff)
 			}
-			out = r.handle(Outside, arpFrame(ARPReply, macClient, ipClient, ipOut, macClient), nil)
+			out = r.handle(Outside, arpFrame(neigh.OpReply, macClient, ipClient, ipOut, macClient), nil)
 			if diff := cmp.Diff([]sent{{Side: Outside, Dst: macClient.String(), Src: macOut.String(), TTL: 63}}, summarise(t, out)); diff != "" {
 				t.Fatalf("SYN after ARP reply (-want +got):\n%s", diff)
 			}
@@ -320,30 +315,10 @@ func TestICMPEchoKey(t *testing.T) {
 	}
 }
 
-func FuzzARP(f *testing.F) {
-	good, _ := (&ARP{Op: ARPReply, SenderMAC: macVM, SenderIP: ipVM, TargetIP: ipIn}).MarshalBinary()
-	f.Add(good)
-	f.Add([]byte{})
-	f.Add(good[:27])
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var a ARP
-		if a.UnmarshalBinary(b) != nil {
-			return
-		}
-		again, err := a.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(again) != string(b[:arpLen]) {
-			t.Fatalf("round trip changed %x into %x", b[:arpLen], again)
-		}
-	})
-}
-
 // FuzzHandle feeds arbitrary frames to both sides: no panic.
 func FuzzHandle(f *testing.F) {
 	f.Add(tcpFrame(macIn, macVM, ipVM, ipClient, 1, 2, 64), false)
-	f.Add(arpFrame(ARPReply, macClient, ipClient, ipOut, macClient), true)
+	f.Add(arpFrame(neigh.OpReply, macClient, ipClient, ipOut, macClient), true)
 	f.Fuzz(func(t *testing.T, b []byte, outside bool) {
 		r := testRouter(t, true)
 		s := Inside

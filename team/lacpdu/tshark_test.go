@@ -1,24 +1,17 @@
 package lacpdu
 
 import (
-	"encoding/binary"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/teamd-go/teamd-go/dataplane/dataplanetest"
 )
 
 // TestTshark has Wireshark's dissectors read the frames we write. It skips
 // when tshark is missing, unless CI=true.
 func TestTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("tshark not found (CI=true): install the tshark package")
-		}
-		t.Skip("tshark not found; install the tshark package to run this test")
-	}
+	dataplanetest.Tshark(t, "-v") // skips, or fails in CI, before any work when tshark is missing
 
 	p := samplePDU()
 	lacp, err := AppendFrame(nil, macA, &p)
@@ -45,9 +38,9 @@ func TestTshark(t *testing.T) {
 	}
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.pcap")
-	writePcap(t, good, [][]byte{lacp, lacp2, info, resp})
+	dataplanetest.WritePcap(t, good, [][]byte{lacp, lacp2, info, resp})
 
-	out := run(t, tshark, "-r", good, "-V")
+	out := dataplanetest.Tshark(t, "-r", good, "-V")
 	for _, want := range []string{
 		"Link Aggregation Control Protocol",
 		"LACP Version: 0x01",
@@ -85,54 +78,15 @@ func TestTshark(t *testing.T) {
 	if n := strings.Count(out, "Link Aggregation Control Protocol"); n != 2 {
 		t.Errorf("%d LACPDUs dissected, want 2", n)
 	}
-	if exp := run(t, tshark, "-r", good, "-z", "expert", "-q"); strings.TrimSpace(exp) != "" {
+	if exp := dataplanetest.Tshark(t, "-r", good, "-z", "expert", "-q"); strings.TrimSpace(exp) != "" {
 		t.Errorf("tshark expert info:\n%s", exp)
 	}
 
 	// A truncated LACPDU must be reported, or the checks above prove
 	// nothing.
 	bad := filepath.Join(dir, "bad.pcap")
-	writePcap(t, bad, [][]byte{lacp[:HeaderLen+40]})
-	if exp := run(t, tshark, "-r", bad, "-z", "expert", "-q"); !strings.Contains(exp, "Malformed") {
+	dataplanetest.WritePcap(t, bad, [][]byte{lacp[:HeaderLen+40]})
+	if exp := dataplanetest.Tshark(t, "-r", bad, "-z", "expert", "-q"); !strings.Contains(exp, "Malformed") {
 		t.Errorf("tshark does not flag a truncated LACPDU; expert output:\n%s", exp)
-	}
-}
-
-// run runs tshark and returns its standard output.
-func run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir()) // no user profile
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
-}
-
-// writePcap writes frames as a classic pcap file (LINKTYPE_ETHERNET),
-// one second apart.
-func writePcap(t *testing.T, path string, frames [][]byte) {
-	t.Helper()
-	le := binary.LittleEndian
-	var b []byte
-	b = le.AppendUint32(b, 0xa1b2c3d4) // magic: microsecond timestamps
-	b = le.AppendUint16(b, 2)          // version 2.4
-	b = le.AppendUint16(b, 4)
-	b = le.AppendUint32(b, 0)     // thiszone
-	b = le.AppendUint32(b, 0)     // sigfigs
-	b = le.AppendUint32(b, 65535) // snaplen
-	b = le.AppendUint32(b, 1)     // LINKTYPE_ETHERNET
-	for i, f := range frames {
-		b = le.AppendUint32(b, uint32(1700000000+i)) // seconds
-		b = le.AppendUint32(b, 0)                    // microseconds
-		b = le.AppendUint32(b, uint32(len(f)))       // captured length
-		b = le.AppendUint32(b, uint32(len(f)))       // original length
-		b = append(b, f...)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
