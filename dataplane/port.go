@@ -43,6 +43,15 @@ type Port interface {
 	Close() error
 }
 
+// TxQueuer is implemented by Ports that can tell how much of what they
+// wrote the kernel still holds, not yet sent by the device (bytes, in the
+// kernel's own accounting). The team reads it before and after each write
+// to estimate a member's transmit delay (lb.QueueMeter). Like Write, it
+// must not run concurrently with Write.
+type TxQueuer interface {
+	TxQueued() (int, error)
+}
+
 // VnetHdr is the decoded virtio_net_hdr (little-endian, as the kernel
 // exchanges it with AF_PACKET and TAP sockets on little-endian hosts).
 type VnetHdr struct {

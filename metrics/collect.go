@@ -110,6 +110,8 @@ var memberMetrics = []memberMetric{
 		prometheus.GaugeValue, func(m *team.MemberState) float64 { return b2f(m.Link == "up") }},
 	{desc("member_active", "1 if the team currently sends on the member, else 0.", memberLabels),
 		prometheus.GaugeValue, func(m *team.MemberState) float64 { return b2f(m.Active) }},
+	{desc("member_tx_delay_seconds", "How long a frame sent on the member now waits in its transmit queue, as measured from the socket's queue occupancy (0 when empty or not measurable).", memberLabels),
+		prometheus.GaugeValue, func(m *team.MemberState) float64 { return m.TxDelayUS / 1e6 }},
 }
 
 var lacpMetrics = []lacpMetric{
@@ -158,6 +160,9 @@ var (
 	vnicHomeDesc = desc("vnic_home",
 		"Always 1; the label member is the vnic's home member (switch-independent mode).",
 		[]string{"team", "vnic", "member"})
+	flowletGapDesc = desc("flowlet_gap_seconds",
+		"balance dynamic: idle time a flow whose latest frame left on member from needs before it may move to member to (the margin plus the measured delay difference; the fixed gap for every pair when flowlet_gap is not auto).",
+		[]string{"team", "from", "to"})
 	teamInfoDesc = desc("team_info", "Always 1; labels give the team's mode, balance and backend.",
 		[]string{"team", "mode", "balance", "backend"})
 	buildInfoDesc = desc("build_info", "Always 1; labels give the teamd-go version and the Go version it was built with.",
@@ -186,6 +191,7 @@ var counterHelp = map[string]string{
 	"tx_translated":                  "rx_translation: frames from VMs sent with the team MAC as source.",
 	"arp_answered":                   "rx_translation: ARP requests for VMs' IPs answered by the team.",
 	"flowlet_moves":                  "balance dynamic: flowlets sent on another member than the previous flowlet of their flow.",
+	"flowlet_moves_refused":          "balance dynamic, flowlet_gap auto: flowlets that stayed on their member because they had been idle for less than the margin plus the measured delay difference.",
 	"flows_reassigned":               "balance dynamic: flows moved at once because their member left.",
 	"reloads_ok":                     "Configuration reloads applied.",
 	"reloads_failed":                 "Configuration reloads rejected; the running configuration was kept.",
@@ -252,6 +258,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- m.desc
 	}
 	ch <- vnicHomeDesc
+	ch <- flowletGapDesc
 	for _, tc := range c.counters {
 		ch <- tc.desc
 	}
@@ -289,6 +296,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if v.Home != "" {
 			ch <- prometheus.MustNewConstMetric(vnicHomeDesc, prometheus.GaugeValue, 1, tn, v.Name, v.Home)
+		}
+	}
+	if f := st.Flowlets; f != nil {
+		for _, p := range f.Pairs {
+			ch <- prometheus.MustNewConstMetric(flowletGapDesc, prometheus.GaugeValue, p.GapUS/1e6, tn, p.From, p.To)
 		}
 	}
 	cv := reflect.ValueOf(st.Counters)

@@ -235,8 +235,8 @@ func (t *Team) applyLocked(cfg *config.Config) error {
 		return err
 	}
 	bal := t.bal
-	if cfg.Balance != old.Balance || !slices.Equal(cfg.Hash, old.Hash) || cfg.FlowletGap != old.FlowletGap {
-		if bal, err = newBalancer(cfg); err != nil {
+	if cfg.Balance != old.Balance || !slices.Equal(cfg.Hash, old.Hash) || cfg.FlowletGap != old.FlowletGap || cfg.FlowletGapAuto != old.FlowletGapAuto {
+		if bal, err = newBalancer(cfg, &t.delays); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,8 @@ package team
 import (
 	"slices"
 
+	"github.com/teamd-go/teamd-go/team/config"
+
 	"github.com/teamd-go/teamd-go/lb"
 
 	"github.com/teamd-go/teamd-go/dataplane/frame"
@@ -20,6 +22,28 @@ type State struct {
 	Counters Counters      `json:"counters"`
 	// RxTranslation is the translation table when rx_translation is on.
 	RxTranslation *XlatState `json:"rx_translation,omitempty"`
+	// Flowlets is dynamic's flowlet gap, with balance dynamic only.
+	Flowlets *FlowletState `json:"flowlets,omitempty"`
+}
+
+// FlowletState is dynamic's flowlet gap in State: fixed, or (auto) the
+// margin plus the measured delay difference of each pair of members.
+type FlowletState struct {
+	// Gap is "auto" or the fixed gap, as the config spells it.
+	Gap string `json:"gap"`
+	// MarginUS is the fixed gap, or with auto the margin, in µs.
+	MarginUS float64 `json:"margin_us"`
+	// Pairs are the effective gaps between the members that carry
+	// traffic, in both directions (auto only).
+	Pairs []FlowletPair `json:"pairs,omitempty"`
+}
+
+// FlowletPair is the idle time a flow whose latest frame left on From
+// now needs before it may move to To.
+type FlowletPair struct {
+	From  string  `json:"from"`
+	To    string  `json:"to"`
+	GapUS float64 `json:"gap_us"`
 }
 
 // MemberState is one member in State.
@@ -41,13 +65,17 @@ type MemberState struct {
 	// active-backup the active member only, in the other modes every
 	// member the balancer may pick (link up, and in lacp
 	// collecting-distributing).
-	Active    bool       `json:"active"`
-	TxPackets uint64     `json:"tx_packets"`
-	RxPackets uint64     `json:"rx_packets"`
-	TxBytes   uint64     `json:"tx_bytes"`
-	RxBytes   uint64     `json:"rx_bytes"`
-	TxErrors  uint64     `json:"tx_errors"`
-	TxDropped uint64     `json:"tx_dropped"`
+	Active    bool   `json:"active"`
+	TxPackets uint64 `json:"tx_packets"`
+	RxPackets uint64 `json:"rx_packets"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxErrors  uint64 `json:"tx_errors"`
+	TxDropped uint64 `json:"tx_dropped"`
+	// TxDelayUS is how long a frame sent on the member now waits in its
+	// transmit queue, as measured (lb.QueueMeter); 0 when the queue is
+	// empty or cannot be read.
+	TxDelayUS float64    `json:"tx_delay_us"`
 	LACP      *LACPState `json:"lacp,omitempty"`
 }
 
@@ -115,6 +143,7 @@ type Counters struct {
 	ARPAnswered            uint64 `json:"arp_answered"`
 	VNICMoves              uint64 `json:"vnic_moves"`
 	FlowletMoves           uint64 `json:"flowlet_moves"`
+	FlowletMovesRefused    uint64 `json:"flowlet_moves_refused"`
 	FlowsReassigned        uint64 `json:"flows_reassigned"`
 	ReloadsOK              uint64 `json:"reloads_ok"`
 	ReloadsFailed          uint64 `json:"reloads_failed"`
@@ -125,6 +154,7 @@ func (t *Team) State() State {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.snap.Load()
+	now := t.now()
 	st := State{
 		Team:    t.cfg.Team,
 		Mode:    t.cfg.Mode,
@@ -146,6 +176,7 @@ func (t *Team) State() State {
 			RxBytes:   m.stats.rxBytes.Load(),
 			TxErrors:  m.stats.txErrors.Load(),
 			TxDropped: m.stats.txDropped.Load(),
+			TxDelayUS: us(t.delays.Delay(m.id, now)),
 		}
 		ms.Carrier = m.carrier
 		ms.LinkDownCount = m.downs
@@ -212,13 +243,42 @@ func (t *Team) State() State {
 		ARPAnswered:            c.arpAnswered.Load(),
 		VNICMoves:              c.vnicMoves.Load(),
 		FlowletMoves:           t.balStats().Moves,
+		FlowletMovesRefused:    t.balStats().Refused,
 		FlowsReassigned:        t.balStats().Reassigned,
 		ReloadsOK:              c.reloadsOK.Load(),
 		ReloadsFailed:          c.reloadsFailed.Load(),
 	}
 	st.RxTranslation = t.xlatStateLocked()
+	st.Flowlets = t.flowletStateLocked(s, now)
 	return st
 }
+
+// flowletStateLocked describes dynamic's gap at now.
+func (t *Team) flowletStateLocked(s *snapshot, now int64) *FlowletState {
+	if t.cfg.Balance != lb.Dynamic {
+		return nil
+	}
+	fs := &FlowletState{Gap: t.cfg.FlowletGap.String(), MarginUS: us(int64(t.cfg.FlowletGap))}
+	if !t.cfg.FlowletGapAuto {
+		return fs
+	}
+	fs.Gap = config.FlowletGapAuto
+	if s == nil {
+		return fs
+	}
+	for _, a := range s.view.Members {
+		for _, b := range s.view.Members {
+			if a != b {
+				fs.Pairs = append(fs.Pairs, FlowletPair{From: t.memberName(a), To: t.memberName(b),
+					GapUS: us(t.delays.Gap(a, b, int64(t.cfg.FlowletGap), now))})
+			}
+		}
+	}
+	return fs
+}
+
+// us converts nanoseconds to microseconds, to a tenth.
+func us(ns int64) float64 { return float64(ns/100) / 10 }
 
 // balStats are the balancers' decision counts since the team started:
 // those of balancers replaced by reloads plus the current one's.
@@ -228,6 +288,7 @@ func (t *Team) balStats() lb.Stats {
 		cur := s.Stats()
 		st.Moves += cur.Moves
 		st.Reassigned += cur.Reassigned
+		st.Refused += cur.Refused
 	}
 	return st
 }

@@ -95,6 +95,11 @@ func (p *port) write(frames [][]byte) {
 	}
 	n, err := p.dp.Write(frames)
 	p.txMu.Unlock()
+	p.account(frames, n, err)
+}
+
+// account counts a written batch of which n frames were sent.
+func (p *port) account(frames [][]byte, n int, err error) {
 	var bytes uint64
 	for _, f := range frames[:n] {
 		bytes += uint64(len(f) - dataplane.VnetHdrLen)
@@ -104,6 +109,40 @@ func (p *port) write(frames [][]byte) {
 	if n < len(frames) || err != nil {
 		p.stats.txErrors.Add(uint64(len(frames) - n))
 	}
+}
+
+// write sends a batch on the member and measures the delay of its frames
+// (lb.QueueMeter, published in lb.Delays for dynamic's automatic gap):
+// the socket's transmit queue occupancy is read just before and just
+// after the write, so per batch the measurement costs two ioctls
+// (SIOCOUTQ, about a microsecond together) and a clock read, against a
+// sendmmsg of up to dataplane.BatchSize frames; nothing is allocated. A
+// port that cannot tell its queue (an error other than closing) is not
+// asked again and its delay stays unknown (0).
+func (m *member) write(frames [][]byte) {
+	m.txMu.Lock()
+	if m.closed {
+		m.txMu.Unlock()
+		m.stats.txDropped.Add(uint64(len(frames)))
+		return
+	}
+	if m.txq == nil {
+		n, err := m.dp.Write(frames)
+		m.txMu.Unlock()
+		m.account(frames, n, err)
+		return
+	}
+	before, qerr := m.txq.TxQueued()
+	n, err := m.dp.Write(frames)
+	after, qerr2 := m.txq.TxQueued()
+	if qerr == nil && qerr2 == nil {
+		now := m.clock()
+		m.delays.Publish(m.id, now, m.meter.Observe(now, before, after))
+	} else if !errors.Is(qerr, dataplane.ErrClosed) && !errors.Is(qerr2, dataplane.ErrClosed) {
+		m.txq = nil
+	}
+	m.txMu.Unlock()
+	m.account(frames, n, err)
 }
 
 // shut stops writers and closes the socket, unblocking the reader.
@@ -116,6 +155,14 @@ func (p *port) shut() error {
 
 type member struct {
 	port
+	// txq, meter, delays and clock measure the member's transmit delay
+	// (see write); txq is nil when the port cannot tell its queue, and
+	// txq and meter are used under txMu.
+	txq    dataplane.TxQueuer
+	meter  lb.QueueMeter
+	delays *lb.Delays
+	clock  func() int64
+
 	id      int
 	cfg     config.Member
 	mac     frame.MAC
@@ -255,6 +302,9 @@ type Team struct {
 	closed     bool
 	// lacp runs 802.1AX in mode lacp, nil otherwise.
 	lacp *lacpMode
+	// delays are the members' measured transmit delays, written by the
+	// members' writers, read by dynamic with flowlet_gap: auto.
+	delays lb.Delays
 	// balBase holds the counts of balancers replaced by reloads.
 	balBase lb.Stats
 	// arpw is the arp_ping link watcher, nil with carrier.
@@ -297,7 +347,7 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 	if err != nil {
 		return nil, err
 	}
-	bal, err := newBalancer(cfg)
+	bal, err := newBalancer(cfg, &t.delays)
 	if err != nil {
 		return nil, err
 	}
@@ -336,12 +386,18 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 	return t, nil
 }
 
-func newBalancer(cfg *config.Config) (lb.Balancer, error) {
+// newBalancer makes cfg's balancer; with flowlet_gap: auto it reads the
+// members' delays measured into d.
+func newBalancer(cfg *config.Config, d *lb.Delays) (lb.Balancer, error) {
 	h, err := lb.ParseHash(cfg.Hash)
 	if err != nil {
 		return nil, fmt.Errorf("hash: %w", err)
 	}
-	b, err := lb.New(cfg.Balance, lb.Options{Hash: h, FlowletGap: cfg.FlowletGap})
+	o := lb.Options{Hash: h, FlowletGap: cfg.FlowletGap}
+	if cfg.FlowletGapAuto {
+		o.Delays = d
+	}
+	b, err := lb.New(cfg.Balance, o)
 	if err != nil {
 		return nil, fmt.Errorf("balance: %w", err)
 	}
@@ -372,7 +428,11 @@ func (t *Team) addMemberLocked(mc config.Member) error {
 	if err != nil {
 		return fmt.Errorf("open member %q: %w", mc.Name, err)
 	}
-	m := &member{id: id, cfg: mc, mac: l.MAC, carrier: l.Carrier, watchOK: true}
+	m := &member{id: id, cfg: mc, mac: l.MAC, carrier: l.Carrier, watchOK: true,
+		delays: &t.delays, clock: t.now}
+	m.txq, _ = dp.(dataplane.TxQueuer)
+	t.delays.Forget(id) // the ID's previous member's estimate
+
 	if t.arpw != nil {
 		t.arpw.replied[id].Store(t.now())
 	}

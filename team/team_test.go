@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,6 +24,8 @@ type fakeHost struct {
 	ports map[string]*dataplanetest.Port
 	links map[string]Link
 	fail  map[string]error
+	// queues script the transmit queue of ports opened later (TxQueued).
+	queues map[string]func() int
 }
 
 func newFakeHost() *fakeHost {
@@ -36,6 +39,9 @@ func (h *fakeHost) open(name string) (dataplane.Port, Link, error) {
 		return nil, Link{}, err
 	}
 	p := dataplanetest.NewPort(name)
+	if q := h.queues[name]; q != nil {
+		p.SetTxQueue(q)
+	}
 	h.ports[name] = p
 	l, ok := h.links[name]
 	if !ok {
@@ -492,6 +498,7 @@ func (p *nullPort) Read([][]byte, []int) (int, error) {
 	return 0, dataplane.ErrClosed
 }
 func (p *nullPort) Write(f [][]byte) (int, error) { return len(f), nil }
+func (p *nullPort) TxQueued() (int, error)        { return 3000, nil } // measured on every write
 func (p *nullPort) Close() error                  { p.once.Do(func() { close(p.closed) }); return nil }
 
 type nullHost struct{}
@@ -506,7 +513,10 @@ func (nullHost) OpenVNIC(v config.VNIC) (dataplane.Port, Link, error) {
 // forwarders returns a vnic forwarder and a member receiver of a team on
 // discarding ports, with vm1's MAC learned on vm1.
 func forwarders(tb testing.TB, bal string) (*vnicForwarder, *memberReceiver, func()) {
-	tm, err := New(baseConfig(config.ModeSwitchIndependent, bal, "eth1", "eth2"), nullHost{}, Options{})
+	algo, auto := strings.CutSuffix(bal, "/auto") // flowlet_gap: auto
+	cfg := baseConfig(config.ModeSwitchIndependent, algo, "eth1", "eth2")
+	cfg.FlowletGapAuto = auto
+	tm, err := New(cfg, nullHost{}, Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -526,7 +536,7 @@ func TestForwardAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector; `make test` also runs without it")
 	}
-	for _, bal := range []string{config.BalanceHyperVPort, config.BalanceAddressHash, config.BalanceDynamic, config.BalanceActiveBackup} {
+	for _, bal := range []string{config.BalanceHyperVPort, config.BalanceAddressHash, config.BalanceDynamic, config.BalanceDynamic + "/auto", config.BalanceActiveBackup} {
 		t.Run(bal, func(t *testing.T) {
 			fw, rc, done := forwarders(t, bal)
 			defer done()

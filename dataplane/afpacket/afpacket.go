@@ -107,7 +107,10 @@ import (
 	"github.com/teamd-go/teamd-go/dataplane"
 )
 
-var _ dataplane.Port = (*Port)(nil)
+var (
+	_ dataplane.Port     = (*Port)(nil)
+	_ dataplane.TxQueuer = (*Port)(nil)
+)
 
 // ErrNotEthernet is returned by Open for an interface that does not
 // carry Ethernet frames (loopback, a layer-3 tunnel, ...).

@@ -72,6 +72,7 @@ type Port struct {
 	empty    [1]byte     // iovec base for zero-length frames
 	wtimeout int         // WriteTimeout in ms for poll
 	bypass   atomic.Bool // PACKET_QDISC_BYPASS is on; only Write clears it
+	outq     int32       // SIOCOUTQ result, under wmu
 
 	writeFrames atomic.Uint64
 	writeBytes  atomic.Uint64

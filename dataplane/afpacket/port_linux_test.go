@@ -425,3 +425,44 @@ func TestZeroAllocs(t *testing.T) {
 		t.Errorf("Read: %v allocations per batch, want 0", allocs)
 	}
 }
+
+// TestTxQueued checks SIOCOUTQ on a member whose qdisc holds frames: a
+// slow token bucket keeps what was written queued and counted; removing
+// the qdisc frees it. Reading it allocates nothing.
+func TestTxQueued(t *testing.T) {
+	a, b := pair(t)
+	a.MustRun(t, "tc", "qdisc", "add", "dev", "a0", "root", "tbf", "rate", "1mbit", "burst", "1600", "limit", "1000000")
+	pa := openIn(t, a, "a0", Options{NoQdiscBypass: true})
+	pb := openIn(t, b, "b0", Options{})
+	if q, err := pa.TxQueued(); err != nil || q != 0 {
+		t.Fatalf("before writing: TxQueued = %d, %v; want 0, nil", q, err)
+	}
+	out := make([][]byte, 20)
+	for i := range out {
+		out[i] = testFrame(pb.MAC(), pa.MAC(), 0x0a7, uint32(i), 1000)
+	}
+	if n, err := pa.Write(out); err != nil || n != len(out) {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	// 1 Mbit/s lets one frame through per 8 ms: most are still queued.
+	q, err := pa.TxQueued()
+	if err != nil || q < 10*1000 {
+		t.Fatalf("20 kB written into a 1 Mbit/s qdisc: TxQueued = %d, %v; want at least 10 kB", q, err)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _, _ = pa.TxQueued() }); allocs != 0 {
+		t.Errorf("TxQueued: %v allocations, want 0", allocs)
+	}
+	a.MustRun(t, "tc", "qdisc", "del", "dev", "a0", "root")
+	deadline := time.Now().Add(5 * time.Second)
+	for q != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		q, _ = pa.TxQueued()
+	}
+	if q != 0 {
+		t.Errorf("qdisc removed: TxQueued = %d, want 0", q)
+	}
+	pa.Close()
+	if _, err := pa.TxQueued(); !errors.Is(err, dataplane.ErrClosed) {
+		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+}

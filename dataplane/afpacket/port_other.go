@@ -22,3 +22,4 @@ func (p *Port) Stats() Stats                                   { return Stats{} 
 func (p *Port) Read(frames [][]byte, sizes []int) (int, error) { return 0, errors.ErrUnsupported }
 func (p *Port) Write(frames [][]byte) (int, error)             { return 0, errors.ErrUnsupported }
 func (p *Port) Close() error                                   { return nil }
+func (p *Port) TxQueued() (int, error)                         { return 0, errors.ErrUnsupported }

@@ -141,6 +141,25 @@ func (p *Port) send(batch [][]byte) (int, error) {
 	return accepted, nil
 }
 
+// TxQueued returns how many bytes the socket has handed to the kernel
+// that the device has not sent yet (SIOCOUTQ, the socket's sk_wmem_alloc,
+// in skb truesize): frames waiting in the qdisc, or in the driver's ring
+// until their transmit completion. With PACKET_QDISC_BYPASS on a device
+// that sends synchronously (veth) it stays near zero. One ioctl, no
+// allocation; it may run concurrently with Read but not with Write.
+func (p *Port) TxQueued() (int, error) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if p.closed.Load() {
+		return 0, dataplane.ErrClosed
+	}
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(p.fd), unix.SIOCOUTQ, uintptr(unsafe.Pointer(&p.outq)))
+	if errno != 0 {
+		return 0, fmt.Errorf("%s: SIOCOUTQ: %w", p.name, errno)
+	}
+	return int(p.outq), nil
+}
+
 // isGSO reports whether frame's virtio-net header asks for segmentation.
 func isGSO(frame []byte) bool {
 	return len(frame) >= dataplane.VnetHdrLen && frame[1] != dataplane.VnetGSONone

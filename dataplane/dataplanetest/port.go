@@ -4,6 +4,7 @@
 package dataplanetest
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -23,9 +24,13 @@ type Port struct {
 	failTx  error
 	written int
 	idle    bool // a reader waits in Read for frames
+	txq     func() int
 }
 
-var _ dataplane.Port = (*Port)(nil)
+var (
+	_ dataplane.Port     = (*Port)(nil)
+	_ dataplane.TxQueuer = (*Port)(nil)
+)
 
 // NewPort returns an open fake port.
 func NewPort(name string) *Port {
@@ -108,6 +113,25 @@ func (p *Port) Closed() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.closed
+}
+
+// SetTxQueue makes TxQueued return q() (nil: errors.ErrUnsupported, the
+// default), so tests can script a member's transmit queue.
+func (p *Port) SetTxQueue(q func() int) {
+	p.mu.Lock()
+	p.txq = q
+	p.mu.Unlock()
+}
+
+// TxQueued implements dataplane.TxQueuer with the function SetTxQueue set.
+func (p *Port) TxQueued() (int, error) {
+	p.mu.Lock()
+	q := p.txq
+	p.mu.Unlock()
+	if q == nil {
+		return 0, errors.ErrUnsupported
+	}
+	return q(), nil
 }
 
 // FailWrites makes every following Write fail with err (nil: succeed).

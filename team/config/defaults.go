@@ -23,6 +23,13 @@ const (
 	// says why it is what it is). Kept at most MaxFlowletGap by
 	// validation.
 	DefaultFlowletGap = lb.DefaultFlowletGap
+	// FlowletGapAuto is the flowlet_gap value that makes the gap follow
+	// the members' measured transmit delays: a flow may move once idle
+	// for DefaultFlowletGap (the margin, for delays beyond the member's
+	// own queue that no sender can see) plus how much longer its old
+	// member's queue takes to drain than the new one's. Where the queue
+	// is not measurable it behaves as the fixed DefaultFlowletGap.
+	FlowletGapAuto = "auto"
 	// MaxFlowletGap bounds flowlet_gap: a longer gap would make dynamic
 	// balancing no more than a slow address-hash.
 	MaxFlowletGap = time.Second

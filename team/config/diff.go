@@ -58,7 +58,7 @@ func Diff(old, new *Config) Changes {
 		ch.RestartNeeded = append(ch.RestartNeeded, "backend")
 	}
 	ch.Balancer = old.Balance != new.Balance || !slices.Equal(old.Hash, new.Hash) ||
-		old.FlowletGap != new.FlowletGap || old.SourceMACRewrite != new.SourceMACRewrite
+		old.FlowletGap != new.FlowletGap || old.FlowletGapAuto != new.FlowletGapAuto || old.SourceMACRewrite != new.SourceMACRewrite
 
 	oldM := make(map[string]Member, len(old.Members))
 	for _, m := range old.Members {

@@ -29,7 +29,11 @@ func Dump(c *Config) ([]byte, error) {
 		hash.Content = append(hash.Content, strNode(h))
 	}
 	put(root, "hash", hash)
-	put(root, "flowlet_gap", strNode(formatDuration(c.FlowletGap)))
+	if c.FlowletGapAuto {
+		put(root, "flowlet_gap", strNode(FlowletGapAuto))
+	} else {
+		put(root, "flowlet_gap", strNode(formatDuration(c.FlowletGap)))
+	}
 	put(root, "source_mac_rewrite", strNode(c.SourceMACRewrite))
 	put(root, "backend", strNode(c.Backend))
 

@@ -31,6 +31,7 @@ func TestDumpRoundTrip(t *testing.T) {
 		"lacp":      "team: t\nmode: lacp\nmembers: [{name: eth1, lacp_prio: 1}, {name: eth2}]\nlacp: {active: false, rate: slow, system_priority: 1, min_ports: 2}\n",
 		"names that look like other types": "team: \"true\"\nmembers: [{name: \"100\"}, {name: \"null\"}, {name: \"0x1F\"}, {name: \"~\"}, {name: \"-\"}]\n" +
 			"vnics: [{name: \"yes\"}, {name: '#x'}, {name: \"é*\"}]\n",
+		"flowlet_gap auto":                       "team: t\nbalance: dynamic\nflowlet_gap: auto\nmembers: [{name: e}]\n",
 		"odd durations":                          "team: t\nbalance: dynamic\nflowlet_gap: 1.5ms\nmembers: [{name: e}]\nrx_translation: {age_time: 1h1ns}\n",
 		"non-default lacp values in static mode": "team: t\nmode: static\nmembers: [{name: e, lacp_key: 4}]\n",
 	}

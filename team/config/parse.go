@@ -248,7 +248,11 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) bool {
 		case "hash":
 			d.strList(v, kp, &c.Hash)
 		case "flowlet_gap":
-			d.duration(v, kp, &c.FlowletGap)
+			if n := resolve(v); n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Value == FlowletGapAuto {
+				c.FlowletGapAuto, c.FlowletGap = true, DefaultFlowletGap
+			} else if d.duration(v, kp, &c.FlowletGap) {
+				c.FlowletGapAuto = false
+			}
 		case "source_mac_rewrite":
 			d.enum(v, kp, &c.SourceMACRewrite)
 		case "backend":

@@ -171,7 +171,7 @@ func TestParseErrors(t *testing.T) {
 		{"duration without unit", base + "flowlet_gap: 500\n",
 			[]string{`team0.yaml:4: flowlet_gap: want a duration with a unit, like 500us, 100ms or 1s; got 500`}},
 		{"duration out of range", base + "flowlet_gap: 2s\n",
-			[]string{`team0.yaml:4: flowlet_gap: 2s is out of range: want more than 0 and at most 1s (default 500us)`}},
+			[]string{`team0.yaml:4: flowlet_gap: 2s is out of range: want auto, or more than 0 and at most 1s (default 500us)`}},
 		{"bad duration", base + "rx_translation: {age_time: soon}\n",
 			[]string{`team0.yaml:4: rx_translation.age_time: want a duration like 500us, 100ms or 1s; got "soon"`}},
 		{"missing team", "members: [{name: eth1}]\n",

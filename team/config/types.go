@@ -42,11 +42,15 @@ const (
 // optional fields have already been replaced by their defaults (see
 // defaults.go). Parse and Load return one; Dump writes it back as YAML.
 type Config struct {
-	Team             string        `yaml:"team"`
-	Mode             string        `yaml:"mode"`
-	Balance          string        `yaml:"balance"`
-	Hash             []string      `yaml:"hash"`
-	FlowletGap       time.Duration `yaml:"flowlet_gap"`
+	Team       string        `yaml:"team"`
+	Mode       string        `yaml:"mode"`
+	Balance    string        `yaml:"balance"`
+	Hash       []string      `yaml:"hash"`
+	FlowletGap time.Duration `yaml:"flowlet_gap"`
+	// FlowletGapAuto is "flowlet_gap: auto": the gap follows the members'
+	// measured transmit delays (lb.Options.Delays), FlowletGap being the
+	// margin added to the measured difference.
+	FlowletGapAuto   bool          `yaml:"-"`
 	SourceMACRewrite string        `yaml:"source_mac_rewrite"`
 	Backend          string        `yaml:"backend"`
 	Members          []Member      `yaml:"members"`

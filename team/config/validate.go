@@ -86,7 +86,7 @@ func (v *validator) team(c *Config) (modeOK, balanceOK bool) {
 		}
 	}
 	if c.FlowletGap <= 0 || c.FlowletGap > MaxFlowletGap {
-		v.add("flowlet_gap", "%s is out of range: want more than 0 and at most %s (default %s)",
+		v.add("flowlet_gap", "%s is out of range: want auto, or more than 0 and at most %s (default %s)",
 			formatDuration(c.FlowletGap), formatDuration(MaxFlowletGap), formatDuration(DefaultFlowletGap))
 	}
 	return modeOK, balanceOK
