@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -242,6 +243,18 @@ func (d *Daemon) handle(_ context.Context, cmd string, args []string) (any, erro
 			return nil, err
 		}
 		return string(b), nil
+	case "mac":
+		if len(args) != 2 || args[0] != "forget" {
+			return nil, errors.New("usage: mac forget MAC")
+		}
+		hw, err := net.ParseMAC(args[1])
+		if err != nil || len(hw) != 6 {
+			return nil, fmt.Errorf("mac forget: %q is not an Ethernet MAC; want six bytes like 02:00:00:00:00:01", args[1])
+		}
+		if err := d.team.ForgetMAC(frame.MAC(hw)); err != nil {
+			return nil, err
+		}
+		return d.team.State(), nil
 	case "port":
 		if len(args) != 2 {
 			return nil, errors.New("usage: port add|remove|present NAME")

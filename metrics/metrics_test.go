@@ -38,7 +38,7 @@ func fakeState() team.State {
 		},
 		VNICs: []team.VNICState{
 			{Name: "vm1", MACs: []string{"02:00:00:77:00:01", "02:00:00:77:00:03"}, Home: "eth1",
-				RxPackets: 3, RxBytes: 300, TxPackets: 4, TxBytes: 400, TxDropped: 7},
+				RxPackets: 3, RxBytes: 300, TxPackets: 4, TxBytes: 400, TxDropped: 7, DroppedSpoofed: 11, LearnRefused: 5},
 			{Name: "team0", TAP: true, MACs: []string{}},
 		},
 		Counters: team.Counters{RxDroppedNotOwned: 42, TxSourceMACRewritten: 3, ReloadsOK: 2, ReloadsFailed: 1},
@@ -90,10 +90,18 @@ teamd_go_member_lacp_partner_info{member="eth2",partner_key="0",partner_system="
 teamd_go_member_lacp_pdus_rx_total{member="eth1",team="team0"} 5
 teamd_go_member_lacp_pdus_rx_total{member="eth2",team="team0"} 0
 `},
-		{"vnics", []string{"teamd_go_vnic_tx_dropped_total", "teamd_go_vnic_macs", "teamd_go_vnic_home"}, `
+		{"vnics", []string{"teamd_go_vnic_tx_dropped_total", "teamd_go_vnic_macs", "teamd_go_vnic_home", "teamd_go_vnic_dropped_spoofed_total", "teamd_go_vnic_learn_refused_total"}, `
+# HELP teamd_go_vnic_dropped_spoofed_total Frames from the vnic dropped because their source MAC is another vnic's (or, with macs and no mac_spoofing, not one of its pinned MACs).
+# TYPE teamd_go_vnic_dropped_spoofed_total counter
+teamd_go_vnic_dropped_spoofed_total{team="team0",vnic="team0"} 0
+teamd_go_vnic_dropped_spoofed_total{team="team0",vnic="vm1"} 11
 # HELP teamd_go_vnic_home Always 1; the label member is the vnic's home member (switch-independent mode).
 # TYPE teamd_go_vnic_home gauge
 teamd_go_vnic_home{member="eth1",team="team0",vnic="vm1"} 1
+# HELP teamd_go_vnic_learn_refused_total Frames from the vnic whose new source MAC was not learned (the vnic's share of the table is full, e.g. after a MAC flood).
+# TYPE teamd_go_vnic_learn_refused_total counter
+teamd_go_vnic_learn_refused_total{team="team0",vnic="team0"} 0
+teamd_go_vnic_learn_refused_total{team="team0",vnic="vm1"} 5
 # HELP teamd_go_vnic_macs MAC addresses the vnic owns in the virtual switch's table.
 # TYPE teamd_go_vnic_macs gauge
 teamd_go_vnic_macs{team="team0",vnic="team0"} 0

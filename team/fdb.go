@@ -1,10 +1,12 @@
 package team
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/team/config"
 )
 
 // The forwarding database maps MAC addresses to the vnic that owns them.
@@ -12,13 +14,26 @@ import (
 // immutable map behind an atomic pointer, replaced (copied) when an entry
 // is added, moved or removed, which is rare. Entries refresh their
 // timestamp with an atomic store at most once a second.
+//
+// Ownership (anti-spoofing, as Hyper-V's switch): a MAC owned by one vnic
+// is never taken over by another vnic's frames. Learning only adds MACs
+// nobody owns; the frame of a vnic whose source another vnic owns is
+// dropped (vnic_dropped_spoofed). A MAC changes owner when its owner's
+// link goes down or the owner is removed (its learned entries go), when
+// the entry ages out, when the operator forgets it (`ctl mac forget`), or
+// by configuration (vnics[].macs pins, the TAP's mac:). A VM that live
+// migrates between vnics therefore takes its MAC along as soon as the old
+// vnic's link is down. A pinned (static) entry never moves by learning.
 
 const (
 	// fdbMaxEntries bounds the table; a VM flooding source MACs cannot
 	// grow it further (refusals are counted).
 	fdbMaxEntries = 8192
-	// fdbMaxPerVNIC bounds the MACs one vnic may own.
-	fdbMaxPerVNIC = 256
+	// fdbMaxPerVNIC bounds the MACs one vnic may learn. A VM that
+	// floods random source MACs fills its share; its own new MAC is
+	// then refused (counted per vnic as learn_refused) until the
+	// flood's entries age out.
+	fdbMaxPerVNIC = config.MaxVNICMACs
 	// fdbRefresh is how stale a timestamp may get before a frame
 	// refreshes it.
 	fdbRefresh = int64(1e9)
@@ -55,22 +70,59 @@ func (f *fdb) lookup(mac frame.MAC) int {
 	return -1
 }
 
+// learnVerdict is what learning a source MAC decided.
+type learnVerdict int
+
+const (
+	learnOK      learnVerdict = iota // the vnic owns the MAC (now)
+	learnSpoofed                     // another vnic owns it, or the vnic may not send from it: drop the frame
+	learnRefused                     // the table or the vnic's share is full: forward, do not learn
+	learnSkipped                     // a multicast or zero source: nothing to learn
+)
+
 // learn records that vnic sent a frame from mac at now. It is called per
-// frame and is cheap when nothing changes.
-func (f *fdb) learn(mac frame.MAC, vnic int, now int64) *fdbEntry {
-	if e, ok := (*f.table.Load())[mac]; ok && e.vnic == vnic {
+// frame and is cheap when nothing changes. locked means the vnic may send
+// only from MACs it owns already (vnics[].macs without mac_spoofing).
+func (f *fdb) learn(mac frame.MAC, vnic int, locked bool, now int64) (*fdbEntry, learnVerdict) {
+	if e, ok := (*f.table.Load())[mac]; ok {
+		if e.vnic != vnic {
+			return nil, learnSpoofed
+		}
 		if now-e.lastSeen.Load() > fdbRefresh {
 			e.lastSeen.Store(now)
 		}
-		return e
+		return e, learnOK
+	}
+	if locked {
+		return nil, learnSpoofed
 	}
 	if mac.IsMulticast() || mac.IsZero() {
-		return nil
+		return nil, learnSkipped
 	}
-	return f.add(mac, vnic, false, now)
+	return f.claim(mac, vnic, now)
 }
 
-// add inserts or moves an entry (slow path).
+// claim adds mac for vnic if nobody owns it (slow path of learn).
+func (f *fdb) claim(mac frame.MAC, vnic int, now int64) (*fdbEntry, learnVerdict) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := *f.table.Load()
+	if e, ok := old[mac]; ok {
+		if e.vnic != vnic {
+			return nil, learnSpoofed // claimed by another vnic meanwhile
+		}
+		return e, learnOK
+	}
+	if len(old) >= fdbMaxEntries || f.countLocked(old, vnic) >= fdbMaxPerVNIC {
+		f.refused.Add(1)
+		return nil, learnRefused
+	}
+	return f.storeLocked(old, mac, vnic, false, now), learnOK
+}
+
+// add inserts or moves an entry whatever its owner, unless a learned
+// entry would take a static one's place: the operator's and the
+// configuration's path (pins, the TAP's MAC), never a frame's.
 func (f *fdb) add(mac frame.MAC, vnic int, static bool, now int64) *fdbEntry {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -88,6 +140,11 @@ func (f *fdb) add(mac frame.MAC, vnic int, static bool, now int64) *fdbEntry {
 			return nil
 		}
 	}
+	return f.storeLocked(old, mac, vnic, static, now)
+}
+
+// storeLocked publishes a copy of old with mac owned by vnic.
+func (f *fdb) storeLocked(old map[frame.MAC]*fdbEntry, mac frame.MAC, vnic int, static bool, now int64) *fdbEntry {
 	m := make(map[frame.MAC]*fdbEntry, len(old)+1)
 	for k, v := range old {
 		m[k] = v
@@ -142,6 +199,21 @@ func (f *fdb) age(cutoff int64) []frame.MAC {
 	return f.remove(func(_ frame.MAC, e *fdbEntry) bool {
 		return !e.static && e.lastSeen.Load() < cutoff
 	})
+}
+
+// pin makes vnic the static owner of exactly macs: its other static
+// entries go (learned ones stay), and each of macs moves to it from
+// whoever had it (configuration, so it may).
+func (f *fdb) pin(vnic int, macs []frame.MAC, now int64) {
+	f.remove(func(mac frame.MAC, e *fdbEntry) bool {
+		return e.vnic == vnic && e.static && !slices.Contains(macs, mac)
+	})
+	for _, mac := range macs {
+		if e := f.entry(mac); e == nil || e.vnic != vnic || !e.static {
+			f.remove(func(k frame.MAC, _ *fdbEntry) bool { return k == mac })
+			f.add(mac, vnic, true, now)
+		}
+	}
 }
 
 // forget removes every entry of a vnic.

@@ -304,6 +304,9 @@ func (t *Team) applyLocked(cfg *config.Config) error {
 	// removeMemberLocked trimmed t.cfg.Members; restore the new list.
 	t.cfg.Members = slices.Clone(cfg.Members)
 	t.cfg.VNICs = slices.Clone(cfg.VNICs)
+	for _, vc := range ch.VNICsRepinned {
+		t.repinLocked(vc)
+	}
 	t.applyLACPLocked(prevMode)
 	t.setXlatLocked(old)
 	if ch.LinkWatch {

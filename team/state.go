@@ -119,6 +119,17 @@ type VNICState struct {
 	TxBytes   uint64   `json:"tx_bytes"`
 	RxBytes   uint64   `json:"rx_bytes"`
 	TxDropped uint64   `json:"tx_dropped"`
+	// DroppedSpoofed counts frames from a source MAC another vnic owns
+	// (or, with macs and no mac_spoofing, any MAC not pinned).
+	DroppedSpoofed uint64 `json:"dropped_spoofed"`
+	// LearnRefused counts frames whose new source MAC was not learned:
+	// the vnic owns config.MaxVNICMACs MACs already (a MAC flood), or
+	// the table is full. They are forwarded; replies do not reach them.
+	LearnRefused uint64 `json:"learn_refused"`
+	// Pinned are the vnic's MACs from its config (macs, a TAP's mac);
+	// MACSpoofing is its mac_spoofing.
+	Pinned      []string `json:"pinned,omitempty"`
+	MACSpoofing bool     `json:"mac_spoofing,omitempty"`
 }
 
 // Counters are the team-wide counters. Directions are the team's: rx is
@@ -211,6 +222,13 @@ func (t *Team) State() State {
 			TxBytes:   v.stats.txBytes.Load(),
 			RxBytes:   v.stats.rxBytes.Load(),
 			TxDropped: v.stats.txDropped.Load(),
+
+			DroppedSpoofed: v.src.spoofed.Load(),
+			LearnRefused:   v.src.learnRefused.Load(),
+			MACSpoofing:    v.cfg.MACSpoofing,
+		}
+		for _, mac := range v.pinnedMACs() {
+			vs.Pinned = append(vs.Pinned, mac.String())
 		}
 		macs := t.fdb.owned(v.id)
 		slices.SortFunc(macs, func(a, b frame.MAC) int { return slices.Compare(a[:], b[:]) })

@@ -183,6 +183,7 @@ type vnic struct {
 	// fwd is the vnic goroutine's forwarding state (explain peeks at
 	// its Picker).
 	fwd *vnicForwarder
+	src sourcePolicy
 }
 
 // counters are the team's own counters (SPEC §4 "counters").
@@ -484,9 +485,7 @@ func (t *Team) addVNICLocked(vc config.VNIC) error {
 	} else {
 		t.vnics[id] = v
 	}
-	if vc.TAP && !l.MAC.IsZero() {
-		t.fdb.add(l.MAC, id, true, t.now())
-	}
+	t.pinLocked(v)
 	t.readVNIC(v)
 	t.log.Info("vnic added", "vnic", vc.Name, "tap", vc.TAP)
 	return nil

@@ -148,8 +148,17 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 			t.c.vnicDroppedSlowProto.Add(1)
 			continue
 		}
-		if e := t.fdb.learn(f.Src, v.id, now); e != nil {
+		e, verdict := t.fdb.learn(f.Src, v.id, v.src.locked.Load(), now)
+		switch verdict {
+		case learnOK:
 			learnIPv4(e, f, eth)
+		case learnSpoofed:
+			// Never sent anywhere: not to a member (the physical
+			// switch would move the MAC), not to another vnic.
+			w.spoofed(s, f.Src, now)
+			continue
+		case learnRefused:
+			v.src.learnRefused.Add(1)
 		}
 		if owner, flood := switchTx(t.fdb, f); !flood {
 			if owner >= 0 {

@@ -35,6 +35,7 @@ const usage = `usage:
   teamd-go ctl [-t TEAM] toggle        re-read the rx_translation table (as toggling the team adapter)
   teamd-go ctl [-t TEAM] config dump
   teamd-go ctl [-t TEAM] port add|remove|present NAME
+  teamd-go ctl [-t TEAM] mac forget MAC    the switch forgets a learned MAC (another vnic may then own it)
   teamd-go lab [SCENARIO] [--json] [--keep]
   teamd-go lab down
   teamd-go --version
@@ -174,6 +175,11 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 		var s string
 		_ = json.Unmarshal(res, &s)
 		fmt.Fprint(stdout, s)
+	case rest[0] == "mac" && len(rest) == 3 && rest[1] == "forget":
+		if _, ok := call("mac", rest[1], rest[2]); !ok {
+			return 1
+		}
+		fmt.Fprintf(stdout, "mac %s forgotten: the next vnic that sends from it owns it\n", rest[2])
 	case rest[0] == "port" && len(rest) == 3:
 		if _, ok := call("port", rest[1], rest[2]); !ok {
 			return 1

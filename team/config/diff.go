@@ -37,9 +37,12 @@ type Changes struct {
 	// (hash-based balancing may move flows).
 	MembersReordered bool
 
-	// VNICs, as for members. A vnic whose tap flag changed is changed
-	// (its port must be reopened).
+	// VNICs, as for members. A vnic whose tap flag or TAP MAC changed
+	// is changed (its port must be reopened).
 	VNICsAdded, VNICsRemoved, VNICsChanged []VNIC
+	// VNICsRepinned are kept vnics whose macs or mac_spoofing changed
+	// (and nothing else), with their new settings: applied in place.
+	VNICsRepinned []VNIC
 
 	LACP          bool // a lacp: parameter changed
 	LinkWatch     bool // link_watch changed
@@ -100,8 +103,10 @@ func Diff(old, new *Config) Changes {
 		switch {
 		case !ok:
 			ch.VNICsAdded = append(ch.VNICsAdded, v)
-		case o != v:
+		case o.TAP != v.TAP || o.MAC != v.MAC:
 			ch.VNICsChanged = append(ch.VNICsChanged, v)
+		case !SameVNIC(o, v):
+			ch.VNICsRepinned = append(ch.VNICsRepinned, v)
 		}
 	}
 	for _, v := range old.VNICs {
@@ -176,7 +181,7 @@ func (ch Changes) String() string {
 		return s
 	}
 	list("members", mn(ch.MembersAdded), mn(ch.MembersRemoved), mn(ch.MembersChanged), ch.MembersReordered)
-	list("vnics", vn(ch.VNICsAdded), vn(ch.VNICsRemoved), vn(ch.VNICsChanged), false)
+	list("vnics", vn(ch.VNICsAdded), vn(ch.VNICsRemoved), vn(append(slices.Clone(ch.VNICsChanged), ch.VNICsRepinned...)), false)
 	for _, f := range []struct {
 		name string
 		set  bool

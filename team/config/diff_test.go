@@ -54,6 +54,12 @@ vnics:
 			"members reordered",
 		},
 		{
+			"vnic pins changed in place",
+			func(c *Config) { c.VNICs[0].MACs = []string{"02:00:00:00:00:09"} },
+			Changes{VNICsRepinned: []VNIC{{Name: "vm1", MACs: []string{"02:00:00:00:00:09"}}}},
+			"vnics ~vm1",
+		},
+		{
 			"vnics",
 			func(c *Config) {
 				c.VNICs = []VNIC{{Name: "vm2"}, {Name: "team0", TAP: true, MAC: "02:00:00:00:00:01"}}

@@ -72,6 +72,16 @@ func Dump(c *Config) ([]byte, error) {
 			if v.MAC != "" {
 				put(n, "mac", strNode(v.MAC))
 			}
+			if len(v.MACs) > 0 {
+				macs := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+				for _, m := range v.MACs {
+					macs.Content = append(macs.Content, strNode(m))
+				}
+				put(n, "macs", macs)
+			}
+			if v.MACSpoofing {
+				put(n, "mac_spoofing", boolNode(true))
+			}
 			vnics.Content = append(vnics.Content, n)
 		}
 		put(root, "vnics", vnics)

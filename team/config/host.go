@@ -31,6 +31,9 @@ func (c *Config) Clone() *Config {
 	d.Hash = slices.Clone(c.Hash)
 	d.Members = slices.Clone(c.Members)
 	d.VNICs = slices.Clone(c.VNICs)
+	for i := range d.VNICs {
+		d.VNICs[i].MACs = slices.Clone(d.VNICs[i].MACs)
+	}
 	d.Warnings = slices.Clone(c.Warnings)
 	return &d
 }

@@ -207,7 +207,7 @@ func decodeYAML(data []byte) (root *yaml.Node, err error) {
 var (
 	topKeys    = []string{"team", "mode", "balance", "hash", "flowlet_gap", "source_mac_rewrite", "backend", "members", "vnics", "lacp", "link_watch", "rx_translation", "metrics"}
 	memberKeys = []string{"name", "primary", "standby", "prio", "sticky", "lacp_prio", "lacp_key"}
-	vnicKeys   = []string{"name", "tap", "mac"}
+	vnicKeys   = []string{"name", "tap", "mac", "macs", "mac_spoofing"}
 	lacpKeys   = []string{"active", "rate", "system_priority", "min_ports"}
 	lwKeys     = []string{"name", "interval", "missed_max", "source_host", "target_host"}
 	rxKeys     = []string{"enabled", "learn", "age_time"}
@@ -322,6 +322,10 @@ func (d *yamlDecoder) vnic(item *yaml.Node, ip string) VNIC {
 			d.boolean(v, kp, &vn.TAP)
 		case "mac":
 			d.str(v, kp, &vn.MAC)
+		case "macs":
+			d.strList(v, kp, &vn.MACs)
+		case "mac_spoofing":
+			d.boolean(v, kp, &vn.MACSpoofing)
 		}
 	})
 	return vn

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"slices"
 	"time"
 
 	"github.com/teamd-go/teamd-go/lb"
@@ -87,6 +88,21 @@ type VNIC struct {
 	TAP  bool   `yaml:"tap"`
 	// MAC, if set, is the TAP's MAC address (TAPs only).
 	MAC string `yaml:"mac"`
+	// MACs pins the source MACs the vnic owns (as Hyper-V's static
+	// MAC): no other vnic can take them, and with MACSpoofing false
+	// (the default) a frame from any other source is dropped.
+	MACs []string `yaml:"macs"`
+	// MACSpoofing, with MACs, lets the vnic send from other sources
+	// too (learned like a vnic without MACs). YAML only.
+	MACSpoofing bool `yaml:"mac_spoofing"`
+}
+
+// MaxVNICMACs is how many MACs one vnic may own, pinned or learned.
+const MaxVNICMACs = 256
+
+// SameVNIC reports whether a and b are the same vnic configuration.
+func SameVNIC(a, b VNIC) bool {
+	return a.Name == b.Name && a.TAP == b.TAP && a.MAC == b.MAC && a.MACSpoofing == b.MACSpoofing && slices.Equal(a.MACs, b.MACs)
 }
 
 // LACP holds the 802.1AX parameters (mode lacp only).

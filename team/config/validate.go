@@ -162,6 +162,7 @@ func (v *validator) vnics(c *Config, members map[string]string) {
 		default:
 			vnics[n.Name] = key
 		}
+		v.vnicMACs(key, n, macs)
 		if n.MAC == "" {
 			continue
 		}
@@ -174,10 +175,36 @@ func (v *validator) vnics(c *Config, members map[string]string) {
 			v.add(key+".mac", "%s", msg)
 			continue
 		}
-		if prev, dup := macs[hw]; dup {
+		if prev, dup := macs[hw]; dup && !strings.HasPrefix(prev, key+".") {
 			v.add(key+".mac", "%s is already the MAC of %s", hw, prev)
 		} else {
 			macs[hw] = key
+		}
+	}
+}
+
+// vnicMACs checks a vnic's macs: and mac_spoofing:. macs maps the MACs
+// seen so far to the key that has them: a MAC has one owner.
+func (v *validator) vnicMACs(key string, n VNIC, macs map[string]string) {
+	if n.MACSpoofing && len(n.MACs) == 0 {
+		v.add(key+".mac_spoofing", "only with macs: a vnic without macs may send from any MAC another vnic does not own already")
+	}
+	if len(n.MACs) > MaxVNICMACs {
+		v.add(key+".macs", "%d MACs; a vnic owns at most %d", len(n.MACs), MaxVNICMACs)
+		return
+	}
+	for j, m := range n.MACs {
+		mkey := index(key+".macs", j)
+		hw, msg := checkUnicastMAC(m)
+		switch prev, dup := macs[hw]; {
+		case msg != "":
+			v.add(mkey, "%s", msg)
+		case dup && strings.HasPrefix(prev, key+"."):
+			v.add(mkey, "%s is listed twice (also %s)", hw, prev)
+		case dup:
+			v.add(mkey, "%s is already the MAC of %s", hw, prev)
+		default:
+			macs[hw] = mkey
 		}
 	}
 }
@@ -335,6 +362,11 @@ func normalize(c *Config) {
 	for i := range c.VNICs {
 		if hw, msg := checkUnicastMAC(c.VNICs[i].MAC); c.VNICs[i].MAC != "" && msg == "" {
 			c.VNICs[i].MAC = hw
+		}
+		for j, m := range c.VNICs[i].MACs {
+			if hw, msg := checkUnicastMAC(m); msg == "" {
+				c.VNICs[i].MACs[j] = hw
+			}
 		}
 	}
 }

@@ -248,7 +248,7 @@ func (d *daemon) logCount(msg string) int {
 var shape = cmp.Options{
 	cmpopts.IgnoreFields(team.State{}, "Counters"),
 	cmpopts.IgnoreFields(team.MemberState{}, "TxPackets", "RxPackets", "TxBytes", "RxBytes", "TxErrors", "TxDropped"),
-	cmpopts.IgnoreFields(team.VNICState{}, "TxPackets", "RxPackets", "TxBytes", "RxBytes", "TxDropped"),
+	cmpopts.IgnoreFields(team.VNICState{}, "TxPackets", "RxPackets", "TxBytes", "RxBytes", "TxDropped", "DroppedSpoofed", "LearnRefused"),
 }
 
 // counterSample is one member's counters, which must never go back: a
