@@ -233,16 +233,17 @@ func (t *Team) explainTx(s *snapshot, v *vnic, eth []byte, now int64, e *Explana
 	switch en := t.fdb.entry(f.Src); {
 	case en != nil && en.vnic == v.id:
 		e.step("source %v: owned by this vnic", f.Src)
+	case en != nil:
+		e.drop("dropped_spoofed", "source %v is owned by vnic %s: a vnic never sends from another's MAC (spoofing)", f.Src, s.vnicName(en.vnic))
+		return
+	case v.src.locked.Load():
+		e.drop("dropped_spoofed", "source %v is not one of %s's pinned macs, and mac_spoofing is off", f.Src, v.name)
+		return
 	case f.Src.IsMulticast() || f.Src.IsZero():
 		e.step("source %v: a group or zero MAC, not learned", f.Src)
-	case en == nil:
-		learns = true
-		e.step("source %v: would be learned on %s", f.Src, v.name)
-	case en.static:
-		e.step("source %v: static on vnic %s, not moved by learning", f.Src, s.vnicName(en.vnic))
 	default:
 		learns = true
-		e.step("source %v: would move from vnic %s to %s", f.Src, s.vnicName(en.vnic), v.name)
+		e.step("source %v: would be learned on %s", f.Src, v.name)
 	}
 	owner, flood := switchTx(t.fdb, &f)
 	if !flood && f.Dst == f.Src && learns {
