@@ -5,10 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/teamd-go/teamd-go/internal/testbed"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -76,7 +74,7 @@ func trafgenConfig(p *path) (string, error) {
 // startTrafgen sends the path's frame at full rate from one process on
 // the generator CPU. --no-sock-mem and --notouch-irq keep trafgen from
 // changing machine-wide settings (the machine is shared).
-func startTrafgen(cl *cleanups, o *options, p *path) (*proc, error) {
+func startTrafgen(b *testbed.Bed, o *options, p *path) (*testbed.Proc, error) {
 	cfg, err := trafgenConfig(p)
 	if err != nil {
 		return nil, err
@@ -85,13 +83,13 @@ func startTrafgen(cl *cleanups, o *options, p *path) (*proc, error) {
 	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	return startProc(cl, p.snd, "taskset", "-c", genCPU,
+	return b.Start(p.snd, "trafgen", nil, "taskset", "-c", genCPU,
 		"trafgen", "--dev", p.txDev, "--conf", file, "--cpus", "1", "--no-sock-mem", "--notouch-irq")
 }
 
 // measurePPS runs trafgen for d after a warm-up and returns the receive
 // and transmit rates from the interface counters.
-func measurePPS(ctx context.Context, cl *cleanups, o *options, p *path) (rx, tx float64, err error) {
+func measurePPS(ctx context.Context, b *testbed.Bed, o *options, p *path) (rx, tx float64, err error) {
 	rxc, err := openCounters(p.rcv.Name)
 	if err != nil {
 		return 0, 0, err
@@ -103,17 +101,17 @@ func measurePPS(ctx context.Context, cl *cleanups, o *options, p *path) (rx, tx 
 	}
 	defer txc.close()
 
-	mark := cl.depth()
-	defer cl.unwindTo(mark)
-	gen, err := startTrafgen(cl, o, p)
+	mark := b.Depth()
+	defer b.UnwindTo(mark)
+	gen, err := startTrafgen(b, o, p)
 	if err != nil {
 		return 0, 0, err
 	}
-	if !sleep(ctx, warmup) {
+	if !testbed.Sleep(ctx, warmup) {
 		return 0, 0, ctx.Err()
 	}
-	if gen.exited() {
-		return 0, 0, fmt.Errorf("trafgen exited: %s", gen.lastLine())
+	if gen.Exited() {
+		return 0, 0, fmt.Errorf("trafgen exited: %s", gen.LastLine())
 	}
 	read := func() (r, t uint64, at time.Time, err error) {
 		at = time.Now()
@@ -127,17 +125,17 @@ func measurePPS(ctx context.Context, cl *cleanups, o *options, p *path) (rx, tx 
 	if err != nil {
 		return 0, 0, err
 	}
-	if !sleep(ctx, o.duration) {
+	if !testbed.Sleep(ctx, o.duration) {
 		return 0, 0, ctx.Err()
 	}
 	r1, t1, at1, err := read()
 	if err != nil {
 		return 0, 0, err
 	}
-	if gen.exited() {
-		return 0, 0, fmt.Errorf("trafgen exited: %s", gen.lastLine())
+	if gen.Exited() {
+		return 0, 0, fmt.Errorf("trafgen exited: %s", gen.LastLine())
 	}
-	gen.stop(syscall.SIGINT)
+	gen.Stop(syscall.SIGINT, 5*time.Second)
 	secs := at1.Sub(at0).Seconds()
 	return float64(r1-r0) / secs, float64(t1-t0) / secs, nil
 }
@@ -189,57 +187,15 @@ func (c *counters) sum(devs []string, rx bool) (uint64, error) {
 
 // measureTCP runs an iperf3 client in the sender against a server in the
 // receiver for d and returns the received throughput in Gbit/s.
-func measureTCP(ctx context.Context, cl *cleanups, o *options, p *path) (float64, error) {
-	mark := cl.depth()
-	defer cl.unwindTo(mark)
-	const port = "5201"
-	srv, err := startProc(cl, p.rcv, "iperf3", "-s", "-1", "-B", p.dstIP, "-p", port)
+func measureTCP(ctx context.Context, b *testbed.Bed, o *options, p *path) (float64, error) {
+	mark := b.Depth()
+	defer b.UnwindTo(mark)
+	ip, err := startIperf(ctx, b, o, p, seconds(o.duration))
 	if err != nil {
 		return 0, err
 	}
-	// Wait until it listens; a probe connection would count as a test.
-	for i := 0; ; i++ {
-		out, _ := p.rcv.Run("ss", "-Hltn", "sport = :"+port)
-		if strings.TrimSpace(out) != "" {
-			break
-		}
-		if srv.exited() || i == 100 {
-			return 0, fmt.Errorf("iperf3 server not listening: %s", srv.lastLine())
-		}
-		if !sleep(ctx, 50*time.Millisecond) {
-			return 0, ctx.Err()
-		}
-	}
-	secs := strconv.Itoa(int(math.Ceil(o.duration.Seconds())))
-	cli, err := startProc(cl, p.snd, "iperf3", "-c", p.dstIP, "-p", port, "-t", secs, "-J", "--connect-timeout", "5000")
-	if err != nil {
-		return 0, err
-	}
-	select {
-	case <-cli.done:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-time.After(o.duration + 30*time.Second):
-		return 0, errors.New("iperf3 client did not finish")
-	}
-	var r struct {
-		Error string `json:"error"`
-		End   struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal([]byte(cli.out.String()), &r); err != nil {
-		return 0, fmt.Errorf("iperf3 output: %w: %.200s", err, cli.out.String())
-	}
-	if r.Error != "" {
-		return 0, fmt.Errorf("iperf3: %s", r.Error)
-	}
-	if cli.err != nil {
-		return 0, fmt.Errorf("iperf3: %w", cli.err)
-	}
-	return r.End.SumReceived.BitsPerSecond / 1e9, nil
+	r, err := ip.wait(ctx)
+	return r.gbps, err
 }
 
 // rss is a process's VmRSS in kB.
@@ -261,10 +217,10 @@ func rss(pid int) (int64, error) {
 // measureMemory sends at full rate for o.memory and samples the daemon's
 // RSS every second. start is the sample after the first second of
 // traffic, so buffers sized at first use count as the baseline.
-func measureMemory(ctx context.Context, cl *cleanups, o *options, p *path) (start, end, peak int64, err error) {
-	mark := cl.depth()
-	defer cl.unwindTo(mark)
-	gen, err := startTrafgen(cl, o, p)
+func measureMemory(ctx context.Context, b *testbed.Bed, o *options, p *path) (start, end, peak int64, err error) {
+	mark := b.Depth()
+	defer b.UnwindTo(mark)
+	gen, err := startTrafgen(b, o, p)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -273,11 +229,11 @@ func measureMemory(ctx context.Context, cl *cleanups, o *options, p *path) (star
 		n = 2
 	}
 	for i := 1; i <= n; i++ {
-		if !sleep(ctx, time.Second) {
+		if !testbed.Sleep(ctx, time.Second) {
 			return 0, 0, 0, ctx.Err()
 		}
-		if gen.exited() {
-			return 0, 0, 0, fmt.Errorf("trafgen exited: %s", gen.lastLine())
+		if gen.Exited() {
+			return 0, 0, 0, fmt.Errorf("trafgen exited: %s", gen.LastLine())
 		}
 		v, err := rss(p.daemonPid)
 		if err != nil {
@@ -288,6 +244,6 @@ func measureMemory(ctx context.Context, cl *cleanups, o *options, p *path) (star
 		}
 		end, peak = v, max(peak, v)
 	}
-	gen.stop(syscall.SIGINT)
+	gen.Stop(syscall.SIGINT, 5*time.Second)
 	return start, end, peak, nil
 }

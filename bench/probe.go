@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/teamd-go/teamd-go/test/nstest"
+	"github.com/teamd-go/teamd-go/internal/testbed"
 )
 
 // probe is a paced, sequence-numbered UDP stream from a socket in the
@@ -80,7 +80,7 @@ func (c ProbeCounts) String() string {
 
 // openProbe opens both sockets for a stream of rate datagrams per second
 // of size bytes (UDP payload); run starts it. Call finish.
-func openProbe(snd *nstest.NS, srcIP string, rcv *nstest.NS, dstIP string, rate, size int) (*probe, error) {
+func openProbe(snd *testbed.NS, srcIP string, rcv *testbed.NS, dstIP string, rate, size int) (*probe, error) {
 	if size < 16 {
 		size = 16
 	}

@@ -12,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/teamd-go/teamd-go/test/nstest"
-	"github.com/teamd-go/teamd-go/test/ovstest"
+	"github.com/teamd-go/teamd-go/internal/testbed"
 )
 
 // Addresses of the two ends of every row.
@@ -29,7 +28,7 @@ const (
 // path is one built row: who sends, who receives, through what.
 type path struct {
 	name           string
-	snd, rcv       *nstest.NS
+	snd, rcv       *testbed.NS
 	txDev          string   // sender's interface (in snd)
 	rxDevs         []string // receiver's interfaces counted (in rcv)
 	srcMAC, dstMAC string
@@ -41,7 +40,7 @@ type path struct {
 // row is one line of the table.
 type row struct {
 	name  string
-	build func(ctx context.Context, cl *cleanups, o *options) (*path, error)
+	build func(ctx context.Context, b *testbed.Bed, o *options) (*path, error)
 }
 
 // unavailable marks a row that cannot run here (a missing program, a
@@ -58,17 +57,17 @@ func allRows() []row {
 	return []row{
 		{"veth", buildVeth},
 		{"linux-bridge", buildLinuxBridge},
-		{"ovs-netdev", func(ctx context.Context, cl *cleanups, o *options) (*path, error) {
-			return buildOVS(ctx, cl, o, false)
+		{"ovs-netdev", func(ctx context.Context, b *testbed.Bed, o *options) (*path, error) {
+			return buildOVS(ctx, b, o, false)
 		}},
-		{"ovs-netdev-tso", func(ctx context.Context, cl *cleanups, o *options) (*path, error) {
-			return buildOVS(ctx, cl, o, true)
+		{"ovs-netdev-tso", func(ctx context.Context, b *testbed.Bed, o *options) (*path, error) {
+			return buildOVS(ctx, b, o, true)
 		}},
-		{"teamd-go-af_packet", func(ctx context.Context, cl *cleanups, o *options) (*path, error) {
-			return buildTeamd(ctx, cl, o, "af_packet")
+		{"teamd-go-af_packet", func(ctx context.Context, b *testbed.Bed, o *options) (*path, error) {
+			return buildTeamd(ctx, b, o, testbed.AFPacket)
 		}},
-		{"teamd-go-xdp", func(ctx context.Context, cl *cleanups, o *options) (*path, error) {
-			return buildTeamd(ctx, cl, o, "xdp")
+		{"teamd-go-xdp", func(ctx context.Context, b *testbed.Bed, o *options) (*path, error) {
+			return buildTeamd(ctx, b, o, testbed.XDP)
 		}},
 	}
 }
@@ -91,11 +90,11 @@ func rowNames(rows []row) string {
 }
 
 // runRow builds a row, measures it and tears it down.
-func runRow(ctx context.Context, cl *cleanups, o *options, r row) (res Result) {
+func runRow(ctx context.Context, b *testbed.Bed, o *options, r row) (res Result) {
 	res.Name = r.name
-	mark := cl.depth()
+	mark := b.Depth()
 	defer func() {
-		cl.unwindTo(mark)
+		b.UnwindTo(mark)
 		// Let the kernel finish tearing down before the next row.
 		time.Sleep(500 * time.Millisecond)
 	}()
@@ -111,7 +110,7 @@ func runRow(ctx context.Context, cl *cleanups, o *options, r row) (res Result) {
 		}
 	}
 
-	p, err := r.build(ctx, cl, o)
+	p, err := r.build(ctx, b, o)
 	if err != nil {
 		fail("setup", err)
 		return res
@@ -129,7 +128,7 @@ func runRow(ctx context.Context, cl *cleanups, o *options, r row) (res Result) {
 	}
 
 	logf("   pps for %v", o.duration)
-	if rx, tx, err := measurePPS(ctx, cl, o, p); err != nil {
+	if rx, tx, err := measurePPS(ctx, b, o, p); err != nil {
 		fail("pps", err)
 	} else {
 		rx, tx = math.Round(rx), math.Round(tx)
@@ -139,7 +138,7 @@ func runRow(ctx context.Context, cl *cleanups, o *options, r row) (res Result) {
 		return res
 	}
 	logf("   tcp for %v", o.duration)
-	if g, err := measureTCP(ctx, cl, o, p); err != nil {
+	if g, err := measureTCP(ctx, b, o, p); err != nil {
 		fail("tcp", err)
 	} else {
 		g = math.Round(g*1000) / 1000
@@ -149,7 +148,7 @@ func runRow(ctx context.Context, cl *cleanups, o *options, r row) (res Result) {
 		return res
 	}
 	logf("   memory for %v", o.memory)
-	start, end, peak, err := measureMemory(ctx, cl, o, p)
+	start, end, peak, err := measureMemory(ctx, b, o, p)
 	if err != nil {
 		fail("memory", err)
 		return res
@@ -163,200 +162,163 @@ func runRow(ctx context.Context, cl *cleanups, o *options, r row) (res Result) {
 	return res
 }
 
-// twoHosts makes the sender and receiver namespaces.
-func twoHosts(cl *cleanups, sndRole, rcvRole string) (snd, rcv *nstest.NS, err error) {
-	if snd, err = newNS(cl, sndRole); err != nil {
-		return nil, nil, err
+// Roles and interfaces of the rows' topologies.
+var (
+	sndEth = testbed.End{NS: "snd", Dev: "eth0"}
+	rcvEth = testbed.End{NS: "rcv", Dev: "eth0"}
+	// The two hosts' addresses; a row's sender may be called vm.
+	sndHost = testbed.Iface{NS: "snd", Dev: "eth0", MAC: srcMAC, Addrs: []string{srcIP + prefix}}
+	rcvHost = testbed.Iface{NS: "rcv", Dev: "eth0", MAC: dstMAC, Addrs: []string{dstIP + prefix}}
+)
+
+func roles(names ...string) []testbed.Namespace {
+	var l []testbed.Namespace
+	for _, n := range names {
+		l = append(l, testbed.Namespace{Role: n})
 	}
-	if rcv, err = newNS(cl, rcvRole); err != nil {
-		return nil, nil, err
-	}
-	return snd, rcv, nil
+	return l
 }
 
-func newPath(snd, rcv *nstest.NS, txDev string, rxDevs ...string) *path {
+func newPath(snd, rcv *testbed.NS, txDev string, rxDevs ...string) *path {
 	return &path{snd: snd, rcv: rcv, txDev: txDev, rxDevs: rxDevs,
 		srcMAC: srcMAC, dstMAC: dstMAC, srcIP: srcIP, dstIP: dstIP}
 }
 
-// buildVeth: sender eth0 <-> receiver eth0.
-func buildVeth(_ context.Context, cl *cleanups, _ *options) (*path, error) {
-	snd, rcv, err := twoHosts(cl, "snd", "rcv")
+// vethTopology: sender eth0 <-> receiver eth0.
+var vethTopology = testbed.Topology{
+	Namespaces: roles("snd", "rcv"),
+	Links:      []testbed.Link{{A: sndEth, B: rcvEth}},
+	Ifaces:     []testbed.Iface{sndHost, rcvHost},
+}
+
+// middleTopology: sender eth0 <-> mid tgbs, mid tgbr <-> receiver eth0,
+// and whatever forwards in mid.
+func middleTopology() testbed.Topology {
+	return testbed.Topology{
+		Namespaces: roles("snd", "rcv", "mid"),
+		Links: []testbed.Link{
+			{A: sndEth, B: testbed.End{NS: "mid", Dev: "tgbs"}},
+			{A: testbed.End{NS: "mid", Dev: "tgbr"}, B: rcvEth},
+		},
+		Ifaces: []testbed.Iface{sndHost, rcvHost},
+	}
+}
+
+func buildVeth(ctx context.Context, b *testbed.Bed, _ *options) (*path, error) {
+	n, err := testbed.Build(ctx, b, vethTopology)
 	if err != nil {
 		return nil, err
 	}
-	if err := veth(snd, "eth0", rcv, "eth0"); err != nil {
-		return nil, err
-	}
-	if err := hostPair(snd, "eth0", rcv, "eth0"); err != nil {
-		return nil, err
-	}
-	p := newPath(snd, rcv, "eth0", "eth0")
+	p := newPath(n.NS("snd"), n.NS("rcv"), "eth0", "eth0")
 	p.notes = []string{"default offloads"}
 	return p, nil
 }
 
-func hostPair(snd *nstest.NS, sdev string, rcv *nstest.NS, rdev string) error {
-	if err := host(snd, sdev, srcMAC, srcIP+prefix); err != nil {
-		return err
-	}
-	return host(rcv, rdev, dstMAC, dstIP+prefix)
-}
-
-// middle builds sender eth0 <-> mid tgbs, mid tgbr <-> receiver eth0.
-func middle(cl *cleanups) (snd, mid, rcv *nstest.NS, err error) {
-	if snd, rcv, err = twoHosts(cl, "snd", "rcv"); err != nil {
-		return
-	}
-	if mid, err = newNS(cl, "mid"); err != nil {
-		return
-	}
-	if err = veth(snd, "eth0", mid, "tgbs"); err != nil {
-		return
-	}
-	if err = veth(mid, "tgbr", rcv, "eth0"); err != nil {
-		return
-	}
-	err = hostPair(snd, "eth0", rcv, "eth0")
-	return
-}
-
 // buildLinuxBridge: a Linux bridge in a middle namespace.
-func buildLinuxBridge(_ context.Context, cl *cleanups, _ *options) (*path, error) {
-	snd, mid, rcv, err := middle(cl)
+func buildLinuxBridge(ctx context.Context, b *testbed.Bed, _ *options) (*path, error) {
+	t := middleTopology()
+	t.Bridges = []testbed.Bridge{{NS: "mid", Name: "tgbbr0", Ports: []string{"tgbs", "tgbr"}}}
+	n, err := testbed.Build(ctx, b, t)
 	if err != nil {
 		return nil, err
 	}
-	if err := linuxBridge(mid, "tgbbr0", "tgbs", "tgbr"); err != nil {
-		return nil, err
-	}
-	p := newPath(snd, rcv, "eth0", "eth0")
+	p := newPath(n.NS("snd"), n.NS("rcv"), "eth0", "eth0")
 	p.notes = []string{"default offloads"}
 	return p, nil
 }
 
 // buildOVS: Open vSwitch's userspace datapath in a middle namespace,
 // ovs-vswitchd on the forwarding CPU. Without userspace TSO the hosts'
-// offloads go off (see ovstest); with it they keep the defaults.
-func buildOVS(_ context.Context, cl *cleanups, o *options, tso bool) (*path, error) {
-	if err := ovstest.Available(); err != nil {
+// offloads go off (see internal/testbed); with it they keep the defaults.
+func buildOVS(ctx context.Context, b *testbed.Bed, _ *options, tso bool) (*path, error) {
+	if err := testbed.OVSAvailable(); err != nil {
 		return nil, notAvailable("%v", err)
 	}
-	snd, mid, rcv, err := middle(cl)
+	t := middleTopology()
+	sw := testbed.SwitchSpec{NS: "mid", Name: "ovs", Options: []testbed.OVSOption{testbed.CPUs(fwdCPU)},
+		Bridges: []testbed.OVSBridge{{Name: "tgbbr0", Ports: []string{"tgbs", "tgbr"}}}}
+	note := "offloads off on hosts"
+	if tso {
+		sw.Options = append(sw.Options, testbed.UserspaceTSO())
+		note = "userspace-tso-enable, default offloads"
+	} else {
+		for i := range t.Ifaces {
+			t.Ifaces[i].OffloadsOff = []string{"tx", "tso", "gso", "gro"}
+		}
+	}
+	t.Switches = []testbed.SwitchSpec{sw}
+	n, err := testbed.Build(ctx, b, t)
 	if err != nil {
 		return nil, err
 	}
-	opts := []ovstest.Option{ovstest.CPUs(fwdCPU)}
-	if tso {
-		opts = append(opts, ovstest.UserspaceTSO())
-	}
-	// In the run's directory, so that removeStale finds it after a crash.
-	dir := filepath.Join(o.dir, "ovs")
-	cl.push(func() { _ = os.RemoveAll(dir) })
-	sw, err := ovstest.StartProcess(mid.Name, dir, opts...)
-	if err != nil {
-		return nil, err
-	}
-	cl.push(func() { _ = sw.Stop() })
-	if err := sw.AddBridge("tgbbr0"); err != nil {
-		return nil, err
-	}
-	for _, port := range []string{"tgbs", "tgbr"} {
-		if err := sw.AddPort("tgbbr0", port); err != nil {
-			return nil, err
-		}
-	}
-	p := newPath(snd, rcv, "eth0", "eth0")
-	version, _ := sw.Vsctl("--version")
-	version, _, _ = strings.Cut(version, "\n")
-	version = strings.TrimPrefix(version, "ovs-vsctl (Open vSwitch) ")
-	if tso {
-		p.notes = []string{"ovs " + version + ", userspace-tso-enable, default offloads", "ovs-vswitchd on cpu" + fwdCPU}
-		return p, nil
-	}
-	for _, h := range []*nstest.NS{snd, rcv} {
-		if err := offloadsOff(h, "eth0"); err != nil {
-			return nil, err
-		}
-	}
-	p.notes = []string{"ovs " + version + ", offloads off on hosts", "ovs-vswitchd on cpu" + fwdCPU}
+	p := newPath(n.NS("snd"), n.NS("rcv"), "eth0", "eth0")
+	p.notes = []string{"ovs " + n.Switch("mid").Version() + ", " + note, "ovs-vswitchd on cpu" + fwdCPU}
 	return p, nil
 }
 
-// buildTeamd: the sender is a VM whose veth's host end is a vnic of a
+// daemonBin checks the teamd-go binary the bench runs.
+func daemonBin(o *options) (string, error) {
+	bin, err := filepath.Abs(o.teamd)
+	if err != nil {
+		return "", err
+	}
+	if st, err := os.Stat(bin); err != nil {
+		return "", notAvailable("%s: %v (build it: go build -o bin/teamd-go ./cmd/teamd-go)", o.teamd, errors.Unwrap(err))
+	} else if st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", notAvailable("%s is not an executable", o.teamd)
+	}
+	return bin, nil
+}
+
+// teamdTopology: the sender is a VM whose veth's host end is a vnic of a
 // teamd-go team in a host namespace; the team's two members are veths to
 // the receiver, which bridges its two ends. The VM keeps default offloads:
-// the team must carry GSO frames.
+// the team must carry GSO frames. The daemon runs on the forwarding CPU.
 //
 //	vm: eth0 --- host: tgbvm1 [teamd-go] tgbm1 --- rcv: tgbr1 \ tgbbr0
 //	                                     tgbm2 --- rcv: tgbr2 /
-func buildTeamd(ctx context.Context, cl *cleanups, o *options, backend string) (*path, error) {
-	bin, err := filepath.Abs(o.teamd)
-	if err != nil {
-		return nil, err
-	}
-	if st, err := os.Stat(bin); err != nil {
-		return nil, notAvailable("%s: %v (build it: go build -o bin/teamd-go ./cmd/teamd-go)", o.teamd, errors.Unwrap(err))
-	} else if st.IsDir() || st.Mode()&0o111 == 0 {
-		return nil, notAvailable("%s is not an executable", o.teamd)
-	}
-	vm, rcv, err := twoHosts(cl, "vm", "rcv")
-	if err != nil {
-		return nil, err
-	}
-	hostNS, err := newNS(cl, "host")
-	if err != nil {
-		return nil, err
-	}
-	if err := veth(vm, "eth0", hostNS, "tgbvm1"); err != nil {
-		return nil, err
-	}
-	if err := host(vm, "eth0", srcMAC, srcIP+prefix); err != nil {
-		return nil, err
-	}
-	for _, i := range []string{"1", "2"} {
-		if err := veth(hostNS, "tgbm"+i, rcv, "tgbr"+i); err != nil {
-			return nil, err
-		}
-	}
-	if err := linuxBridge(rcv, "tgbbr0", "tgbr1", "tgbr2"); err != nil {
-		return nil, err
-	}
-	if err := host(rcv, "tgbbr0", dstMAC, dstIP+prefix); err != nil {
-		return nil, err
-	}
-
-	team := "tgbbench"
-	cfg := filepath.Join(o.dir, "teamd-go-"+backend+".yaml")
-	conf := fmt.Sprintf(`# written by teamd-go bench
-team: %s
-mode: switch-independent
+func teamdTopology(o *options, backend string) testbed.Topology {
+	return testbed.Topology{
+		Namespaces: roles("vm", "rcv", "host"),
+		Links: []testbed.Link{
+			{A: testbed.End{NS: "vm", Dev: "eth0"}, B: testbed.End{NS: "host", Dev: "tgbvm1"}},
+			{A: testbed.End{NS: "host", Dev: "tgbm1"}, B: testbed.End{NS: "rcv", Dev: "tgbr1"}},
+			{A: testbed.End{NS: "host", Dev: "tgbm2"}, B: testbed.End{NS: "rcv", Dev: "tgbr2"}},
+		},
+		Bridges: []testbed.Bridge{{NS: "rcv", Name: "tgbbr0", Ports: []string{"tgbr1", "tgbr2"}}},
+		Ifaces: []testbed.Iface{
+			{NS: "vm", Dev: "eth0", MAC: srcMAC, Addrs: []string{srcIP + prefix}},
+			{NS: "rcv", Dev: "tgbbr0", MAC: dstMAC, Addrs: []string{dstIP + prefix}},
+		},
+		Daemons: []testbed.DaemonAt{{Name: "team", NS: "host", Spec: testbed.DaemonSpec{
+			Team: "tgbbench", Backend: backend, CPUs: fwdCPU,
+			ConfigPath: filepath.Join(o.dir, "teamd-go-"+backend+".yaml"),
+			Config: `mode: switch-independent
 balance: hyperv-port
-backend: %s
 members:
   - name: tgbm1
     primary: true
   - name: tgbm2
 vnics:
   - name: tgbvm1
-`, team, backend)
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+`}}},
+	}
+}
+
+// buildTeamd: teamdTopology. A daemon that does not come up (unsupported
+// backend, bad config) makes the row "not available".
+func buildTeamd(ctx context.Context, b *testbed.Bed, o *options, backend string) (*path, error) {
+	if _, err := daemonBin(o); err != nil {
 		return nil, err
 	}
-	d, err := startProc(cl, hostNS, "taskset", "-c", fwdCPU, bin, "-c", cfg)
-	if err != nil {
+	n, err := testbed.Build(ctx, b, teamdTopology(o, backend))
+	if errors.Is(err, testbed.ErrDaemonStart) {
 		return nil, notAvailable("%v", err)
+	} else if err != nil {
+		return nil, err
 	}
-	// A daemon that exits at once (unsupported backend, bad config) is
-	// "not available"; one that stays up is checked by reach.
-	if !sleep(ctx, time.Second) {
-		return nil, ctx.Err()
-	}
-	if d.exited() {
-		return nil, notAvailable("teamd-go exited at start (%v): %s", d.err, d.lastLine())
-	}
-	p := newPath(vm, rcv, "eth0", "tgbr1", "tgbr2")
-	p.daemonPid = d.cmd.Process.Pid
+	p := newPath(n.NS("vm"), n.NS("rcv"), "eth0", "tgbr1", "tgbr2")
+	p.daemonPid = n.Daemon("team").Proc.Pid()
 	p.notes = []string{"switch-independent hyperv-port, VM default offloads", "teamd-go on cpu" + fwdCPU}
 	return p, nil
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/teamd-go/teamd-go/internal/testbed"
 )
 
 // Sections are measurements of the team itself that run after the rows
@@ -32,7 +34,7 @@ import (
 //     once while the balance is switched 12 times with `ctl reload`.
 type section struct {
 	name string
-	run  func(ctx context.Context, cl *cleanups, o *options, res *sectionResults)
+	run  func(ctx context.Context, b *testbed.Bed, o *options, res *sectionResults)
 }
 
 func allSections() []section {
@@ -102,9 +104,9 @@ func setupFailed(ctx context.Context, err error) string {
 
 // runBalance measures the imbalance cells, restarting the daemon for each
 // algorithm (so neither inherits the other's state).
-func runBalance(ctx context.Context, cl *cleanups, o *options, res *sectionResults) {
-	mark := cl.depth()
-	defer cl.unwindTo(mark)
+func runBalance(ctx context.Context, b *testbed.Bed, o *options, res *sectionResults) {
+	mark := b.Depth()
+	defer b.UnwindTo(mark)
 	fail := func(note string) {
 		for _, alg := range balanceAlgorithms {
 			for _, n := range balanceFlows {
@@ -112,7 +114,7 @@ func runBalance(ctx context.Context, cl *cleanups, o *options, res *sectionResul
 			}
 		}
 	}
-	l, err := buildTeamLab(cl, o, "balance")
+	l, err := buildTeamLab(ctx, b, o, "balance")
 	if err != nil {
 		fail(setupFailed(ctx, err))
 		return
@@ -122,7 +124,7 @@ func runBalance(ctx context.Context, cl *cleanups, o *options, res *sectionResul
 		if ctx.Err() != nil {
 			return
 		}
-		if err := l.start(ctx, cl, alg); err != nil {
+		if err := l.start(ctx, alg); err != nil {
 			note := setupFailed(ctx, err)
 			for _, n := range balanceFlows {
 				res.Balance = append(res.Balance, BalanceResult{Algorithm: alg, Flows: n, Runs: []BalanceRun{}, Notes: note})
@@ -133,7 +135,7 @@ func runBalance(ctx context.Context, cl *cleanups, o *options, res *sectionResul
 			cell := BalanceResult{Algorithm: alg, Flows: n, Seconds: float64(secs), Runs: []BalanceRun{}}
 			for i := 0; i < o.balanceRuns && ctx.Err() == nil; i++ {
 				logf("   balance %s, %d flows, run %d/%d, %ds", alg, n, i+1, o.balanceRuns, secs)
-				r, err := balanceRun(ctx, cl, o, l, n, secs)
+				r, err := balanceRun(ctx, b, o, l, n, secs)
 				if err != nil {
 					cell.note("run %d: %v", i+1, err)
 					continue
@@ -152,10 +154,10 @@ func runBalance(ctx context.Context, cl *cleanups, o *options, res *sectionResul
 }
 
 // balanceRun is one iperf3 -P n run with the counters read around it.
-func balanceRun(ctx context.Context, cl *cleanups, o *options, l *teamLab, n, secs int) (BalanceRun, error) {
+func balanceRun(ctx context.Context, b *testbed.Bed, o *options, l *teamLab, n, secs int) (BalanceRun, error) {
 	var r BalanceRun
-	mark := cl.depth()
-	defer cl.unwindTo(mark)
+	mark := b.Depth()
+	defer b.UnwindTo(mark)
 	s0, err := l.state()
 	if err != nil {
 		return r, err
@@ -164,7 +166,7 @@ func balanceRun(ctx context.Context, cl *cleanups, o *options, l *teamLab, n, se
 	if err != nil {
 		return r, err
 	}
-	ip, err := startIperf(ctx, cl, o, l.p, secs, "-P", strconv.Itoa(n))
+	ip, err := startIperf(ctx, b, o, l.p, secs, "-P", strconv.Itoa(n))
 	var ir iperfResult
 	if err == nil {
 		ir, err = ip.wait(ctx)
@@ -178,7 +180,7 @@ func balanceRun(ctx context.Context, cl *cleanups, o *options, l *teamLab, n, se
 		return r, err
 	}
 	r.TxBytes = map[string]uint64{}
-	b0, b1 := s0.txBytes(), s1.txBytes()
+	b0, b1 := txBytes(s0), txBytes(s1)
 	var v []float64
 	for _, m := range labMembers {
 		r.TxBytes[m] = b1[m] - b0[m]
@@ -192,12 +194,8 @@ func balanceRun(ctx context.Context, cl *cleanups, o *options, l *teamLab, n, se
 	r.TCPGbps, r.Retransmits = round(ir.gbps, 3), ir.retransmits
 	r.WireFlows, r.WireFlowsOnBoth, r.WireMoves = ws.flows, ws.both, ws.moves
 	r.WireDropped = ws.dropped
-	if m0, ok0 := s0.flowletMoves(); ok0 {
-		if m1, ok1 := s1.flowletMoves(); ok1 {
-			d := m1 - m0
-			r.DaemonMoves = &d
-		}
-	}
+	d := s1.Counters.FlowletMoves - s0.Counters.FlowletMoves
+	r.DaemonMoves = &d
 	if ws.err != nil {
 		return r, ws.err
 	}
@@ -220,11 +218,11 @@ func imbalance(v []float64) (float64, bool) {
 }
 
 // runReorder runs the probe under competing TCP load for each algorithm.
-func runReorder(ctx context.Context, cl *cleanups, o *options, res *sectionResults) {
-	mark := cl.depth()
-	defer cl.unwindTo(mark)
+func runReorder(ctx context.Context, b *testbed.Bed, o *options, res *sectionResults) {
+	mark := b.Depth()
+	defer b.UnwindTo(mark)
 	secs := seconds(2 * o.sectionDuration)
-	l, lerr := buildTeamLab(cl, o, "reorder")
+	l, lerr := buildTeamLab(ctx, b, o, "reorder")
 	for _, load := range reorderLoads {
 		for _, alg := range reorderAlgorithms {
 			if ctx.Err() != nil {
@@ -238,7 +236,7 @@ func runReorder(ctx context.Context, cl *cleanups, o *options, res *sectionResul
 			err := lerr
 			if err == nil {
 				// A fresh daemon: no flow table or load estimate carried over.
-				err = l.start(ctx, cl, alg)
+				err = l.start(ctx, alg)
 			}
 			if err != nil {
 				r.note("%s", setupFailed(ctx, err))
@@ -246,7 +244,7 @@ func runReorder(ctx context.Context, cl *cleanups, o *options, res *sectionResul
 				continue
 			}
 			logf("   reorder %s: probe %d/s x %dB for %ds under %d TCP flows (%s)", alg, o.probePPS, probePayload, secs, reorderLoad, load.name)
-			reorderRun(ctx, cl, o, l, secs, load.perFlow, &r)
+			reorderRun(ctx, b, o, l, secs, load.perFlow, &r)
 			logf("   %s", r.summary())
 			res.Reorder = append(res.Reorder, r)
 		}
@@ -256,9 +254,9 @@ func runReorder(ctx context.Context, cl *cleanups, o *options, res *sectionResul
 	}
 }
 
-func reorderRun(ctx context.Context, cl *cleanups, o *options, l *teamLab, secs int, perFlow string, r *ReorderResult) {
-	mark := cl.depth()
-	defer cl.unwindTo(mark)
+func reorderRun(ctx context.Context, b *testbed.Bed, o *options, l *teamLab, secs int, perFlow string, r *ReorderResult) {
+	mark := b.Depth()
+	defer b.UnwindTo(mark)
 	s0, err := l.state()
 	if err != nil {
 		r.note("state: %v", err)
@@ -287,7 +285,7 @@ func reorderRun(ctx context.Context, cl *cleanups, o *options, l *teamLab, secs 
 	if perFlow != "" {
 		args = append(args, "-b", perFlow)
 	}
-	ip, err := startIperf(ctx, cl, o, l.p, secs+2, args...)
+	ip, err := startIperf(ctx, b, o, l.p, secs+2, args...)
 	if err != nil {
 		pr.close()
 		w.finish()
@@ -295,9 +293,9 @@ func reorderRun(ctx context.Context, cl *cleanups, o *options, l *teamLab, secs 
 		r.note("load: %v", err)
 		return
 	}
-	sleep(ctx, time.Second)
+	testbed.Sleep(ctx, time.Second)
 	pr.run()
-	sleep(ctx, time.Duration(secs)*time.Second)
+	testbed.Sleep(ctx, time.Duration(secs)*time.Second)
 	pc := pr.finish()
 	r.Probe = &pc
 	ir, ierr := ip.wait(ctx)
@@ -323,21 +321,17 @@ func reorderRun(ctx context.Context, cl *cleanups, o *options, l *teamLab, secs 
 		}
 	}
 	if s1, err := l.state(); err == nil {
-		if m0, ok := s0.flowletMoves(); ok {
-			if m1, ok := s1.flowletMoves(); ok {
-				d := m1 - m0
-				r.DaemonMoves = &d
-			}
-		}
-		d := s1.txDropped() - s0.txDropped()
+		m := s1.Counters.FlowletMoves - s0.Counters.FlowletMoves
+		r.DaemonMoves = &m
+		d := txDropped(s1) - txDropped(s0)
 		r.TeamTxDropped = &d
 	}
 }
 
 // runReload measures the probe's loss without and with reloads.
-func runReload(ctx context.Context, cl *cleanups, o *options, res *sectionResults) {
-	mark := cl.depth()
-	defer cl.unwindTo(mark)
+func runReload(ctx context.Context, b *testbed.Bed, o *options, res *sectionResults) {
+	mark := b.Depth()
+	defer b.UnwindTo(mark)
 	every := o.reloadEvery
 	length := time.Duration(reloadCount+1) * every
 	var seq []string
@@ -351,9 +345,9 @@ func runReload(ctx context.Context, cl *cleanups, o *options, res *sectionResult
 	for i := range runs {
 		runs[i].Seconds, runs[i].ProbePPS, runs[i].ProbeBytes = length.Seconds(), o.probePPS, probePayload
 	}
-	l, err := buildTeamLab(cl, o, "reload")
+	l, err := buildTeamLab(ctx, b, o, "reload")
 	if err == nil {
-		err = l.start(ctx, cl, "address-hash")
+		err = l.start(ctx, "address-hash")
 	}
 	if err != nil {
 		for i := range runs {
@@ -409,7 +403,7 @@ func reloadRun(ctx context.Context, l *teamLab, o *options, length, every time.D
 	var errs []string
 	for i, alg := range r.Sequence {
 		// Reload i+1 at (i+1)*every on the probe's clock.
-		if !sleep(ctx, time.Duration(i+1)*every-pr.elapsed()) {
+		if !testbed.Sleep(ctx, time.Duration(i+1)*every-pr.elapsed()) {
 			break
 		}
 		at[i] = pr.elapsed()
@@ -417,7 +411,7 @@ func reloadRun(ctx context.Context, l *teamLab, o *options, length, every time.D
 			errs = append(errs, fmt.Sprintf("reload %d (%s): %v", i+1, alg, err))
 		}
 	}
-	sleep(ctx, length-pr.elapsed())
+	testbed.Sleep(ctx, length-pr.elapsed())
 	pc := pr.finish()
 	ws, wrs := w.finish(), wr.finish()
 	r.Probe = &pc
@@ -475,7 +469,7 @@ func reloadRun(ctx context.Context, l *teamLab, o *options, length, every time.D
 		r.note("state: %v", err)
 		return
 	}
-	ok, failed, dropped := s1.Counters.ReloadsOK-s0.Counters.ReloadsOK, s1.Counters.ReloadsFailed-s0.Counters.ReloadsFailed, s1.txDropped()-s0.txDropped()
+	ok, failed, dropped := s1.Counters.ReloadsOK-s0.Counters.ReloadsOK, s1.Counters.ReloadsFailed-s0.Counters.ReloadsFailed, txDropped(s1)-txDropped(s0)
 	r.ReloadsOK, r.ReloadsFailed, r.TeamTxDropped = &ok, &failed, &dropped
 	if len(r.Sequence) > 0 && s1.Balance != r.Sequence[len(r.Sequence)-1] {
 		r.note("balance after the reloads is %q, want %q", s1.Balance, r.Sequence[len(r.Sequence)-1])
@@ -486,7 +480,7 @@ func reloadRun(ctx context.Context, l *teamLab, o *options, length, every time.D
 // sender, the client's JSON written to a file (-P 64 prints too much for
 // a proc's output buffer).
 type iperfRun struct {
-	srv, cli *proc
+	srv, cli *testbed.Proc
 	log      string
 	secs     int
 }
@@ -500,27 +494,27 @@ var iperfSeq int
 
 // startIperf starts a server, waits until it listens, then a client for
 // secs with args. Both are stopped at cleanup.
-func startIperf(ctx context.Context, cl *cleanups, o *options, p *path, secs int, args ...string) (*iperfRun, error) {
+func startIperf(ctx context.Context, b *testbed.Bed, o *options, p *path, secs int, args ...string) (*iperfRun, error) {
 	const port = "5201"
-	srv, err := startProc(cl, p.rcv, "iperf3", "-s", "-1", "-B", p.dstIP, "-p", port)
+	srv, err := b.Start(p.rcv, "iperf3-server", nil, "iperf3", "-s", "-1", "-B", p.dstIP, "-p", port)
 	if err != nil {
 		return nil, err
 	}
 	for i := 0; ; i++ {
-		out, _ := p.rcv.Run("ss", "-Hltn", "sport = :"+port)
+		out, _ := p.rcv.Run(ctx, "ss", "-Hltn", "sport = :"+port)
 		if strings.TrimSpace(out) != "" {
 			break
 		}
-		if srv.exited() || i == 100 {
-			return nil, fmt.Errorf("iperf3 server not listening: %s", srv.lastLine())
+		if srv.Exited() || i == 100 {
+			return nil, fmt.Errorf("iperf3 server not listening: %s", srv.LastLine())
 		}
-		if !sleep(ctx, 50*time.Millisecond) {
+		if !testbed.Sleep(ctx, 50*time.Millisecond) {
 			return nil, ctx.Err()
 		}
 	}
 	iperfSeq++
 	log := filepath.Join(o.dir, fmt.Sprintf("iperf3-%d.json", iperfSeq))
-	cli, err := startProc(cl, p.snd, "iperf3", append([]string{"-c", p.dstIP, "-p", port, "-t", strconv.Itoa(secs),
+	cli, err := b.Start(p.snd, "iperf3-client", nil, "iperf3", append([]string{"-c", p.dstIP, "-p", port, "-t", strconv.Itoa(secs),
 		"-i", "0", "-J", "--logfile", log, "--connect-timeout", "5000"}, args...)...)
 	if err != nil {
 		return nil, err
@@ -530,7 +524,7 @@ func startIperf(ctx context.Context, cl *cleanups, o *options, p *path, secs int
 
 func (r *iperfRun) wait(ctx context.Context) (iperfResult, error) {
 	select {
-	case <-r.cli.done:
+	case <-r.cli.Done():
 	case <-ctx.Done():
 		return iperfResult{}, ctx.Err()
 	case <-time.After(time.Duration(r.secs)*time.Second + 30*time.Second):
@@ -538,7 +532,7 @@ func (r *iperfRun) wait(ctx context.Context) (iperfResult, error) {
 	}
 	b, err := os.ReadFile(r.log)
 	if err != nil {
-		return iperfResult{}, fmt.Errorf("iperf3: %w: %s", err, r.cli.lastLine())
+		return iperfResult{}, fmt.Errorf("iperf3: %w: %s", err, r.cli.LastLine())
 	}
 	var j struct {
 		Error string `json:"error"`
@@ -557,8 +551,8 @@ func (r *iperfRun) wait(ctx context.Context) (iperfResult, error) {
 	if j.Error != "" {
 		return iperfResult{}, fmt.Errorf("iperf3: %s", j.Error)
 	}
-	if r.cli.err != nil {
-		return iperfResult{}, fmt.Errorf("iperf3: %w", r.cli.err)
+	if err := r.cli.Err(); err != nil {
+		return iperfResult{}, fmt.Errorf("iperf3: %w", err)
 	}
 	return iperfResult{gbps: j.End.SumReceived.BitsPerSecond / 1e9, retransmits: j.End.SumSent.Retransmits}, nil
 }

@@ -4,17 +4,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
-	"github.com/teamd-go/teamd-go/test/nstest"
-	"github.com/teamd-go/teamd-go/test/ovstest"
+	"github.com/teamd-go/teamd-go/internal/testbed"
+	"github.com/teamd-go/teamd-go/team"
 )
 
 // teamLab is the network of the balance, reorder and reload sections: a
@@ -34,13 +30,14 @@ import (
 // A Linux bridge would not do as the partner: it sees the VM's MAC flap
 // between its two ports.
 type teamLab struct {
-	vm, host, sw, rcv *nstest.NS
-	ovs               *ovstest.Switch
+	b                 *testbed.Bed
+	vm, host, sw, rcv *testbed.NS
+	ovs               *testbed.Switch
 	p                 *path // vm -> rcv, for reach and iperf3
 
-	bin, cfg, team string
-	daemon         *proc
-	balance        string
+	cfg, team string
+	daemon    *testbed.Daemon
+	balance   string
 }
 
 // Interfaces of the lab.
@@ -49,63 +46,40 @@ var (
 	labSwitchPs = []string{"tgbp1", "tgbp2"} // in sw, facing the members
 )
 
+// teamLabTopology is the network without the daemon (start runs one).
+func teamLabTopology(name string) testbed.Topology {
+	return testbed.Topology{
+		Namespaces: roles("vm", "host", "sw", "rcv"),
+		Links: []testbed.Link{
+			{A: testbed.End{NS: "vm", Dev: "eth0"}, B: testbed.End{NS: "host", Dev: "tgbvm1"}},
+			{A: testbed.End{NS: "host", Dev: labMembers[0]}, B: testbed.End{NS: "sw", Dev: labSwitchPs[0]}},
+			{A: testbed.End{NS: "host", Dev: labMembers[1]}, B: testbed.End{NS: "sw", Dev: labSwitchPs[1]}},
+			{A: testbed.End{NS: "sw", Dev: "tgbpp"}, B: rcvEth},
+		},
+		Ifaces: []testbed.Iface{{NS: "vm", Dev: "eth0", MAC: srcMAC, Addrs: []string{srcIP + prefix}}, rcvHost},
+		Switches: []testbed.SwitchSpec{{NS: "sw", Name: "ovs-" + name, Options: []testbed.OVSOption{testbed.UserspaceTSO()},
+			Bridges: []testbed.OVSBridge{{Name: "tgbbr0", Ports: []string{"tgbpp"}, Bonds: []testbed.Bond{{
+				Name: "tgbbond0", Members: labSwitchPs,
+				Options: []string{"bond_mode=balance-slb", "lacp=off", "other_config:all-members-active=true"}}}}}}},
+	}
+}
+
 // buildTeamLab makes the namespaces, links and switch; start runs a daemon.
-func buildTeamLab(cl *cleanups, o *options, name string) (*teamLab, error) {
-	bin, err := filepath.Abs(o.teamd)
-	if err != nil {
+func buildTeamLab(ctx context.Context, b *testbed.Bed, o *options, name string) (*teamLab, error) {
+	if _, err := daemonBin(o); err != nil {
 		return nil, err
 	}
-	if st, err := os.Stat(bin); err != nil {
-		return nil, notAvailable("%s: %v (build it: go build -o bin/teamd-go ./cmd/teamd-go)", o.teamd, errors.Unwrap(err))
-	} else if st.IsDir() || st.Mode()&0o111 == 0 {
-		return nil, notAvailable("%s is not an executable", o.teamd)
-	}
-	if err := ovstest.Available(); err != nil {
+	if err := testbed.OVSAvailable(); err != nil {
 		return nil, notAvailable("%v", err)
 	}
-	l := &teamLab{bin: bin, cfg: filepath.Join(o.dir, name+".yaml"),
-		// Unique on the machine: the control socket is /run/teamd-go/TEAM.sock.
-		team: fmt.Sprintf("tgbb%d", os.Getpid())}
-	for _, r := range []struct {
-		ns   **nstest.NS
-		role string
-	}{{&l.vm, "vm"}, {&l.host, "host"}, {&l.sw, "sw"}, {&l.rcv, "rcv"}} {
-		if *r.ns, err = newNS(cl, r.role); err != nil {
-			return nil, err
-		}
-	}
-	if err := veth(l.vm, "eth0", l.host, "tgbvm1"); err != nil {
-		return nil, err
-	}
-	for i := range labMembers {
-		if err := veth(l.host, labMembers[i], l.sw, labSwitchPs[i]); err != nil {
-			return nil, err
-		}
-	}
-	if err := veth(l.sw, "tgbpp", l.rcv, "eth0"); err != nil {
-		return nil, err
-	}
-	if err := hostPair(l.vm, "eth0", l.rcv, "eth0"); err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(o.dir, "ovs-"+name)
-	cl.push(func() { _ = os.RemoveAll(dir) })
-	sw, err := ovstest.StartProcess(l.sw.Name, dir, ovstest.UserspaceTSO())
+	n, err := testbed.Build(ctx, b, teamLabTopology(name))
 	if err != nil {
 		return nil, err
 	}
-	cl.push(func() { _ = sw.Stop() })
-	l.ovs = sw
-	if err := sw.AddBridge("tgbbr0"); err != nil {
-		return nil, err
-	}
-	if err := sw.AddPort("tgbbr0", "tgbpp"); err != nil {
-		return nil, err
-	}
-	if err := sw.AddBond("tgbbr0", "tgbbond0", labSwitchPs,
-		"bond_mode=balance-slb", "lacp=off", "other_config:all-members-active=true"); err != nil {
-		return nil, err
-	}
+	l := &teamLab{b: b, vm: n.NS("vm"), host: n.NS("host"), sw: n.NS("sw"), rcv: n.NS("rcv"), ovs: n.Switch("sw"),
+		cfg: filepath.Join(o.dir, name+".yaml"),
+		// Unique on the machine: the control socket is /run/teamd-go/TEAM.sock.
+		team: runName}
 	l.p = newPath(l.vm, l.rcv, "eth0", "eth0")
 	l.p.name = name
 	return l, nil
@@ -114,96 +88,44 @@ func buildTeamLab(cl *cleanups, o *options, name string) (*teamLab, error) {
 // config is the team's configuration with the given balance: static,
 // hash [ipv4, l4], the default flowlet_gap.
 func (l *teamLab) config(balance string) string {
-	return fmt.Sprintf(`# written by teamd-go bench
-team: %s
-mode: static
+	return fmt.Sprintf(`mode: static
 balance: %s
 hash: [ipv4, l4]
-backend: af_packet
 members:
   - name: %s
   - name: %s
 vnics:
   - name: tgbvm1
-`, l.team, balance, labMembers[0], labMembers[1])
+`, balance, labMembers[0], labMembers[1])
 }
 
 // start runs a daemon with balance, waits for its control socket and for
 // a TCP connection from the VM to the receiver. A running daemon is
 // stopped first.
-func (l *teamLab) start(ctx context.Context, cl *cleanups, balance string) error {
+func (l *teamLab) start(ctx context.Context, balance string) error {
 	l.stop()
-	if err := os.WriteFile(l.cfg, []byte(l.config(balance)), 0o644); err != nil {
-		return err
-	}
-	d, err := startProc(cl, l.host, l.bin, "-c", l.cfg)
-	if err != nil {
+	d, err := l.b.StartDaemon(ctx, l.host, testbed.DaemonSpec{Team: l.team, Backend: testbed.AFPacket, ConfigPath: l.cfg, Config: l.config(balance)})
+	if errors.Is(err, testbed.ErrDaemonStart) {
+		return notAvailable("%v", err)
+	} else if err != nil {
 		return err
 	}
 	l.daemon, l.balance = d, balance
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if d.exited() {
-			return notAvailable("teamd-go exited at start (%v): %s", d.err, d.lastLine())
-		}
-		if _, err := l.state(); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			return fmt.Errorf("teamd-go control socket: %w", err)
-		}
-		if !sleep(ctx, 100*time.Millisecond) {
-			return ctx.Err()
-		}
-	}
 	return reach(ctx, l.p, 15*time.Second)
 }
 
 // stop ends the running daemon (SIGTERM: members restored).
 func (l *teamLab) stop() {
 	if l.daemon != nil {
-		l.daemon.stop(syscall.SIGTERM)
+		l.daemon.Stop()
 		l.daemon = nil
 	}
 }
 
-func (l *teamLab) ctl(args ...string) (string, error) {
-	return l.host.Run(l.bin, append([]string{"ctl", "-t", l.team}, args...)...)
-}
-
-// teamState is the part of `ctl state` (SPEC §4) the sections read; raw
-// keeps the whole document for counters this bench does not know yet.
-type teamState struct {
-	Balance string `json:"balance"`
-	Members []struct {
-		Name      string `json:"name"`
-		Active    bool   `json:"active"`
-		TxPackets uint64 `json:"tx_packets"`
-		TxBytes   uint64 `json:"tx_bytes"`
-		TxDropped uint64 `json:"tx_dropped"`
-	} `json:"members"`
-	Counters struct {
-		TxDroppedNoMember uint64 `json:"tx_dropped_no_member"`
-		ReloadsOK         uint64 `json:"reloads_ok"`
-		ReloadsFailed     uint64 `json:"reloads_failed"`
-	} `json:"counters"`
-	raw any
-}
-
-func (l *teamLab) state() (*teamState, error) {
-	out, err := l.ctl("state")
-	if err != nil {
-		return nil, err
-	}
-	var st teamState
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		return nil, fmt.Errorf("ctl state: %w: %.200s", err, out)
-	}
-	_ = json.Unmarshal([]byte(out), &st.raw)
-	return &st, nil
-}
+func (l *teamLab) state() (team.State, error) { return l.daemon.State(context.Background()) }
 
 // txBytes maps member name to tx_bytes.
-func (st *teamState) txBytes() map[string]uint64 {
+func txBytes(st team.State) map[string]uint64 {
 	m := map[string]uint64{}
 	for _, mb := range st.Members {
 		m[mb.Name] = mb.TxBytes
@@ -212,7 +134,7 @@ func (st *teamState) txBytes() map[string]uint64 {
 }
 
 // txDropped is the team's transmit drops: members' and "no member".
-func (st *teamState) txDropped() uint64 {
+func txDropped(st team.State) uint64 {
 	n := st.Counters.TxDroppedNoMember
 	for _, m := range st.Members {
 		n += m.TxDropped
@@ -220,44 +142,10 @@ func (st *teamState) txDropped() uint64 {
 	return n
 }
 
-// flowletMoves is the dynamic balancer's own count of flowlet moves if
-// `ctl state` carries one (a numeric key "flowlet_moves", or "moves"
-// inside an object whose key mentions the balancer); SPEC §4 does not
-// require it, and when this was written the daemon did not expose it.
-func (st *teamState) flowletMoves() (uint64, bool) {
-	var walk func(v any, parent string) (uint64, bool)
-	walk = func(v any, parent string) (uint64, bool) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, x := range v {
-				if f, ok := x.(float64); ok && (k == "flowlet_moves" || k == "moves" && strings.Contains(parent, "balanc")) {
-					return uint64(f), true
-				}
-			}
-			for k, x := range v {
-				if n, ok := walk(x, k); ok {
-					return n, true
-				}
-			}
-		case []any:
-			for _, x := range v {
-				if n, ok := walk(x, parent); ok {
-					return n, true
-				}
-			}
-		}
-		return 0, false
-	}
-	return walk(st.raw, "")
-}
-
 // reload rewrites the config file with balance and reloads through ctl.
 func (l *teamLab) reload(balance string) error {
-	if err := os.WriteFile(l.cfg, []byte(l.config(balance)), 0o644); err != nil {
+	if err := l.daemon.Reload(context.Background(), l.config(balance)); err != nil {
 		return err
-	}
-	if out, err := l.ctl("reload"); err != nil {
-		return fmt.Errorf("%w: %s", err, strings.TrimSpace(out))
 	}
 	l.balance = balance
 	return nil

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/teamd-go/teamd-go/test/nstest"
+	"github.com/teamd-go/teamd-go/internal/testbed"
 )
 
 // wireObserver watches which member each flow of the sender arrives on at
@@ -57,7 +57,7 @@ func flowKey(proto uint8, sport, dport int) uint64 {
 
 // startWire opens a socket on each of devs in ns; frames from srcIP count.
 // pr, if not nil, is a probe whose sequence numbers are recorded.
-func startWire(ns *nstest.NS, srcIP string, pr *probe, devs ...string) (*wireObserver, error) {
+func startWire(ns *testbed.NS, srcIP string, pr *probe, devs ...string) (*wireObserver, error) {
 	ip := net.ParseIP(srcIP).To4()
 	if ip == nil {
 		return nil, fmt.Errorf("%s is not IPv4", srcIP)

@@ -90,12 +90,15 @@ func StartDaemon(ctx context.Context, ns *NS, bin string, spec DaemonSpec) (*Dae
 	d.Proc = p
 	if err := WaitFor(ctx, startTimeout, func() error {
 		if p.Exited() {
-			return errExited
+			return GiveUp(fmt.Errorf("exited (%v): %s", p.Err(), p.LastLine()))
 		}
 		_, err := d.State(ctx)
 		return err
 	}); err != nil {
 		d.Stop()
+		if p.Exited() {
+			return d, fmt.Errorf("%w (%s): %w", ErrDaemonStart, spec.Team, err)
+		}
 		return d, fmt.Errorf("%w (%s): %w; log:\n%s", ErrDaemonStart, spec.Team, err, p.LogTail(10))
 	}
 	return d, nil

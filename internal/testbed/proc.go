@@ -2,7 +2,6 @@ package testbed
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -211,6 +210,3 @@ func (t *tailBuffer) String() string {
 	defer t.mu.Unlock()
 	return t.b.String()
 }
-
-// errExited is returned when a process ends while it is waited for.
-var errExited = errors.New("exited")
