@@ -36,6 +36,9 @@ func TestBadConfig(t *testing.T) {
 		{"bad yaml", "team: t0\nmembers: [\n", []string{"team.yaml"}},
 		{"unknown key", "team: t0\nmembrs:\n  - name: lo\n", []string{"team.yaml:2", "membrs"}},
 		{"bad value", "team: t0\nmode: turbo\nmembers:\n  - name: lo\n", []string{"team.yaml:2", "mode", "turbo"}},
+		// The daemon's member cap is the config's: --check says it too.
+		{"70 members", "team: t0\nmode: static\nbalance: address-hash\nmembers:\n" + strings.Repeat("  - name: lo\n", 70),
+			[]string{"team.yaml:4: members: 70 members; a team has at most 64"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

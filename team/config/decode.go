@@ -109,6 +109,10 @@ func (r *reader) each(n *yaml.Node, path string, known []string, fn func(key str
 		}
 		seen[key] = k.Line
 		if known != nil && !slices.Contains(known, key) {
+			if r.probs.full() {
+				r.probs.more++ // counted; no suggestion worked out
+				continue
+			}
 			why := ""
 			if r.json {
 				why = " (teamd would silently ignore it; teamd-go refuses it to catch typos)"

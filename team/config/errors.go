@@ -35,19 +35,30 @@ func (p Problem) String() string {
 	return b.String()
 }
 
-// Error lists every problem found in one configuration. Parse, Load,
-// Validate and CheckHost return it.
+// Error lists the problems found in one configuration: the first
+// MaxProblems, and how many more there were. Parse, Load, Validate and
+// CheckHost return it.
 type Error struct {
 	// Path is the file the configuration came from; may be empty.
 	Path     string
 	Problems []Problem
+	// More counts the problems found beyond Problems (not listed).
+	More int
 }
+
+// MaxProblems is how many problems one Error lists; a file with more
+// (a generated file gone wrong) is reported by its first ones and a
+// count, so that checking it stays fast and small.
+const MaxProblems = 20
 
 // Error prints one problem per line as "file:line: key: msg".
 func (e *Error) Error() string {
-	lines := make([]string, len(e.Problems))
+	lines := make([]string, len(e.Problems), len(e.Problems)+1)
 	for i, p := range e.Problems {
 		lines[i] = formatProblem(e.Path, p)
+	}
+	if e.More > 0 {
+		lines = append(lines, formatProblem(e.Path, Problem{Msg: fmt.Sprintf("... and %d more problems (only the first %d are listed)", e.More, len(e.Problems))}))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -67,26 +78,40 @@ func formatProblem(path string, p Problem) string {
 	return path + ": " + p.Msg
 }
 
-// problems collects Problems while a configuration is read.
-type problems []Problem
+// problems collects Problems while a configuration is read: the first
+// MaxProblems, then only a count.
+type problems struct {
+	list []Problem
+	more int
+}
 
 func (ps *problems) add(line int, key, format string, args ...any) {
-	*ps = append(*ps, Problem{Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	if ps.full() {
+		ps.more++
+		return
+	}
+	ps.list = append(ps.list, Problem{Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
+
+// full reports whether further problems are only counted: a caller may
+// skip the work of describing one (suggestions for an unknown key).
+func (ps *problems) full() bool { return len(ps.list) >= MaxProblems }
+
+func (ps *problems) count() int { return len(ps.list) + ps.more }
 
 // err returns nil or an *Error holding the problems, ordered by line
 // (problems without a line first: they concern the file as a whole).
 func (ps problems) err(path string) error {
-	if len(ps) == 0 {
+	if ps.count() == 0 {
 		return nil
 	}
-	return &Error{Path: path, Problems: sortedProblems(ps)}
+	return &Error{Path: path, Problems: sortedProblems(ps), More: ps.more}
 }
 
 // sortedProblems orders problems by line, keeping the order of those
 // on one line.
 func sortedProblems(ps problems) []Problem {
-	sorted := slices.Clone([]Problem(ps))
+	sorted := slices.Clone(ps.list)
 	slices.SortStableFunc(sorted, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
 	return sorted
 }
@@ -96,7 +121,7 @@ func sortedProblems(ps problems) []Problem {
 // member whose name has the wrong type is not also "missing a name".
 // A duplicate key does not count: the first one was read.
 func (ps problems) has(key string) bool {
-	for _, p := range ps {
+	for _, p := range ps.list {
 		if p.Key == "" || strings.HasPrefix(p.Msg, dupKeyMsg) {
 			continue
 		}

@@ -15,11 +15,36 @@ import (
 // Load reads, defaults and validates the configuration in the file at
 // path; see Parse.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	defer f.Close()
+	// One byte more than allowed tells Parse the file is too large,
+	// without reading all of it (a device, a runaway generator).
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			return nil, fileTooLarge(path, st.Size())
+		}
+		return nil, fileTooLarge(path, -1)
+	}
 	return Parse(data, path)
+}
+
+// fileTooLarge is the error for a file over MaxFileSize (size -1:
+// unknown, not a regular file).
+func fileTooLarge(path string, size int64) error {
+	what := "more than 1 MiB"
+	if size >= 0 {
+		what = fmt.Sprintf("%d bytes", size)
+	}
+	var ps problems
+	ps.add(0, "", "the file is %s; a configuration is at most %d bytes (1 MiB)", what, MaxFileSize)
+	return ps.err(path)
 }
 
 // Parse reads a configuration: YAML as in SPEC §3, or teamd's JSON
@@ -31,6 +56,9 @@ func Load(path string) (*Config, error) {
 // name the line and the key. Host checks (do the interfaces exist?) are
 // separate: see CheckHost.
 func Parse(data []byte, path string) (*Config, error) {
+	if len(data) > MaxFileSize {
+		return nil, fileTooLarge(path, int64(len(data)))
+	}
 	var (
 		c     *Config
 		ps    problems
@@ -43,7 +71,9 @@ func Parse(data []byte, path string) (*Config, error) {
 		c, ps, src = parseYAML(data)
 	}
 	if c != nil {
-		for _, p := range validate(c) {
+		vps := validate(c)
+		ps.more += vps.more
+		for _, p := range vps.list {
 			line, key := src.locate(p.Key)
 			if ps.has(key) {
 				continue // already reported where it was read
@@ -58,6 +88,9 @@ func Parse(data []byte, path string) (*Config, error) {
 	c.Path = path
 	for _, w := range sortedProblems(warns) {
 		c.Warnings = append(c.Warnings, formatProblem(path, w))
+	}
+	if warns.more > 0 {
+		c.Warnings = append(c.Warnings, formatProblem(path, Problem{Msg: fmt.Sprintf("... and %d more warnings", warns.more)}))
 	}
 	return c, nil
 }
@@ -258,10 +291,16 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) bool {
 		case "backend":
 			d.enum(v, kp, &c.Backend)
 		case "members":
+			if d.tooLong(v, kp, MaxMembers, "members", membersWhy) {
+				break
+			}
 			d.seq(v, kp, func(_ int, item *yaml.Node, ip string) {
 				c.Members = append(c.Members, d.member(item, ip))
 			})
 		case "vnics":
+			if d.tooLong(v, kp, MaxVNICs, "vnics", vnicsWhy) {
+				break
+			}
 			d.seq(v, kp, func(_ int, item *yaml.Node, ip string) {
 				c.VNICs = append(c.VNICs, d.vnic(item, ip))
 			})
@@ -276,6 +315,17 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) bool {
 		}
 	})
 	d.finish(c)
+	return true
+}
+
+// tooLong reports a list of more than max items, before any of them is
+// read; the list is then left empty (and validate says nothing more).
+func (d *yamlDecoder) tooLong(v *yaml.Node, path string, max int, what, why string) bool {
+	n := resolve(v)
+	if n == nil || n.Kind != yaml.SequenceNode || len(n.Content) <= max {
+		return false
+	}
+	d.probs.add(d.src.at[path].line, path, "%s", tooMany(len(n.Content), max, what, why))
 	return true
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -363,5 +364,97 @@ func TestCheckHost(t *testing.T) {
 	host["eth2"], host["vm1"] = true, true
 	if err := c.CheckHost(func(name string) bool { return host[name] }); err != nil {
 		t.Errorf("CheckHost with every interface there: %v", err)
+	}
+}
+
+// TestBounds: lists over their bound are refused before any per-item
+// work, problems are listed up to MaxProblems plus a count, and a file
+// over MaxFileSize is not parsed.
+func TestBounds(t *testing.T) {
+	members := func(n int) string {
+		var b strings.Builder
+		b.WriteString("team: t\nmode: static\nbalance: address-hash\nmembers:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  - name: e%d\n", i)
+		}
+		return b.String()
+	}
+	unknown := func(n int) string {
+		var b strings.Builder
+		b.WriteString("team: t\nmembers: [{name: eth1}]\n")
+		for i := range n {
+			fmt.Fprintf(&b, "junk%d: 1\n", i)
+		}
+		return b.String()
+	}
+	ports := func(n int) string {
+		var b strings.Builder
+		b.WriteString(`{"device": "t", "runner": {"name": "loadbalance"}, "ports": {`)
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, `"e%d": {}`, i)
+		}
+		b.WriteString("}}")
+		return b.String()
+	}
+	tests := []struct {
+		name string
+		in   string
+		want []string
+		more int
+	}{
+		{"65 members", members(65), []string{`team0.yaml:4: members: 65 members; a team has at most 64 (the data path's member tables)`}, 0},
+		{"50000 members", members(50000), []string{`team0.yaml:4: members: 50000 members; a team has at most 64`}, 0},
+		{"1025 vnics", "team: t\nmembers: [{name: eth1}]\nvnics:\n" + strings.Repeat("  - name: v\n", 1025),
+			[]string{`team0.yaml:3: vnics: 1025 vnics; a team has at most 1024`}, 0},
+		{"65 teamd ports", ports(65), []string{`team0.yaml:1: ports: 65 ports; a team has at most 64`}, 0},
+		{"30000 unknown keys", unknown(30000), nil, 30000 - MaxProblems},
+		{"too large", "team: t\n" + strings.Repeat("#", MaxFileSize), []string{`team0.yaml: the file is 1048584 bytes; a configuration is at most 1048576 bytes (1 MiB)`}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.in), "team0.yaml")
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %T %v, want *Error", err, err)
+			}
+			if tt.want != nil {
+				lines := strings.Split(err.Error(), "\n")
+				if len(lines) != len(tt.want) {
+					t.Fatalf("got %d problems, want %d:\n%v", len(lines), len(tt.want), err)
+				}
+				for i, w := range tt.want {
+					if !strings.HasPrefix(lines[i], w) {
+						t.Errorf("problem %d:\n got %s\nwant %s...", i, lines[i], w)
+					}
+				}
+			}
+			if e.More != tt.more || (tt.more > 0 && len(e.Problems) != MaxProblems) {
+				t.Errorf("%d problems listed and %d more, want %d more", len(e.Problems), e.More, tt.more)
+			}
+			if tt.more > 0 && !strings.HasSuffix(err.Error(), fmt.Sprintf("team0.yaml: ... and %d more problems (only the first %d are listed)", tt.more, MaxProblems)) {
+				t.Errorf("the last line does not count the rest:\n%s", err)
+			}
+		})
+	}
+	// The same member cap for a configuration changed in code (ctl port
+	// add of a 65th member goes through Validate).
+	c, err := Parse([]byte(members(64)), "team0.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Members = append(c.Members, defaultMember("e64"))
+	if err := Validate(c); err == nil || !strings.Contains(err.Error(), "members: 65 members; a team has at most 64") {
+		t.Errorf("Validate of a 65th member: %v", err)
+	}
+	// Load does not read more than MaxFileSize+1 of a huge file.
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(path, make([]byte, 3*MaxFileSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "the file is 3145728 bytes; a configuration is at most 1048576 bytes") {
+		t.Errorf("Load of a 3 MiB file: %v", err)
 	}
 }

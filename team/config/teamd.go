@@ -91,7 +91,7 @@ func parseTeamd(data []byte) (*Config, problems, problems, *source) {
 	src := newSource()
 	root, p := jsonTree(data)
 	if p != nil {
-		ps = append(ps, *p)
+		ps.list = append(ps.list, *p)
 		return nil, ps, warns, src
 	}
 	t := &teamdReader{reader: &reader{probs: &ps, warns: &warns, json: true}, src: src}
@@ -308,6 +308,10 @@ func (t *teamdReader) ports(kv keyed, c *Config) []keyed {
 		v    *yaml.Node
 	}
 	var ports []port
+	if n := resolve(kv.v); n != nil && n.Kind == yaml.MappingNode && len(n.Content)/2 > MaxMembers {
+		t.probs.add(n.Line, "ports", "%s", tooMany(len(n.Content)/2, MaxMembers, "ports", membersWhy))
+		return nil
+	}
 	if kv.v != nil {
 		t.each(kv.v, "ports", nil, func(key string, k, v *yaml.Node) {
 			ports = append(ports, port{key, k.Line, v})

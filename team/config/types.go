@@ -3,6 +3,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -97,8 +98,32 @@ type VNIC struct {
 	MACSpoofing bool `yaml:"mac_spoofing"`
 }
 
-// MaxVNICMACs is how many MACs one vnic may own, pinned or learned.
-const MaxVNICMACs = 256
+// Bounds of a configuration, checked before any per-item work so that
+// a generated file gone wrong is refused fast and small.
+const (
+	// MaxVNICMACs is how many MACs one vnic may own, pinned or learned.
+	MaxVNICMACs = 256
+	// MaxMembers is how many members a team may have (the data path's
+	// fixed member arrays).
+	MaxMembers = lb.MaxMembers
+	// MaxVNICs is how many vnics a team may have: each is a goroutine
+	// with its own batch buffers (4 MiB).
+	MaxVNICs = 1024
+	// MaxFileSize is the largest configuration file read (a full
+	// 64-member, 1024-vnic file is well under 100 KiB).
+	MaxFileSize = 1 << 20
+)
+
+const (
+	membersWhy = "the data path's member tables"
+	vnicsWhy   = "each vnic has its own goroutine and buffers"
+)
+
+// tooMany is the message for a list longer than its bound, the same
+// whether a file, "ctl port add" or the daemon finds it.
+func tooMany(n, max int, what, why string) string {
+	return fmt.Sprintf("%d %s; a team has at most %d (%s)", n, what, max, why)
+}
 
 // SameVNIC reports whether a and b are the same vnic configuration.
 func SameVNIC(a, b VNIC) bool {

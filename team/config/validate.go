@@ -98,6 +98,12 @@ func (v *validator) members(c *Config, modeOK bool) map[string]string {
 	if len(c.Members) == 0 {
 		v.add("members", "at least one member is required: the physical NICs of the team")
 	}
+	if len(c.Members) > MaxMembers {
+		// Before any per-member work: "ctl port add" of a 65th member
+		// and a file with 100,000 get the same answer, fast.
+		v.add("members", "%s", tooMany(len(c.Members), MaxMembers, "members", membersWhy))
+		return nil
+	}
 	names := make(map[string]string) // interface name -> key that has it
 	primary := ""
 	standby := 0
@@ -146,6 +152,10 @@ func (v *validator) members(c *Config, modeOK bool) map[string]string {
 // vnics checks the vnics: list; members are the member names, which a
 // vnic cannot reuse.
 func (v *validator) vnics(c *Config, members map[string]string) {
+	if len(c.VNICs) > MaxVNICs {
+		v.add("vnics", "%s", tooMany(len(c.VNICs), MaxVNICs, "vnics", vnicsWhy))
+		return
+	}
 	vnics := make(map[string]string)
 	macs := make(map[string]string)
 	for i, n := range c.VNICs {
