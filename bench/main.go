@@ -3,15 +3,15 @@
 // Command bench measures, in one run on this machine, 64-byte frames per
 // second and TCP throughput for one hop between a sender and a receiver
 // network namespace through: a direct veth pair, a Linux bridge, Open
-// vSwitch's userspace datapath (without and with userspace TSO), and
-// teamd-go with each backend (SPEC §6). It prints a table and writes the
-// same rows to bench/results.json. After the rows come three sections
-// that measure the team itself (sections.go): balance (imbalance between
-// the members for 2, 8 and 64 TCP flows, address-hash vs dynamic),
-// reorder (a UDP probe's reordering under dynamic, with address-hash as
-// reference) and reload (a UDP probe's loss while the balance is switched
-// 12 times by reload, against a run without reloads); they print their
-// own tables and land in bench/results.json too (format: resultsFile).
+// vSwitch's userspace datapath (without and with userspace TSO), and teamd-go
+// with each backend (docs/contract.md §6). It prints a table and writes the
+// same rows to bench/results.json. After the rows come three sections that
+// measure the team itself (sections.go): balance (imbalance between the
+// members for 2, 8 and 64 TCP flows, address-hash vs dynamic), reorder (a UDP
+// probe's reordering under dynamic, with address-hash as reference) and
+// reload (a UDP probe's loss while the balance is switched 12 times by
+// reload, against a run without reloads); they print their own tables and
+// land in bench/results.json too (format: resultsFile).
 //
 // Run it as root from the repository root, after building the daemon:
 //

@@ -17,7 +17,7 @@ import (
 
 // bench/results.json is one object:
 //
-//	{"rows":     [Result...]         the table of SPEC §6, as before (see Result)
+//	{"rows":     [Result...]         the table of docs/contract.md §6, as before (see Result)
 //	 "balance":  [BalanceResult...]  section balance
 //	 "reorder":  [ReorderResult...]  section reorder
 //	 "reload":   [ReloadResult...]   section reload

@@ -86,9 +86,9 @@ func TestExamplesShowWhatTheyAreNamedFor(t *testing.T) {
 	}
 }
 
-// TestUnit checks the systemd unit for what the README and SPEC §2 promise:
-// one team per instance, reload by SIGHUP, the capabilities the daemon
-// needs. `systemd-analyze verify` is run by hand (it needs the binary
+// TestUnit checks the systemd unit for what the README and docs/contract.md
+// §2 promise: one team per instance, reload by SIGHUP, the capabilities the
+// daemon needs. `systemd-analyze verify` is run by hand (it needs the binary
 // installed).
 func TestUnit(t *testing.T) {
 	b, err := os.ReadFile("teamd-go@.service")

@@ -221,7 +221,7 @@ func (d *Daemon) Reload() error {
 	return nil
 }
 
-// handle serves the control socket (SPEC §2).
+// handle serves the control socket (docs/contract.md §2).
 func (d *Daemon) handle(_ context.Context, cmd string, args []string) (any, error) {
 	switch cmd {
 	case "state":

@@ -16,9 +16,9 @@ import (
 	"github.com/teamd-go/teamd-go/team"
 )
 
-// autoLastHop is the first seed (SPEC §5 "auto-last-hop"): a VM behind a
-// switch-independent teamd-go team with the dynamic balancer talks
-// through a load balancer with "auto last hop" on the VM's own subnet,
+// autoLastHop is the auto-last-hop bug (docs/bugs.md; docs/contract.md §5): a
+// VM behind a switch-independent teamd-go team with the dynamic balancer
+// talks through a load balancer with "auto last hop" on the VM's own subnet,
 // and part of its connections never open.
 //
 // Each variant builds, in namespaces named tgl<pid>-<variant>-<role>:
@@ -534,7 +534,7 @@ func (m *alhMeasure) why() string {
 			s += fmt.Sprintf("; no vnic owns that MAC: teamd-go dropped %d frames as rx_dropped_not_owned (%d source MACs rewritten)",
 				m.notOwned, m.rewritten)
 		} else {
-			s += fmt.Sprintf(" - not only the seed's failure; see the logs (rx_dropped_not_owned %d)", m.notOwned)
+			s += fmt.Sprintf(" - not only the auto-last-hop failure; see the logs (rx_dropped_not_owned %d)", m.notOwned)
 		}
 		return s
 	}

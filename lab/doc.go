@@ -1,7 +1,7 @@
-// Package lab is `teamd-go lab` (SPEC §5): it builds a scenario's network
-// in namespaces once per variant, runs traffic through teamd-go, prints
-// one row per variant with a verdict and the reason for it, and removes
-// everything.
+// Package lab is `teamd-go lab` (docs/contract.md §5): it builds a scenario's
+// network in namespaces once per variant, runs traffic through teamd-go,
+// prints one row per variant with a verdict and the reason for it, and
+// removes everything.
 //
 //	teamd-go lab [SCENARIO] [--json] [--keep] [--variant NAME,...] [--backend af_packet|xdp]
 //	teamd-go lab down
@@ -15,8 +15,8 @@
 // variant, attempts, succeeded, verdict ("ok", "broken", or "error" when
 // the variant could not be measured), then expected, why and the
 // scenario's own fields. The exit status is 0 when every verdict is the
-// expected one. There are two: auto-last-hop (the first seed, see
-// autoLastHop) and stale-mac (the second, see staleMAC).
+// expected one. There are two, the field bugs of docs/bugs.md:
+// auto-last-hop (see autoLastHop) and stale-mac (see staleMAC).
 //
 // # What runs where
 //

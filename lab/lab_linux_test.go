@@ -194,12 +194,12 @@ func TestAutoLastHop(t *testing.T) {
 		}
 		switch r.Variant {
 		case "si-dynamic":
-			// The seed's mechanism, not any failure: the failed
+			// The bug's mechanism, not any failure: the failed
 			// connections were opened from m2's MAC, and the team
 			// dropped frames addressed to it.
 			failed := r.Attempts - r.Succeeded
 			if r.FailedLastHops["m2"] != failed || *r.RxDroppedNotOwned == 0 || *r.TxRewritten == 0 || r.LBSentTo["m2"] == 0 {
-				t.Errorf("si-dynamic broke, but not by the seed's mechanism: %+v", r)
+				t.Errorf("si-dynamic broke, but not by the auto-last-hop mechanism: %+v", r)
 			}
 		case "si-hyperv-port", "static-dynamic", "lacp-dynamic":
 			if *r.TxRewritten != 0 || *r.RxDroppedNotOwned != 0 {
@@ -240,7 +240,7 @@ type smRow struct {
 }
 
 // TestStaleMAC runs `teamd-go lab stale-mac --json` and checks each
-// variant's verdict and the evidence for it: a broken row is the seed's
+// variant's verdict and the evidence for it: a broken row is the bug's
 // failure (every probe lost, the team still bound to the VM's old MAC,
 // dropped as not owned, the client's ARP entry right), an ok row has the
 // team bound to the VM's MAC now; and that nothing is left behind.
@@ -305,10 +305,10 @@ func TestStaleMAC(t *testing.T) {
 		}
 		switch r.Verdict {
 		case "broken":
-			// The seed's mechanism: the stale binding, and every probe
+			// The stale-mac mechanism: the stale binding, and every probe
 			// translated to a MAC no vnic owns.
 			if r.Succeeded != 0 || r.Binding.MAC != r.VMMACBefore || *r.RxDroppedNotOwned < 17 || *r.RxTranslated < 17 {
-				t.Errorf("%s broke, but not by the seed's mechanism: %d/%d answered, binding %s (VM's MAC before %s), not owned %d, translated %d",
+				t.Errorf("%s broke, but not by the stale-mac mechanism: %d/%d answered, binding %s (VM's MAC before %s), not owned %d, translated %d",
 					r.Variant, r.Succeeded, r.Attempts, r.Binding.MAC, r.VMMACBefore, *r.RxDroppedNotOwned, *r.RxTranslated)
 			}
 		case "ok":

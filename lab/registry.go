@@ -45,7 +45,8 @@ type variant struct {
 	Run func(ctx context.Context, e *env, row *result) error
 }
 
-// verdict is what a variant's measurement says about the seed.
+// verdict is what a variant's measurement says about the field bug
+// (docs/bugs.md).
 type verdict string
 
 const (
@@ -54,12 +55,12 @@ const (
 	// verdictBroken: at least one exchange failed.
 	verdictBroken verdict = "broken"
 	// verdictError: the variant could not be measured (setup failed, a feature is
-	// missing); Row.Error says why. Not a verdict on the seed.
+	// missing); Row.Error says why. Not a verdict on the bug.
 	verdictError verdict = "error"
 )
 
 // result is one variant's row of the table. It marshals as one flat JSON object: the
-// fixed fields of SPEC §5 followed by Extra.
+// fixed fields of docs/contract.md §5 followed by Extra.
 type result struct {
 	Scenario  string  `json:"scenario"`
 	Variant   string  `json:"variant"`

@@ -32,7 +32,7 @@ func TestRowJSON(t *testing.T) {
 		t.Errorf("JSON row (-want +got):\n%s", diff)
 	}
 	if !strings.HasPrefix(string(b), `{"scenario":"s","variant":"v","attempts":3,"succeeded":2,"verdict":"broken"`) {
-		t.Errorf("SPEC §5 fields do not come first: %s", b)
+		t.Errorf("docs/contract.md §5 fields do not come first: %s", b)
 	}
 }
 

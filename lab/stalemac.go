@@ -16,9 +16,9 @@ import (
 	"github.com/teamd-go/teamd-go/team"
 )
 
-// staleMAC is the second seed (SPEC §5 "stale-mac"): an active/passive
-// team with receive-side MAC translation (rx_translation) keeps
-// addressing a VM at the MAC it had before it restarted, when the VM
+// staleMAC is the stale-mac bug (docs/bugs.md; docs/contract.md §5): an
+// active/passive team with receive-side MAC translation (rx_translation)
+// keeps addressing a VM at the MAC it had before it restarted, when the VM
 // comes back with a new one.
 //
 // Each variant builds, in namespaces named tgl<pid>-<variant>-<role>:
@@ -33,7 +33,7 @@ import (
 //	cl:    eth0 10.62.0.100/24, the client, on the VM's subnet
 //
 // Neither host uses the team for itself (no IP on the hosts), as in the
-// seed. IPv6 is off in every namespace: the seed is about IPv4 and ARP,
+// bug report. IPv6 is off in every namespace: the bug is about IPv4 and ARP,
 // and the VM's only frame when it comes up is then its IPv4 announcement,
 // which keeps the steps below exact.
 //
@@ -51,7 +51,7 @@ import (
 // arp_notify, most others likewise): the team's switch learns the VM's
 // MAC from it, and with learn: continuous the team binds the IP to it.
 // learn: init keeps the binding it made first, for ever: the Broadcom
-// driver of the seed. `teamd-go ctl toggle` (disabling and enabling the
+// driver of the bug report. `teamd-go ctl toggle` (disabling and enabling the
 // team adapter) re-reads the table from the switch's MAC table.
 //
 // A live migration moves the host end of the VM's veth from host A to
@@ -60,7 +60,7 @@ import (
 // `teamd-go ctl reload`); then the VM announces itself by gratuitous ARP
 // (the lab's garp helper, what `arping -U` sends), standing in for
 // Hyper-V's announcement after a migration, until the client's ARP entry
-// points at team MAC B. The VM must answer pings then, as in the seed,
+// points at team MAC B. The VM must answer pings then, as in the bug report,
 // before it is restarted on host B.
 //
 // Verdict: after the restart (and the toggle, if any) the lab waits until
@@ -94,7 +94,7 @@ var staleMAC = scenario{
 	},
 }
 
-// Addresses. The MACs follow the seed's letters: team MAC A and B, the
+// Addresses. The MACs follow the bug report's letters: team MAC A and B, the
 // VM's dynamic MACs C (host A's pool) and D (host B's pool).
 const (
 	smVMIP      = "10.62.0.10"
@@ -124,9 +124,9 @@ const (
 
 // smVerdict is the rule: ok when every probe after the first smGrace was
 // answered, broken otherwise. The grace covers what a restart costs any
-// network for a moment, not the seed: the client's ARP entry may be in
+// network for a moment, not the bug: the client's ARP entry may be in
 // DELAY or PROBE and the VM must resolve the client before it can answer
-// the first request. The seed's failure loses every probe (each is
+// the first request. The bug's failure loses every probe (each is
 // translated to a MAC no vnic owns), so in practice rows read 20/20 or
 // 0/20; anything in between is broken too, and its why says how many
 // were lost.
@@ -373,7 +373,7 @@ func (c sm) migrateToB(ctx context.Context, e *env, n *smNet, row *result) error
 	ok := count(answered)
 	row.Set("after_migration", map[string]int{"attempts": len(answered), "succeeded": ok}, "")
 	if smVerdict(answered) != verdictOK {
-		return fmt.Errorf("the VM answers only %d of %d pings on host B after the migration, before any restart (the seed's VM does)", ok, len(answered))
+		return fmt.Errorf("the VM answers only %d of %d pings on host B after the migration, before any restart (the bug report's VM does)", ok, len(answered))
 	}
 	e.Logf("after the migration: %d/%d pings answered, client ARP %s -> %s", ok, len(answered), smVMIP, neigh.LLAddr)
 	return nil

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Broadcasts exactly once (SPEC §1).
+// Broadcasts exactly once (docs/contract.md §1).
 //
 // In switch-independent mode the physical switch floods every broadcast
 // and multicast to every member, and one member at a time (the snapshot's

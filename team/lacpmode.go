@@ -214,7 +214,7 @@ func (l *lacpMode) flush() bool {
 	return out.DistributingChanged
 }
 
-// state is SPEC §4's lacp object of one member.
+// state is the lacp object of one member in docs/contract.md §4.
 func (l *lacpMode) state(member int) *LACPState {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -116,9 +116,9 @@ func (s *snapshot) switchRx(db *fdb, f *frame.Frame, m int, now int64) (rxVerdic
 	}
 	owner := db.lookup(f.Dst)
 	if owner < 0 || owner >= len(s.vnics) || s.vnics[owner] == nil {
-		// SPEC §1: the virtual switch delivers only to MACs a vnic
-		// owns. A reply sent to a member's own MAC (the first seed)
-		// ends here.
+		// docs/contract.md §1: the virtual switch delivers only to
+		// MACs a vnic owns. A reply sent to a member's own MAC (the
+		// auto-last-hop bug, docs/bugs.md) ends here.
 		return rxNotOwned, owner
 	}
 	if s.mode == modeSwitchIndependent {

@@ -10,7 +10,8 @@ import (
 	"github.com/teamd-go/teamd-go/dataplane/frame"
 )
 
-// State is the team's state as `teamd-go ctl state` prints it (SPEC §4).
+// State is the team's state as `teamd-go ctl state` prints it
+// (docs/contract.md §4).
 type State struct {
 	Team     string        `json:"team"`
 	Mode     string        `json:"mode"`

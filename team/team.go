@@ -1,5 +1,5 @@
 // Package team wires members, vnics, a balancer and a teaming mode into a
-// running team with a small virtual switch on top (SPEC §1).
+// running team with a small virtual switch on top (docs/contract.md §1).
 //
 // The data path is one goroutine per port: a vnic's goroutine reads a batch
 // from the vnic, switches each frame to another vnic or picks a member for
@@ -186,7 +186,7 @@ type vnic struct {
 	src sourcePolicy
 }
 
-// counters are the team's own counters (SPEC §4 "counters").
+// counters are the team's own counters (docs/contract.md §4 "counters").
 type counters struct {
 	rxDroppedNotOwned      atomic.Uint64
 	rxDroppedWrongMember   atomic.Uint64

@@ -296,7 +296,7 @@ func TestReceiveDelivery(t *testing.T) {
 	if err := tt.h.port("vm1").WaitSent(1, wait); err != nil {
 		t.Fatal(err)
 	}
-	// To a MAC nobody owns (eth2's own MAC: the first seed): dropped, counted.
+	// To a MAC nobody owns (eth2's own MAC, as in the auto-last-hop bug): dropped, counted.
 	eth2.Inject(udp(macFor("eth2"), peerMAC, 80, 1000))
 	// vm1 on the wrong member (a flood): dropped.
 	eth2.Inject(udp(vm1MAC, peerMAC, 80, 1000))

@@ -249,9 +249,10 @@ func (s *snapshot) viaHome(f *frame.Frame, home int) bool {
 
 // rewritesSource reports whether a frame of a vnic whose home is home,
 // leaving on member m without rx_translation, takes m's MAC as source.
-// SPEC §3.1: a frame leaving a member other than its vnic's home takes
-// that member's MAC as source, so the physical switch never sees one MAC
-// on two ports. This is the first seed's trigger.
+// docs/contract.md §3.1: a frame leaving a member other than its vnic's
+// home takes that member's MAC as source, so the physical switch never
+// sees one MAC on two ports. This is what triggers the auto-last-hop bug
+// (docs/bugs.md).
 func (s *snapshot) rewritesSource(f *frame.Frame, m, home int) bool {
 	return m != home && home >= 0 && !f.Dst.IsMulticast() && s.rewriteOn()
 }

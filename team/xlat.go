@@ -15,7 +15,8 @@ import (
 )
 
 // Receive-side MAC translation (rx_translation), as the Broadcom team of
-// the second seed does it: the physical network sees only the team's MAC.
+// the stale-mac bug (docs/bugs.md) does it: the physical network sees
+// only the team's MAC.
 // Frames from VMs leave with the team MAC as source (and as ARP sender);
 // the team answers ARP for its VMs' IPv4 addresses with the team MAC; a
 // frame arriving for the team MAC is readdressed to the VM that holds its
@@ -179,7 +180,8 @@ func (t *Team) rebuildXlatLocked(why string) {
 }
 
 // Toggle is `teamd-go ctl toggle`: what disabling and re-enabling the
-// team adapter does in the seed. The translation table is re-read.
+// team adapter does in the stale-mac bug (docs/bugs.md). The translation
+// table is re-read.
 func (t *Team) Toggle() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()

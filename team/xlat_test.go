@@ -123,9 +123,10 @@ func TestXlatReceive(t *testing.T) {
 	}
 }
 
-// TestXlatStaleMAC is the second seed in a unit test: the VM comes back
-// with a new MAC. learn: init keeps addressing the old one (dropped: no
-// vnic owns it) until the team is toggled; continuous follows at once.
+// TestXlatStaleMAC is the stale-mac bug (docs/bugs.md) in a unit test: the VM
+// comes back with a new MAC. learn: init keeps addressing the old one
+// (dropped: no vnic owns it) until the team is toggled; continuous follows at
+// once.
 func TestXlatStaleMAC(t *testing.T) {
 	for _, tc := range []struct {
 		learn      string

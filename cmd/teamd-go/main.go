@@ -1,5 +1,5 @@
 // Command teamd-go is a userspace NIC-teaming daemon with a small virtual
-// switch on top. See README.md and SPEC §2 for the command line.
+// switch on top. See README.md and docs/contract.md §2 for the command line.
 package main
 
 import (

@@ -1,6 +1,6 @@
 // Package lbemu emulates the part of a hardware load balancer that the
-// first seed is about: a router with "auto last hop" (F5 BIG-IP) or "MAC
-// based forwarding" (Citrix NetScaler).
+// auto-last-hop bug (docs/bugs.md) is about: a router with "auto last hop"
+// (F5 BIG-IP) or "MAC based forwarding" (Citrix NetScaler).
 //
 // # The box
 //

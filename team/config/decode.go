@@ -191,8 +191,8 @@ func (r *reader) enum(n *yaml.Node, path string, out *string) {
 }
 
 // boolean reads true or false. teamd JSON also takes 0 and 1, with a
-// warning: SPEC §3.2 reads them as booleans, teamd itself ignores a
-// non-boolean value here and uses its default.
+// warning: docs/contract.md §3.2 reads them as booleans, teamd itself
+// ignores a non-boolean value here and uses its default.
 func (r *reader) boolean(n *yaml.Node, path string, out *bool) bool {
 	n = resolve(n)
 	if isNull(n) {

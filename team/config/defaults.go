@@ -34,7 +34,7 @@ const (
 	// balancing no more than a slow address-hash.
 	MaxFlowletGap = time.Second
 
-	// DefaultSourceMACRewrite is auto (SPEC §3.1).
+	// DefaultSourceMACRewrite is auto (docs/contract.md §3.1).
 	DefaultSourceMACRewrite = RewriteAuto
 	// DefaultBackend needs no eBPF support from the kernel or the NIC.
 	DefaultBackend = BackendAFPacket

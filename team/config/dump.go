@@ -9,10 +9,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Dump writes c as YAML (for "ctl config dump"), every default spelled
-// out, keys in SPEC order. Parse reads the output back to an equal
-// Config (but for Path and Warnings). Keys that would be errors are left
-// out: the lacp: block unless mode is lacp, arp_ping parameters unless
+// Dump writes c as YAML (for "ctl config dump"), every default spelled out,
+// keys in the order of docs/contract.md §3. Parse reads the output back to an
+// equal Config (but for Path and Warnings). Keys that would be errors are
+// left out: the lacp: block unless mode is lacp, arp_ping parameters unless
 // link_watch is arp_ping, false flags. A teamd JSON file dumped this way
 // becomes the equivalent YAML file.
 func Dump(c *Config) ([]byte, error) {

@@ -47,9 +47,9 @@ func fileTooLarge(path string, size int64) error {
 	return ps.err(path)
 }
 
-// Parse reads a configuration: YAML as in SPEC §3, or teamd's JSON
-// (SPEC §3.2) when the first byte that is not white space is '{'. It
-// fills in the defaults and validates the result. path only names the
+// Parse reads a configuration: YAML as in docs/contract.md §3, or teamd's
+// JSON (docs/contract.md §3.2) when the first byte that is not white space is
+// '{'. It fills in the defaults and validates the result. path only names the
 // file in messages and in Config.Path.
 //
 // Every problem found is reported at once, as an *Error whose Problems
@@ -96,8 +96,9 @@ func Parse(data []byte, path string) (*Config, error) {
 }
 
 // isJSON reports whether data is teamd JSON: its first byte that is not
-// white space is '{'. (A YAML flow mapping also starts with '{'; SPEC
-// §3.2 reads such a file as JSON, and the syntax error says so.)
+// white space is '{'. (A YAML flow mapping also starts with '{';
+// docs/contract.md §3.2 reads such a file as JSON, and the syntax error
+// says so.)
 func isJSON(data []byte) bool {
 	t := bytes.TrimLeft(data, " \t\r\n")
 	return len(t) > 0 && t[0] == '{'
@@ -208,9 +209,9 @@ func parseYAML(data []byte) (c *Config, ps problems, src *source) {
 // decodeYAML returns the root of the file's only document, or nil if
 // the file has none.
 func decodeYAML(data []byte) (root *yaml.Node, err error) {
-	// A daemon must survive any file at reload (SPEC §3: a bad file
-	// keeps the old configuration), so a panic in the third-party
-	// parser becomes an error instead of a crash.
+	// A daemon must survive any file at reload (docs/contract.md §3: a bad
+	// file keeps the old configuration), so a panic in the third-party parser
+	// becomes an error instead of a crash.
 	defer func() {
 		if p := recover(); p != nil {
 			root, err = nil, fmt.Errorf("yaml: the YAML parser failed on this file: %v", p)
@@ -236,7 +237,8 @@ func decodeYAML(data []byte) (root *yaml.Node, err error) {
 	return nil, nil
 }
 
-// Keys of each YAML mapping, in SPEC order (also the order of Dump).
+// Keys of each YAML mapping, in the order of docs/contract.md §3 (also
+// the order of Dump).
 var (
 	topKeys    = []string{"team", "mode", "balance", "hash", "flowlet_gap", "source_mac_rewrite", "backend", "members", "vnics", "lacp", "link_watch", "rx_translation", "metrics"}
 	memberKeys = []string{"name", "primary", "standby", "prio", "sticky", "lacp_prio", "lacp_key"}

@@ -16,7 +16,7 @@ import (
 // ignoreSource compares configurations by content.
 var ignoreSource = cmpopts.IgnoreFields(Config{}, "Path", "Warnings")
 
-const fullYAML = `# SPEC §3, every key given
+const fullYAML = `# docs/contract.md §3, every key given
 team: team0
 mode: switch-independent
 balance: dynamic

@@ -15,15 +15,15 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// teamd JSON (SPEC §3.2, teamd.conf(5)).
+// teamd JSON (docs/contract.md §3.2, teamd.conf(5)).
 //
 // A file is read the way teamd reads it: any JSON white space, duplicate
 // keys refused (teamd loads with JSON_REJECT_DUPLICATES), teamd's
 // defaults (runner roundrobin, link watcher ethtool, lacp fast_rate
-// false, arp_ping interval 1000 ms and missed_max 3, ...). Where SPEC
-// §3.2 says so, teamd-go is more forgiving than teamd: 0 and 1 are read
-// as booleans (teamd ignores them and uses its default; a warning says
-// so). It is stricter where teamd is silent: an unknown key, a value of
+// false, arp_ping interval 1000 ms and missed_max 3, ...). Where
+// docs/contract.md §3.2 says so, teamd-go is more forgiving than teamd:
+// 0 and 1 are read as booleans (teamd ignores them and uses its default;
+// a warning says so; §7 there records the difference). It is stricter where teamd is silent: an unknown key, a value of
 // the wrong type or an unknown tx_hash name is an error, not a debug
 // log line and a default.
 //

@@ -1,5 +1,6 @@
-// Package config reads, validates and compares teamd-go configurations:
-// the YAML format of SPEC §3 and teamd's JSON format (SPEC §3.2).
+// Package config reads, validates and compares teamd-go configurations: the
+// YAML format of docs/contract.md §3 and teamd's JSON format
+// (docs/contract.md §3.2).
 package config
 
 import (
@@ -27,7 +28,7 @@ const (
 	BalanceRoundRobin   = lb.RoundRobin
 )
 
-// Source-MAC rewrite policies (SPEC §3.1).
+// Source-MAC rewrite policies (docs/contract.md §3.1).
 const (
 	RewriteAuto   = "auto"
 	RewriteAlways = "always"
@@ -150,7 +151,8 @@ type LinkWatch struct {
 	TargetHost string        `yaml:"target_host"`
 }
 
-// RxTranslation is receive-side MAC translation (the second seed).
+// RxTranslation is receive-side MAC translation (the stale-mac bug,
+// docs/bugs.md).
 type RxTranslation struct {
 	Enabled bool   `yaml:"enabled"`
 	Learn   string `yaml:"learn"` // continuous | init

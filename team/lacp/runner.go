@@ -136,12 +136,13 @@ func (e Event) String() string {
 		e.At, e.Port, e.Machine, e.From, e.To, e.Actor, e.Partner)
 }
 
-// Status is a port's LACP state, for `ctl state` (SPEC §4) and debugging.
+// Status is a port's LACP state, for `ctl state` (docs/contract.md §4) and
+// debugging.
 type Status struct {
 	Port int
 	Link bool
 	// Actor is what the port sends as Actor information; Actor.State
-	// printed with String is SPEC §4's actor_state.
+	// printed with String is actor_state in docs/contract.md §4.
 	Actor lacpdu.PortInfo
 	// Partner is the partner information in use (zero when defaulted).
 	Partner                  lacpdu.PortInfo

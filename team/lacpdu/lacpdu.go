@@ -114,9 +114,9 @@ var stateNames = [8]string{
 // Distributing, deFaulted, Expired.
 const stateLetters = "ATGSCDFE"
 
-// String returns the compact form used in `ctl state` (SPEC §4): eight
-// characters, one per bit from Activity to Expired, the bit's letter from
-// "ATGSCDFE" when set and '.' when clear. A fast active port that
+// String returns the compact form used in `ctl state` (docs/contract.md §4):
+// eight characters, one per bit from Activity to Expired, the bit's letter
+// from "ATGSCDFE" when set and '.' when clear. A fast active port that
 // distributes prints "ATGSCD..".
 func (s State) String() string {
 	var b [8]byte
