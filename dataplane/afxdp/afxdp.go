@@ -1,0 +1,190 @@
+// Package afxdp moves frames to and from one network interface through
+// an AF_XDP socket: the interface's XDP program (ebpf/xsk) redirects every
+// frame it receives into the socket's RX ring, and frames to send are
+// put on its TX ring. It is Linux-only; elsewhere Open fails with
+// errors.ErrUnsupported.
+//
+// # Rings and UMEM
+//
+// The socket has a UMEM, NumFrames frames of FrameSize bytes in one
+// anonymous mapping registered with the kernel (XDP_UMEM_REG), and four
+// rings mapped from the socket (net/xdp/xsk.c xsk_mmap): two carry UMEM
+// addresses, two carry descriptors (struct xdp_desc: address, length).
+// Each ring is an array of a power-of-two entries with a producer and a
+// consumer index that run freely and wrap (see ring.go):
+//
+//	              user space                         kernel
+//	fill ring:    produces empty RX frames   ---->   fills them with frames received
+//	RX ring:      consumes received frames   <----   produces {addr, len}
+//	TX ring:      produces {addr, len}       ---->   sends them
+//	completion:   consumes sent frames       <----   produces their addresses
+//
+// The first half of the UMEM circulates fill -> RX -> fill, the second
+// TX -> completion -> free list -> TX, so Read and Write never touch the
+// same frame or index. Read copies each frame out to the caller's buffer
+// and hands its UMEM frame straight back on the fill ring; Write copies
+// each frame into a free UMEM frame. The copies are what the
+// dataplane.Port contract costs (the caller owns the buffers); a shared
+// UMEM between the team's sockets (XDP_SHARED_UMEM) would save nothing
+// while frames cross that contract, so each Port has its own.
+//
+// # Copy and zero-copy, wakeups
+//
+// Open binds with XDP_ZEROCOPY and falls back to XDP_COPY when the driver
+// has no zero-copy support (veth: EOPNOTSUPP), with XDP_USE_NEED_WAKEUP in
+// both cases: the kernel sets a flag on a ring when it needs a syscall to
+// make progress. In copy mode the TX ring always wants one, so each Write
+// ends with a sendto that has the kernel send what is on the ring (up to
+// its per-call budget, so sendto repeats while frames remain), and the
+// completion ring is filled by then. The fill ring of a copy-mode socket
+// never needs one (the driver's NAPI poll fills the RX ring); when a
+// zero-copy driver asks, Read wakes it with a recvfrom.
+//
+// Read sleeps in poll(2) on the socket (POLLIN when the RX ring is not
+// empty) and an eventfd that Close makes readable, like the afpacket
+// Port: no CPU at idle, and a frame costs one wakeup only when the ring
+// was empty.
+//
+// # Virtio-net header, offloads
+//
+// AF_XDP carries no virtio-net header. Read puts an all-zero one in front
+// of every frame (a plain frame: its checksums are complete, see below).
+// Write takes the header off, completes the checksum in software when the
+// header asks for it (VIRTIO_NET_HDR_F_NEEDS_CSUM: frames from a TAP or an
+// AF_PACKET socket with checksum offload), and refuses GSO super-frames,
+// counting them in Stats.GSODropped: a UMEM frame holds one wire frame.
+//
+// Super-frames do not arise on the xdp backend's own interfaces: when an
+// XDP program without multi-buffer support is attached to a veth, the
+// kernel takes software GSO out of the peer's features (drivers/net/veth.c
+// veth_xdp_set), so the VM's end of the veth hands over wire-sized,
+// checksummed segments; and physical NICs deliver wire frames to XDP. The
+// daemon opens TAP vnics without offloads on this backend for the same
+// reason.
+//
+// # Queues
+//
+// A Port has one socket per RX queue of its interface (a veth has one per
+// possible CPU, and frames land on the queue the sender's TX queue maps
+// to), each with its own UMEM; queue 0's socket also sends. Read drains
+// every queue that has frames, starting with a different one each call,
+// and sleeps in one poll(2) on all of them.
+//
+// # Limits
+//
+// Linux 5.11 or later (XDP_USE_NEED_WAKEUP, BPF links for XDP). Frames
+// longer than FrameSize minus XDP's 256-byte headroom cannot be received
+// (the XDP program would need multi-buffer support), so an interface's
+// MTU must stay below about 1.7 KiB with the default FrameSize, 3.7 KiB
+// with FrameSize 4096; Open checks it.
+package afxdp
+
+import (
+	"errors"
+	"time"
+
+	"github.com/teamd-go/teamd-go/dataplane"
+	xskprog "github.com/teamd-go/teamd-go/ebpf/xsk"
+)
+
+var _ dataplane.Port = (*Port)(nil)
+
+// Errors of Open.
+var (
+	// ErrNotEthernet is returned for an interface that does not carry
+	// Ethernet frames.
+	ErrNotEthernet = errors.New("not an Ethernet interface")
+	// ErrMultiQueue is returned for an interface with more RX queues
+	// than the XDP program has socket slots (xskprog.MaxQueues).
+	ErrMultiQueue = errors.New("too many RX queues")
+	// ErrMTU is returned for an interface whose MTU does not fit a UMEM
+	// frame.
+	ErrMTU = errors.New("MTU too large for the UMEM frame size")
+)
+
+// Options tunes a Port. The zero value is a sensible default.
+type Options struct {
+	// Promisc puts the interface in promiscuous mode while the Port is
+	// open, through a packet-socket membership (an AF_PACKET socket that
+	// receives nothing) which the kernel drops when the socket closes,
+	// even if the process dies.
+	Promisc bool
+
+	// FrameSize is the size of one UMEM frame: 2048 or 4096. Default 2048.
+	FrameSize int
+
+	// NumFrames is the number of UMEM frames, a power of two, half for
+	// receiving and half for sending; each ring has NumFrames/2 entries.
+	// Default 4096 (8 MiB with the default FrameSize).
+	NumFrames int
+
+	// Mode is how the XDP program is attached. The default, ModeAuto,
+	// tries native (driver) XDP and falls back to generic XDP, recording
+	// why in Port.DriverErr for the caller to log.
+	Mode xskprog.Mode
+
+	// WriteTimeout is how long Write waits for TX frames to come back
+	// from a busy device before it drops the rest of the batch. Default
+	// 10 ms.
+	WriteTimeout time.Duration
+}
+
+// Defaults of Options.
+const (
+	DefaultFrameSize    = 2048
+	DefaultNumFrames    = 4096
+	DefaultWriteTimeout = 10 * time.Millisecond
+
+	// xdpHeadroom is XDP_PACKET_HEADROOM: where a received frame starts
+	// in its UMEM frame.
+	xdpHeadroom = 256
+)
+
+func (o Options) withDefaults() Options {
+	if o.FrameSize == 0 {
+		o.FrameSize = DefaultFrameSize
+	}
+	if o.NumFrames == 0 {
+		o.NumFrames = DefaultNumFrames
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	return o
+}
+
+// Stats are a Port's counters since Open. All are cumulative.
+type Stats struct {
+	ReadFrames uint64 // frames returned by Read
+	ReadBytes  uint64 // their Ethernet bytes
+
+	WriteFrames uint64 // frames put on the TX ring
+	WriteBytes  uint64 // their Ethernet bytes
+
+	// RXDropped are frames the kernel dropped because the RX ring was
+	// full or the fill ring empty (XDP_STATISTICS rx_dropped plus
+	// rx_ring_full).
+	RXDropped uint64
+	// Truncated are received frames that did not fit the caller's buffer.
+	Truncated uint64
+
+	// WriteErrors are frames refused: shorter than an Ethernet header,
+	// longer than a UMEM frame, bad checksum offsets, or unsent when the
+	// interface went down.
+	WriteErrors uint64
+	// GSODropped are GSO super-frames refused (see the package doc).
+	GSODropped uint64
+	// WriteDrops are frames Write gave up on after WriteTimeout of a busy
+	// device.
+	WriteDrops uint64
+	// TXInvalid are TX descriptors the kernel rejected (tx_invalid_descs).
+	TXInvalid uint64
+
+	// ZeroCopy reports whether the sockets are bound in zero-copy mode.
+	ZeroCopy bool
+	// Queues is the number of RX queues, one socket each.
+	Queues int
+	// Program holds the XDP program's counters: frames redirected to
+	// this socket, and frames passed to the stack.
+	Program xskprog.Counters
+}

@@ -1,0 +1,216 @@
+package afxdp
+
+import (
+	"encoding/binary"
+
+	"github.com/teamd-go/teamd-go/dataplane"
+)
+
+// queue is one AF_XDP socket's UMEM and rings, and the bookkeeping of
+// which UMEM frame is where, without any syscall: receive and transmit
+// only move descriptors and copy bytes, the Port around them sleeps and
+// kicks the kernel. The frames of the UMEM are split once: the first
+// half only ever circulates between the fill and RX rings, the second
+// half between the TX ring, the completion ring and txFree.
+//
+// receive is owned by the reading goroutine, transmit and reclaim by the
+// writing one; they share no field.
+type queue struct {
+	umem      []byte
+	frameSize uint64 // a power of two: an address masked down is its frame
+
+	fill  ring
+	fills []uint64 // the fill ring's entries: frame addresses
+	rx    ring
+	rxs   []desc
+
+	tx     ring
+	txs    []desc
+	comp   ring
+	comps  []uint64
+	txFree []uint64 // TX frames not in the TX or completion ring
+	txAll  int      // TX frames in all
+}
+
+// layout is where a queue's shared memory is: built by the Port from
+// mmap'd rings, and by tests from plain slices.
+type layout struct {
+	umem      []byte
+	frameSize uint64
+	rxFrames  int // frames given to the fill ring; the rest are for TX
+
+	fill, rx, tx, comp ring
+	fills, comps       []uint64
+	rxs, txs           []desc
+}
+
+func newQueue(l layout) *queue {
+	q := &queue{
+		umem: l.umem, frameSize: l.frameSize,
+		fill: l.fill, fills: l.fills, rx: l.rx, rxs: l.rxs,
+		tx: l.tx, txs: l.txs, comp: l.comp, comps: l.comps,
+	}
+	q.fill.initProducer()
+	q.tx.initProducer()
+	q.rx.initConsumer()
+	q.comp.initConsumer()
+	frames := len(l.umem) / int(l.frameSize)
+	q.txAll = frames - l.rxFrames
+	q.txFree = make([]uint64, 0, q.txAll)
+	for i := frames - 1; i >= l.rxFrames; i-- {
+		q.txFree = append(q.txFree, uint64(i)*l.frameSize)
+	}
+	start, got := q.fill.reserve(uint32(l.rxFrames))
+	for i := range got {
+		q.fills[(start+i)&q.fill.mask] = uint64(i) * l.frameSize
+	}
+	q.fill.submit()
+	return q
+}
+
+// receive copies up to len(frames) frames from the RX ring into frames,
+// each behind an all-zero virtio-net header, and gives their UMEM frames
+// back to the kernel through the fill ring. It returns how many it
+// filled and their Ethernet bytes; frames that do not fit their buffer,
+// or whose descriptor points outside the UMEM, are skipped and counted in
+// bad.
+func (q *queue) receive(frames [][]byte, sizes []int) (n int, bytes, bad uint64) {
+	start, got := q.rx.peek(uint32(min(len(frames), len(sizes))))
+	if got == 0 {
+		return 0, 0, 0
+	}
+	// The fill ring always has room: it and the RX ring between them
+	// hold the RX frames, and the fill ring alone can hold them all.
+	fstart, _ := q.fill.reserve(got)
+	for i := range got {
+		d := q.rxs[(start+i)&q.rx.mask]
+		q.fills[(fstart+i)&q.fill.mask] = q.frameOf(d.Addr)
+		end := d.Addr + uint64(d.Len)
+		dst := frames[n]
+		if end > uint64(len(q.umem)) || dataplane.VnetHdrLen+int(d.Len) > len(dst) {
+			bad++
+			continue
+		}
+		dataplane.ClearVnetHdr(dst)
+		copy(dst[dataplane.VnetHdrLen:], q.umem[d.Addr:end])
+		sizes[n] = dataplane.VnetHdrLen + int(d.Len)
+		bytes += uint64(d.Len)
+		n++
+	}
+	q.rx.release(got)
+	q.fill.submit()
+	return n, bytes, bad
+}
+
+// frameOf returns the start of the UMEM frame holding addr, always a
+// valid frame even for a nonsense address.
+func (q *queue) frameOf(addr uint64) uint64 {
+	return (addr &^ (q.frameSize - 1)) % uint64(len(q.umem))
+}
+
+// reclaim moves the frames the kernel has sent from the completion ring
+// back to txFree.
+func (q *queue) reclaim() {
+	start, got := q.comp.peek(q.comp.size())
+	for i := range got {
+		q.txFree = append(q.txFree, q.frameOf(q.comps[(start+i)&q.comp.mask]))
+	}
+	q.comp.release(got)
+}
+
+// txResult is what transmit did with a batch.
+type txResult struct {
+	consumed int    // frames taken from the batch (queued or refused)
+	queued   int    // frames put on the TX ring
+	bytes    uint64 // their Ethernet bytes
+	tooLong  uint64 // refused: longer than a UMEM frame
+	runts    uint64 // refused: no Ethernet header
+	gso      uint64 // refused: a GSO super-frame (see the package doc)
+	csumBad  uint64 // refused: checksum offsets outside the frame
+}
+
+// transmit copies as many frames of batch (each a virtio-net header and
+// an Ethernet frame) as there are free TX frames and TX ring slots into
+// the UMEM, completing any partial checksum the header asks for, and
+// submits them on the TX ring. Frames it refuses are consumed and
+// counted. The caller kicks the kernel and calls again with the rest.
+func (q *queue) transmit(batch [][]byte) txResult {
+	var r txResult
+	q.reclaim()
+	start, got := q.tx.reserve(uint32(min(len(batch), len(q.txFree))))
+	idx := start
+	for _, f := range batch[:got] {
+		r.consumed++
+		if len(f) < dataplane.VnetHdrLen+14 {
+			r.runts++
+			continue
+		}
+		h := dataplane.DecodeVnetHdr(f)
+		eth := f[dataplane.VnetHdrLen:]
+		switch {
+		case h.GSOType != dataplane.VnetGSONone:
+			r.gso++
+			continue
+		case uint64(len(eth)) > q.frameSize:
+			r.tooLong++
+			continue
+		}
+		addr := q.txFree[len(q.txFree)-1]
+		buf := q.umem[addr : addr+uint64(len(eth))]
+		copy(buf, eth)
+		if h.Flags&dataplane.VnetFlagNeedsCsum != 0 && !completeChecksum(buf, int(h.CsumStart), int(h.CsumOffset)) {
+			r.csumBad++
+			continue
+		}
+		q.txFree = q.txFree[:len(q.txFree)-1]
+		q.txs[idx&q.tx.mask] = desc{Addr: addr, Len: uint32(len(eth))}
+		idx++
+		r.queued++
+		r.bytes += uint64(len(eth))
+	}
+	q.tx.local = idx // give back the slots of refused frames
+	q.tx.submit()
+	return r
+}
+
+// inFlight returns how many TX frames are on the TX or completion ring.
+func (q *queue) inFlight() int { return q.txAll - len(q.txFree) }
+
+// completeChecksum fills in the Internet checksum that a frame with
+// VIRTIO_NET_HDR_F_NEEDS_CSUM leaves partial: the ones' complement sum
+// from start to the end of the frame (which already includes the
+// pseudo-header sum at start+offset) goes at start+offset. It reports
+// false if the offsets do not fit the frame.
+func completeChecksum(eth []byte, start, offset int) bool {
+	at := start + offset
+	if start < 0 || offset < 0 || at+2 > len(eth) || start > len(eth) {
+		return false
+	}
+	binary.BigEndian.PutUint16(eth[at:], ^fold(sum(eth[start:], 0)))
+	return true
+}
+
+// sum adds b to s as big-endian 16-bit words (RFC 1071).
+func sum(b []byte, s uint64) uint64 {
+	for len(b) >= 8 {
+		v := binary.BigEndian.Uint64(b)
+		s += v >> 32
+		s += v & 0xffffffff
+		b = b[8:]
+	}
+	for len(b) >= 2 {
+		s += uint64(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		s += uint64(b[0]) << 8
+	}
+	return s
+}
+
+func fold(s uint64) uint16 {
+	for s > 0xffff {
+		s = s>>16 + s&0xffff
+	}
+	return uint16(s)
+}

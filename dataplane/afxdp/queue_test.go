@@ -1,0 +1,370 @@
+package afxdp
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"testing"
+
+	"github.com/teamd-go/teamd-go/dataplane"
+)
+
+// fakeKernel owns ring memory in plain slices and plays the kernel's
+// side of the four rings, so the ring arithmetic and the queue's frame
+// bookkeeping run without a socket.
+type fakeKernel struct {
+	t    *testing.T
+	idx  [4][3]uint32 // producer, consumer, flags of fill, rx, tx, comp
+	l    layout
+	q    *queue
+	sent [][]byte // frames taken from the TX ring
+
+	// the kernel's own indexes: consumer of fill and TX, producer of RX
+	// and completion
+	fillCons, rxProd, txCons, compProd *uint32
+}
+
+const (
+	rFill = iota
+	rRX
+	rTX
+	rComp
+)
+
+// newFake builds a queue of frames frames of size bytes, half of them for
+// RX, with every ring index starting at start (to test wrapping).
+func newFake(t *testing.T, frames, size int, start uint32) *fakeKernel {
+	k := &fakeKernel{t: t}
+	entries := uint32(frames / 2)
+	for i := range k.idx {
+		k.idx[i][0], k.idx[i][1] = start, start
+	}
+	mk := func(i int) ring { return newRing(&k.idx[i][0], &k.idx[i][1], &k.idx[i][2], entries) }
+	k.l = layout{
+		umem: make([]byte, frames*size), frameSize: uint64(size), rxFrames: int(entries),
+		fill: mk(rFill), rx: mk(rRX), tx: mk(rTX), comp: mk(rComp),
+		fills: make([]uint64, entries), comps: make([]uint64, entries),
+		rxs: make([]desc, entries), txs: make([]desc, entries),
+	}
+	k.fillCons, k.rxProd = &k.idx[rFill][1], &k.idx[rRX][0]
+	k.txCons, k.compProd = &k.idx[rTX][1], &k.idx[rComp][0]
+	k.q = newQueue(k.l)
+	return k
+}
+
+// deliver plays a frame arriving: the kernel takes a frame from the fill
+// ring, copies eth into it after XDP's headroom and posts it on the RX
+// ring. It reports false when the fill ring is empty or the RX ring full
+// (the kernel would drop the frame).
+func (k *fakeKernel) deliver(eth []byte) bool {
+	fillProd, rxCons := k.idx[rFill][0], k.idx[rRX][1]
+	if *k.fillCons == fillProd || *k.rxProd-rxCons == uint32(len(k.l.rxs)) {
+		return false
+	}
+	addr := k.l.fills[*k.fillCons&uint32(len(k.l.fills)-1)]
+	*k.fillCons++
+	if addr%k.l.frameSize != 0 || addr >= uint64(len(k.l.umem)) {
+		k.t.Fatalf("fill ring has address %#x, not a frame", addr)
+	}
+	data := addr + xdpHeadroom
+	copy(k.l.umem[data:], eth)
+	k.l.rxs[*k.rxProd&uint32(len(k.l.rxs)-1)] = desc{Addr: data, Len: uint32(len(eth))}
+	*k.rxProd++
+	return true
+}
+
+// send plays the kernel sending up to n frames from the TX ring and
+// completing them.
+func (k *fakeKernel) send(n int) int {
+	done := 0
+	for ; done < n && *k.txCons != k.idx[rTX][0]; done++ {
+		if *k.compProd-k.idx[rComp][1] == uint32(len(k.l.comps)) {
+			k.t.Fatalf("completion ring full with a frame to complete")
+		}
+		d := k.l.txs[*k.txCons&uint32(len(k.l.txs)-1)]
+		*k.txCons++
+		k.sent = append(k.sent, bytes.Clone(k.l.umem[d.Addr:d.Addr+uint64(d.Len)]))
+		k.l.comps[*k.compProd&uint32(len(k.l.comps)-1)] = d.Addr
+		*k.compProd++
+	}
+	return done
+}
+
+// rxHeld returns how many RX frames the kernel holds (fill ring and RX
+// ring): all of them when the queue has read everything.
+func (k *fakeKernel) rxHeld() uint32 {
+	return (k.idx[rFill][0] - *k.fillCons) + (*k.rxProd - k.idx[rRX][1])
+}
+
+func ethFrame(id uint32, size int) []byte {
+	e := make([]byte, size)
+	for i := range e {
+		e[i] = byte(i + int(id))
+	}
+	binary.BigEndian.PutUint32(e[14:], id)
+	return e
+}
+
+func TestRingArithmetic(t *testing.T) {
+	for _, start := range []uint32{0, 5, math.MaxUint32 - 2} {
+		var prod, cons, flags uint32 = start, start, 0
+		r := newRing(&prod, &cons, &flags, 8)
+		r.initProducer()
+		if got := r.free(); got != 8 {
+			t.Fatalf("start %d: free %d on an empty ring, want 8", start, got)
+		}
+		s, got := r.reserve(5)
+		if s != start || got != 5 {
+			t.Fatalf("start %d: reserve(5) = %d, %d", start, s, got)
+		}
+		if prod != start {
+			t.Errorf("reserve published the producer index")
+		}
+		r.submit()
+		if prod != start+5 || r.pending() != 5 {
+			t.Errorf("after submit: producer %d pending %d", prod, r.pending())
+		}
+		if _, got := r.reserve(10); got != 3 {
+			t.Errorf("start %d: reserve(10) on a ring with 3 free got %d", start, got)
+		}
+		r.submit()
+		if _, got := r.reserve(1); got != 0 || r.free() != 0 {
+			t.Errorf("full ring: reserve got %d, free %d", got, r.free())
+		}
+		// The other side consumes 4: they can be produced again, across
+		// the wrap of the uint32 index when start is near it.
+		c := newRing(&prod, &cons, &flags, 8)
+		c.initConsumer()
+		if s, got := c.peek(4); s != start || got != 4 {
+			t.Fatalf("peek(4) = %d, %d", s, got)
+		}
+		c.release(4)
+		if cons != start+4 || r.free() != 4 {
+			t.Errorf("after release: consumer %d, producer sees %d free", cons, r.free())
+		}
+		if s, got := c.peek(100); s != start+4 || got != 4 {
+			t.Errorf("peek(100) = %d, %d; want the 4 left", s, got)
+		}
+		flags = xdpRingNeedWakeup
+		if !r.needWakeup() {
+			t.Errorf("needWakeup false with the flag set")
+		}
+	}
+}
+
+// TestQueueRecyclesRX delivers many times more frames than the UMEM has
+// RX frames, with indexes wrapping, and checks each arrives intact behind
+// a zero virtio-net header and every RX frame goes back to the kernel.
+func TestQueueRecyclesRX(t *testing.T) {
+	k := newFake(t, 16, 2048, math.MaxUint32-20)
+	if got := k.rxHeld(); got != 8 {
+		t.Fatalf("the fill ring holds %d frames after setup, want 8", got)
+	}
+	frames, sizes := make([][]byte, 5), make([]int, 5)
+	for i := range frames {
+		frames[i] = bytes.Repeat([]byte{0xee}, 1600)
+	}
+	id := uint32(0)
+	for round := range 200 {
+		var want [][]byte
+		for k.deliver(ethFrame(id, 60+int(id)%1400)) {
+			want = append(want, ethFrame(id, 60+int(id)%1400))
+			id++
+		}
+		if len(want) != 8 {
+			t.Fatalf("round %d: kernel took %d frames, want 8 (all RX frames)", round, len(want))
+		}
+		for len(want) > 0 {
+			n, _, bad := k.q.receive(frames, sizes)
+			if bad != 0 || n == 0 || n > len(want) {
+				t.Fatalf("round %d: receive = %d, bad %d, %d waiting", round, n, bad, len(want))
+			}
+			for i := range n {
+				f := frames[i][:sizes[i]]
+				if !bytes.Equal(f[:dataplane.VnetHdrLen], make([]byte, dataplane.VnetHdrLen)) || !bytes.Equal(f[dataplane.VnetHdrLen:], want[i]) {
+					t.Fatalf("round %d: frame %d differs", round, i)
+				}
+			}
+			want = want[n:]
+		}
+		if got := k.rxHeld(); got != 8 {
+			t.Fatalf("round %d: kernel holds %d RX frames, want 8: a frame leaked", round, got)
+		}
+	}
+	if n, _, _ := k.q.receive(frames, sizes); n != 0 {
+		t.Errorf("receive on an empty RX ring = %d", n)
+	}
+}
+
+func TestQueueReceiveTooBig(t *testing.T) {
+	k := newFake(t, 8, 2048, 0)
+	k.deliver(ethFrame(1, 1000))
+	k.deliver(ethFrame(2, 100))
+	frames := [][]byte{make([]byte, 200), make([]byte, 200)}
+	sizes := make([]int, 2)
+	n, _, bad := k.q.receive(frames, sizes)
+	if n != 1 || bad != 1 || sizes[0] != dataplane.VnetHdrLen+100 {
+		t.Fatalf("receive = %d, bad %d, sizes %v; want the 100-byte frame and one skipped", n, bad, sizes)
+	}
+	if k.rxHeld() != 4 {
+		t.Errorf("the skipped frame was not given back: kernel holds %d", k.rxHeld())
+	}
+}
+
+// TestQueueTransmit fills the TX ring past its size while the kernel
+// sends slowly: transmit takes what fits, completions free frames again,
+// and every frame goes out once, in order, with nothing left in flight.
+func TestQueueTransmit(t *testing.T) {
+	k := newFake(t, 16, 2048, math.MaxUint32-3)
+	var batch, want [][]byte
+	for i := range 100 {
+		e := ethFrame(uint32(i), 60+i*13)
+		want = append(want, e)
+		batch = append(batch, append(make([]byte, dataplane.VnetHdrLen), e...))
+	}
+	for rounds := 0; len(batch) > 0; rounds++ {
+		r := k.q.transmit(batch)
+		if r.consumed > 8 || r.consumed != r.queued {
+			t.Fatalf("transmit consumed %d queued %d with 8 TX frames", r.consumed, r.queued)
+		}
+		if rounds > 0 && r.consumed == 0 {
+			t.Fatalf("no progress after the kernel sent")
+		}
+		batch = batch[r.consumed:]
+		k.send(3) // a slow device
+		if rounds > 1000 {
+			t.Fatal("stuck")
+		}
+	}
+	for k.send(8) > 0 {
+	}
+	k.q.reclaim()
+	if len(k.sent) != len(want) {
+		t.Fatalf("sent %d frames, want %d", len(k.sent), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(k.sent[i], want[i]) {
+			t.Fatalf("frame %d differs", i)
+		}
+	}
+	if k.q.inFlight() != 0 || len(k.q.txFree) != 8 {
+		t.Errorf("after completion: %d in flight, %d free; want 0 and 8", k.q.inFlight(), len(k.q.txFree))
+	}
+}
+
+func TestQueueTransmitRefuses(t *testing.T) {
+	gso := make([]byte, dataplane.VnetHdrLen+100)
+	dataplane.VnetHdr{GSOType: dataplane.VnetGSOTCPv4, GSOSize: 1448}.Encode(gso)
+	badCsum := make([]byte, dataplane.VnetHdrLen+100)
+	dataplane.VnetHdr{Flags: dataplane.VnetFlagNeedsCsum, CsumStart: 90, CsumOffset: 16}.Encode(badCsum)
+	ok := append(make([]byte, dataplane.VnetHdrLen), ethFrame(7, 60)...)
+	batch := [][]byte{
+		make([]byte, dataplane.VnetHdrLen+13),   // runt
+		make([]byte, dataplane.VnetHdrLen+2049), // longer than a frame
+		gso, badCsum, ok,
+	}
+	k := newFake(t, 16, 2048, 0)
+	r := k.q.transmit(batch)
+	want := txResult{consumed: 5, queued: 1, bytes: 60, tooLong: 1, runts: 1, gso: 1, csumBad: 1}
+	if r != want {
+		t.Errorf("transmit = %+v, want %+v", r, want)
+	}
+	k.send(8)
+	if len(k.sent) != 1 || !bytes.Equal(k.sent[0], ok[dataplane.VnetHdrLen:]) {
+		t.Errorf("sent %d frames, want only the good one", len(k.sent))
+	}
+	k.q.reclaim()
+	if k.q.inFlight() != 0 {
+		t.Errorf("refused frames leaked TX frames: %d in flight", k.q.inFlight())
+	}
+}
+
+// TestCompleteChecksum: a UDP/IPv4 frame with the pseudo-header sum in
+// its checksum field, as a sender with checksum offload leaves it, gets
+// the checksum that makes the receiver's sum come out as 0xffff.
+func TestCompleteChecksum(t *testing.T) {
+	for _, plen := range []int{0, 1, 7, 8, 9, 100, 1471} {
+		f := udpFrame(plen)
+		if !completeChecksum(f, 34, 6) {
+			t.Fatalf("payload %d: offsets refused", plen)
+		}
+		// Verify: sum of pseudo-header and UDP segment is all ones.
+		udp := f[34:]
+		ps := pseudoSum(f[26:34], len(udp))
+		if got := fold(sum(udp, ps)); got != 0xffff {
+			t.Errorf("payload %d: verification sum %#x, want 0xffff", plen, got)
+		}
+	}
+	if completeChecksum(make([]byte, 40), 34, 6) {
+		t.Errorf("offsets past the end accepted")
+	}
+}
+
+func pseudoSum(addrs []byte, l4len int) uint64 {
+	return sum(addrs, 17+uint64(l4len))
+}
+
+// udpFrame is Ethernet + IPv4 + UDP with plen payload bytes and the UDP
+// checksum field holding the folded pseudo-header sum (CHECKSUM_PARTIAL).
+func udpFrame(plen int) []byte {
+	f := make([]byte, 14+20+8+plen)
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	ip := f[14:]
+	ip[0], ip[8], ip[9] = 0x45, 64, 17
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+plen))
+	copy(ip[12:], []byte{10, 0, 0, 1, 10, 0, 0, 2})
+	udp := ip[20:]
+	binary.BigEndian.PutUint16(udp[0:], 1234)
+	binary.BigEndian.PutUint16(udp[2:], 5678)
+	binary.BigEndian.PutUint16(udp[4:], uint16(8+plen))
+	for i := range plen {
+		udp[8+i] = byte(i*31 + 7)
+	}
+	binary.BigEndian.PutUint16(udp[6:], fold(pseudoSum(ip[12:20], 8+plen)))
+	return f
+}
+
+// FuzzTransmit hands transmit arbitrary frames (header included): it
+// never panics, never leaks a TX frame, and what it sends is what it was
+// given except for a checksum it completed.
+func FuzzTransmit(f *testing.F) {
+	f.Add(append(make([]byte, dataplane.VnetHdrLen), ethFrame(1, 60)...))
+	f.Add(append([]byte{1, 0, 0, 0, 0, 0, 34, 0, 6, 0}, udpFrame(20)...))
+	f.Add([]byte{1, 4, 0, 0, 0xa8, 5, 0xff, 0xff, 0xff, 0xff, 1, 2, 3})
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		k := newFake(t, 8, 2048, 0)
+		r := k.q.transmit([][]byte{frame, frame})
+		if r.consumed != 2 {
+			t.Fatalf("consumed %d of 2", r.consumed)
+		}
+		k.send(8)
+		k.q.reclaim()
+		if k.q.inFlight() != 0 {
+			t.Fatalf("%d TX frames in flight", k.q.inFlight())
+		}
+		for _, s := range k.sent {
+			if len(s) != len(frame)-dataplane.VnetHdrLen {
+				t.Fatalf("sent %d bytes of a %d-byte frame", len(s), len(frame))
+			}
+		}
+	})
+}
+
+func TestQueueAllocs(t *testing.T) {
+	k := newFake(t, 64, 2048, 0)
+	batch := [][]byte{append(make([]byte, dataplane.VnetHdrLen), ethFrame(1, 60)...)}
+	frames, sizes := [][]byte{make([]byte, 2048)}, []int{0}
+	k.sent = make([][]byte, 0, 1)
+	allocs := testing.AllocsPerRun(1000, func() {
+		k.q.transmit(batch)
+		k.idx[rTX][1] = k.idx[rTX][0] // the kernel sent it...
+		d := k.l.txs[(k.idx[rTX][0]-1)&31]
+		k.l.comps[k.idx[rComp][0]&31] = d.Addr
+		k.idx[rComp][0]++ // ...and completed it
+		k.deliver(batch[0][dataplane.VnetHdrLen:])
+		k.q.receive(frames, sizes)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per frame sent and received, want 0", allocs)
+	}
+}
