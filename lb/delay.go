@@ -127,10 +127,14 @@ const (
 	maxRate = 1e3
 )
 
-// Observe takes the queue occupancy read just before a write and just
-// after it, at now, and returns the delay of the frames just written.
-func (m *QueueMeter) Observe(now int64, before, after int) int64 {
-	if dt := now - m.at; m.at != 0 && dt > 0 && m.after >= before {
+// Observe takes the queue occupancy read just before a write (at
+// tBefore) and just after it (at tAfter), and returns the delay of the
+// frames just written. The drain rate is measured between the previous
+// reading after a write and this reading before one: a write may take
+// long (a full device queue makes it back off), and what drains during it
+// cannot be told from what it added.
+func (m *QueueMeter) Observe(tBefore int64, before int, tAfter int64, after int) int64 {
+	if dt := tBefore - m.at; m.at != 0 && dt > 0 && m.after >= before {
 		r := min(max(float64(m.after-before)/float64(dt), minRate), maxRate)
 		switch {
 		case before <= 0: // drained at some point: r is a lower bound
@@ -143,7 +147,7 @@ func (m *QueueMeter) Observe(now int64, before, after int) int64 {
 			m.rate += (r - m.rate) / 4
 		}
 	}
-	m.after, m.at = max(after, 0), now
+	m.after, m.at = max(after, 0), tAfter
 	if after <= 0 || m.rate == 0 {
 		return 0
 	}

@@ -221,7 +221,7 @@ func TestQueueMeter(t *testing.T) {
 		q = max(0, q-int(float64(dt)*rate))
 		before := q
 		q += bytes
-		return m.Observe(now, before, q)
+		return m.Observe(now, before, now, q)
 	}
 	// Unknown rate: the first write of a queue reports no delay.
 	if got := write(200_000, 0); got != 0 {
@@ -257,7 +257,7 @@ func TestQueueMeter(t *testing.T) {
 	// never to zero, and the delay is capped.
 	for range 100 {
 		now += ms
-		got = m.Observe(now, q, q+1000)
+		got = m.Observe(now, q, now, q+1000)
 		q += 1000
 	}
 	if m.Rate() <= 0 || got != lb.MaxDelay {
@@ -271,7 +271,7 @@ func TestQueueMeter(t *testing.T) {
 		t.Errorf("after the stall: rate %.3g, want %.3g", r, rate*1e9)
 	}
 	// An empty queue after the write: no delay.
-	if got := m.Observe(now+time.Second.Nanoseconds(), 0, 0); got != 0 {
+	if got := m.Observe(now+time.Second.Nanoseconds(), 0, now+time.Second.Nanoseconds(), 0); got != 0 {
 		t.Errorf("empty queue: delay %d", got)
 	}
 }

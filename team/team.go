@@ -115,7 +115,7 @@ func (p *port) account(frames [][]byte, n int, err error) {
 // (lb.QueueMeter, published in lb.Delays for dynamic's automatic gap):
 // the socket's transmit queue occupancy is read just before and just
 // after the write, so per batch the measurement costs two ioctls
-// (SIOCOUTQ, about a microsecond together) and a clock read, against a
+// (SIOCOUTQ, about a microsecond together) and two clock reads, against a
 // sendmmsg of up to dataplane.BatchSize frames; nothing is allocated. A
 // port that cannot tell its queue (an error other than closing) is not
 // asked again and its delay stays unknown (0).
@@ -132,12 +132,13 @@ func (m *member) write(frames [][]byte) {
 		m.account(frames, n, err)
 		return
 	}
+	t0 := m.clock()
 	before, qerr := m.txq.TxQueued()
 	n, err := m.dp.Write(frames)
 	after, qerr2 := m.txq.TxQueued()
 	if qerr == nil && qerr2 == nil {
 		now := m.clock()
-		m.delays.Publish(m.id, now, m.meter.Observe(now, before, after))
+		m.delays.Publish(m.id, now, m.meter.Observe(t0, before, now, after))
 	} else if !errors.Is(qerr, dataplane.ErrClosed) && !errors.Is(qerr2, dataplane.ErrClosed) {
 		m.txq = nil
 	}
