@@ -162,22 +162,11 @@ func runRow(ctx context.Context, b *testbed.Bed, o *options, r row) (res Result)
 	return res
 }
 
-// Roles and interfaces of the rows' topologies.
+// The two hosts' addresses.
 var (
-	sndEth = testbed.End{NS: "snd", Dev: "eth0"}
-	rcvEth = testbed.End{NS: "rcv", Dev: "eth0"}
-	// The two hosts' addresses; a row's sender may be called vm.
 	sndHost = testbed.Iface{NS: "snd", Dev: "eth0", MAC: srcMAC, Addrs: []string{srcIP + prefix}}
 	rcvHost = testbed.Iface{NS: "rcv", Dev: "eth0", MAC: dstMAC, Addrs: []string{dstIP + prefix}}
 )
-
-func roles(names ...string) []testbed.Namespace {
-	var l []testbed.Namespace
-	for _, n := range names {
-		l = append(l, testbed.Namespace{Role: n})
-	}
-	return l
-}
 
 func newPath(snd, rcv *testbed.NS, txDev string, rxDevs ...string) *path {
 	return &path{snd: snd, rcv: rcv, txDev: txDev, rxDevs: rxDevs,
@@ -186,8 +175,8 @@ func newPath(snd, rcv *testbed.NS, txDev string, rxDevs ...string) *path {
 
 // vethTopology: sender eth0 <-> receiver eth0.
 var vethTopology = testbed.Topology{
-	Namespaces: roles("snd", "rcv"),
-	Links:      []testbed.Link{{A: sndEth, B: rcvEth}},
+	Namespaces: testbed.Roles("snd", "rcv"),
+	Links:      []testbed.Link{testbed.Pair("snd", "eth0", "rcv", "eth0")},
 	Ifaces:     []testbed.Iface{sndHost, rcvHost},
 }
 
@@ -195,10 +184,10 @@ var vethTopology = testbed.Topology{
 // and whatever forwards in mid.
 func middleTopology() testbed.Topology {
 	return testbed.Topology{
-		Namespaces: roles("snd", "rcv", "mid"),
+		Namespaces: testbed.Roles("snd", "rcv", "mid"),
 		Links: []testbed.Link{
-			{A: sndEth, B: testbed.End{NS: "mid", Dev: "tgbs"}},
-			{A: testbed.End{NS: "mid", Dev: "tgbr"}, B: rcvEth},
+			testbed.Pair("snd", "eth0", "mid", "tgbs"),
+			testbed.Pair("mid", "tgbr", "rcv", "eth0"),
 		},
 		Ifaces: []testbed.Iface{sndHost, rcvHost},
 	}
@@ -279,11 +268,11 @@ func daemonBin(o *options) (string, error) {
 //	                                     tgbm2 --- rcv: tgbr2 /
 func teamdTopology(o *options, backend string) testbed.Topology {
 	return testbed.Topology{
-		Namespaces: roles("vm", "rcv", "host"),
+		Namespaces: testbed.Roles("vm", "rcv", "host"),
 		Links: []testbed.Link{
-			{A: testbed.End{NS: "vm", Dev: "eth0"}, B: testbed.End{NS: "host", Dev: "tgbvm1"}},
-			{A: testbed.End{NS: "host", Dev: "tgbm1"}, B: testbed.End{NS: "rcv", Dev: "tgbr1"}},
-			{A: testbed.End{NS: "host", Dev: "tgbm2"}, B: testbed.End{NS: "rcv", Dev: "tgbr2"}},
+			testbed.Pair("vm", "eth0", "host", "tgbvm1"),
+			testbed.Pair("host", "tgbm1", "rcv", "tgbr1"),
+			testbed.Pair("host", "tgbm2", "rcv", "tgbr2"),
 		},
 		Bridges: []testbed.Bridge{{NS: "rcv", Name: "tgbbr0", Ports: []string{"tgbr1", "tgbr2"}}},
 		Ifaces: []testbed.Iface{

@@ -254,6 +254,25 @@ func runReorder(ctx context.Context, b *testbed.Bed, o *options, res *sectionRes
 	}
 }
 
+// probe opens the VM's probe to the receiver and a wire observer at
+// each end: the switch's ports facing the members, and the receiver's
+// interface. Call finish on all three.
+func (l *teamLab) probe(o *options) (pr *probe, atSwitch, atReceiver *wireObserver, err error) {
+	if pr, err = openProbe(l.vm, srcIP, l.rcv, dstIP, o.probePPS, probePayload); err != nil {
+		return nil, nil, nil, err
+	}
+	if atSwitch, err = startWire(l.sw, srcIP, pr, labSwitchPs...); err != nil {
+		pr.close()
+		return nil, nil, nil, err
+	}
+	if atReceiver, err = startWire(l.rcv, srcIP, pr, "eth0"); err != nil {
+		pr.close()
+		atSwitch.finish()
+		return nil, nil, nil, err
+	}
+	return pr, atSwitch, atReceiver, nil
+}
+
 func reorderRun(ctx context.Context, b *testbed.Bed, o *options, l *teamLab, secs int, perFlow string, r *ReorderResult) {
 	mark := b.Depth()
 	defer b.UnwindTo(mark)
@@ -262,21 +281,8 @@ func reorderRun(ctx context.Context, b *testbed.Bed, o *options, l *teamLab, sec
 		r.note("state: %v", err)
 		return
 	}
-	pr, err := openProbe(l.vm, srcIP, l.rcv, dstIP, o.probePPS, probePayload)
+	pr, w, wr, err := l.probe(o)
 	if err != nil {
-		r.note("%v", err)
-		return
-	}
-	w, err := startWire(l.sw, srcIP, pr, labSwitchPs...)
-	if err != nil {
-		pr.close()
-		r.note("%v", err)
-		return
-	}
-	wr, err := startWire(l.rcv, srcIP, pr, "eth0")
-	if err != nil {
-		pr.close()
-		w.finish()
 		r.note("%v", err)
 		return
 	}
@@ -375,21 +381,8 @@ func reloadRun(ctx context.Context, l *teamLab, o *options, length, every time.D
 		r.note("state: %v", err)
 		return
 	}
-	pr, err := openProbe(l.vm, srcIP, l.rcv, dstIP, o.probePPS, probePayload)
+	pr, w, wr, err := l.probe(o)
 	if err != nil {
-		r.note("%v", err)
-		return
-	}
-	w, err := startWire(l.sw, srcIP, pr, labSwitchPs...)
-	if err != nil {
-		pr.close()
-		r.note("%v", err)
-		return
-	}
-	wr, err := startWire(l.rcv, srcIP, pr, "eth0")
-	if err != nil {
-		pr.close()
-		w.finish()
 		r.note("%v", err)
 		return
 	}

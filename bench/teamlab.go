@@ -49,12 +49,12 @@ var (
 // teamLabTopology is the network without the daemon (start runs one).
 func teamLabTopology(name string) testbed.Topology {
 	return testbed.Topology{
-		Namespaces: roles("vm", "host", "sw", "rcv"),
+		Namespaces: testbed.Roles("vm", "host", "sw", "rcv"),
 		Links: []testbed.Link{
-			{A: testbed.End{NS: "vm", Dev: "eth0"}, B: testbed.End{NS: "host", Dev: "tgbvm1"}},
-			{A: testbed.End{NS: "host", Dev: labMembers[0]}, B: testbed.End{NS: "sw", Dev: labSwitchPs[0]}},
-			{A: testbed.End{NS: "host", Dev: labMembers[1]}, B: testbed.End{NS: "sw", Dev: labSwitchPs[1]}},
-			{A: testbed.End{NS: "sw", Dev: "tgbpp"}, B: rcvEth},
+			testbed.Pair("vm", "eth0", "host", "tgbvm1"),
+			testbed.Pair("host", labMembers[0], "sw", labSwitchPs[0]),
+			testbed.Pair("host", labMembers[1], "sw", labSwitchPs[1]),
+			testbed.Pair("sw", "tgbpp", "rcv", "eth0"),
 		},
 		Ifaces: []testbed.Iface{{NS: "vm", Dev: "eth0", MAC: srcMAC, Addrs: []string{srcIP + prefix}}, rcvHost},
 		Switches: []testbed.SwitchSpec{{NS: "sw", Name: "ovs-" + name, Options: []testbed.OVSOption{testbed.UserspaceTSO()},

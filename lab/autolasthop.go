@@ -179,10 +179,10 @@ func (c alh) topology(e *env) testbed.Topology {
 	t := testbed.Topology{
 		Namespaces: []testbed.Namespace{{Role: "cl"}, {Role: "host"}, {Role: "lb", Sysctls: []string{"net.ipv4.ip_forward=0"}}},
 		Links: []testbed.Link{
-			{A: testbed.End{NS: "host", Dev: "m1"}, B: testbed.End{NS: "sw", Dev: "p1"}},
-			{A: testbed.End{NS: "host", Dev: "m2"}, B: testbed.End{NS: "sw", Dev: "p2"}},
-			{A: testbed.End{NS: "vm", Dev: "eth0"}, B: testbed.End{NS: "host", Dev: "vm1"}},
-			{A: testbed.End{NS: "lb", Dev: "out0"}, B: testbed.End{NS: "cl", Dev: "eth0"}},
+			testbed.Pair("host", "m1", "sw", "p1"),
+			testbed.Pair("host", "m2", "sw", "p2"),
+			testbed.Pair("vm", "eth0", "host", "vm1"),
+			testbed.Pair("lb", "out0", "cl", "eth0"),
 		},
 		Ifaces: []testbed.Iface{
 			{NS: "host", Dev: "m1", MAC: alhM1MAC},
@@ -196,13 +196,13 @@ func (c alh) topology(e *env) testbed.Topology {
 	if c.router {
 		t.Namespaces = append(t.Namespaces, testbed.Namespace{Role: "rt", Sysctls: []string{"net.ipv4.ip_forward=1"}})
 		t.Links = append(t.Links,
-			testbed.Link{A: testbed.End{NS: "rt", Dev: "eth0"}, B: testbed.End{NS: "sw", Dev: "prt"}},
-			testbed.Link{A: testbed.End{NS: "rt", Dev: "eth1"}, B: testbed.End{NS: "lb", Dev: "in0"}})
+			testbed.Pair("rt", "eth0", "sw", "prt"),
+			testbed.Pair("rt", "eth1", "lb", "in0"))
 		t.Ifaces = append(t.Ifaces,
 			testbed.Iface{NS: "rt", Dev: "eth0", MAC: alhRouterMAC, Addrs: []string{alhGatewayIP + "/24"}},
 			testbed.Iface{NS: "rt", Dev: "eth1", MAC: alhRouterMAC2, Addrs: []string{alhTransitRT + "/24"}, Routes: []string{"10.61.2.0/24 via " + alhTransitLB}})
 	} else {
-		t.Links = append(t.Links, testbed.Link{A: testbed.End{NS: "lb", Dev: "in0"}, B: testbed.End{NS: "sw", Dev: edge}})
+		t.Links = append(t.Links, testbed.Pair("lb", "in0", "sw", edge))
 	}
 	t.Namespaces = append(t.Namespaces, testbed.Namespace{Role: "sw"}, testbed.Namespace{Role: "vm"})
 

@@ -251,10 +251,10 @@ func (c sm) topology(e *env, vmMAC string) testbed.Topology {
 	}
 	t := testbed.Topology{
 		Links: []testbed.Link{
-			{A: testbed.End{NS: "hosta", Dev: "m1"}, B: testbed.End{NS: "sw", Dev: "pa1"}},
-			{A: testbed.End{NS: "hosta", Dev: "m2"}, B: testbed.End{NS: "sw", Dev: "pa2"}},
-			{A: testbed.End{NS: "vm", Dev: "eth0"}, B: testbed.End{NS: "hosta", Dev: "vm1"}},
-			{A: testbed.End{NS: "cl", Dev: "eth0"}, B: testbed.End{NS: "sw", Dev: "pcl"}},
+			testbed.Pair("hosta", "m1", "sw", "pa1"),
+			testbed.Pair("hosta", "m2", "sw", "pa2"),
+			testbed.Pair("vm", "eth0", "hosta", "vm1"),
+			testbed.Pair("cl", "eth0", "sw", "pcl"),
 		},
 		Ifaces: []testbed.Iface{
 			{NS: "hosta", Dev: "m1", MAC: smTeamAMAC},
@@ -270,8 +270,8 @@ func (c sm) topology(e *env, vmMAC string) testbed.Topology {
 	ports := []string{"pa1", "pa2", "pcl"}
 	if c.migrate {
 		t.Links = append(t.Links,
-			testbed.Link{A: testbed.End{NS: "hostb", Dev: "m1"}, B: testbed.End{NS: "sw", Dev: "pb1"}},
-			testbed.Link{A: testbed.End{NS: "hostb", Dev: "m2"}, B: testbed.End{NS: "sw", Dev: "pb2"}})
+			testbed.Pair("hostb", "m1", "sw", "pb1"),
+			testbed.Pair("hostb", "m2", "sw", "pb2"))
 		t.Ifaces = append(t.Ifaces,
 			testbed.Iface{NS: "hostb", Dev: "m1", MAC: smTeamBMAC},
 			testbed.Iface{NS: "hostb", Dev: "m2", MAC: smB2MAC})

@@ -168,7 +168,9 @@ func (p *Proc) Output() string {
 func (p *Proc) LogTail(n int) string { return lastLines(p.Output(), n) }
 
 // LastLine is the last non-empty line of the output.
-func (p *Proc) LastLine() string { return strings.TrimSpace(lastLines(strings.TrimSpace(p.Output()), 1)) }
+func (p *Proc) LastLine() string {
+	return strings.TrimSpace(lastLines(strings.TrimSpace(p.Output()), 1))
+}
 
 // FileTail returns the last n lines of a file, or the error reading it.
 func FileTail(path string, n int) string {

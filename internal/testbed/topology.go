@@ -233,3 +233,17 @@ func (n *Net) startSwitch(s SwitchSpec) error {
 	}
 	return nil
 }
+
+// Pair is the Link between aDev in namespace aNS and bDev in bNS.
+func Pair(aNS, aDev, bNS, bDev string) Link {
+	return Link{A: End{NS: aNS, Dev: aDev}, B: End{NS: bNS, Dev: bDev}}
+}
+
+// Roles are namespaces by role, without sysctls.
+func Roles(roles ...string) []Namespace {
+	l := make([]Namespace, len(roles))
+	for i, r := range roles {
+		l[i].Role = r
+	}
+	return l
+}
