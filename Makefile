@@ -52,6 +52,7 @@ unit:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./dataplane/frame/
+	$(GO) test -run '^$$' -fuzz FuzzReadRequest -fuzztime 30s ./team/control/
 
 lab: deps build
 	./$(BIN) lab

@@ -40,7 +40,7 @@ type Daemon struct {
 	mon      *link.Monitor
 	srv      *control.Server
 	teamd    *teamdctl.Server // teamd's protocol, for libteam's teamdctl
-	metrics  *metrics.Server // nil when the config's metrics: is empty; under reloadMu
+	metrics  *metrics.Server  // nil when the config's metrics: is empty; under reloadMu
 	prober   *link.Prober
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -223,6 +223,14 @@ func (d *Daemon) Reload() error {
 
 // handle serves the control socket (docs/contract.md §2).
 func (d *Daemon) handle(_ context.Context, cmd string, args []string) (any, error) {
+	switch cmd {
+	case "state", "reload", "toggle", "config-dump":
+		if len(args) > 0 {
+			// Junk after a command is a client bug, not something to
+			// ignore silently.
+			return nil, fmt.Errorf("%s takes no arguments (got %d)", cmd, len(args))
+		}
+	}
 	switch cmd {
 	case "state":
 		return d.team.State(), nil

@@ -1,14 +1,21 @@
 // Package control is the daemon's control socket: a Unix stream socket
 // (mode 0600) at /run/teamd-go/TEAM.sock speaking one JSON request and one
 // JSON response per connection. `teamd-go ctl` is its client.
+//
+// The server is bounded whatever a client does: a request is at most
+// MaxRequest bytes and must arrive within ReadTimeout, at most MaxConns
+// connections are served at once (more are answered "busy" and closed),
+// and a request with unknown fields, an odd command or more than MaxArgs
+// arguments is refused with a message saying which. Each refusal is an
+// ordinary error response; the team is not touched.
 package control
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -44,6 +51,33 @@ type Handler func(ctx context.Context, cmd string, args []string) (any, error)
 // ErrUnknownCommand is returned for a command the server does not know.
 var ErrUnknownCommand = errors.New("unknown command")
 
+// Bounds of the control protocol.
+const (
+	// MaxRequest is the largest request read, in bytes.
+	MaxRequest = 1 << 20
+	// MaxConns is how many connections are served at once.
+	MaxConns = 8
+	// MaxArgs and MaxArgLen bound a request's arguments; MaxCmdLen its
+	// command.
+	MaxArgs   = 16
+	MaxArgLen = 4096
+	MaxCmdLen = 64
+	// ReadTimeout is how long a client has to send its request.
+	ReadTimeout = 5 * time.Second
+	// writeTimeout is how long a client has to take the response.
+	writeTimeout = 10 * time.Second
+)
+
+// Errors of a request the server refuses (wrapped with details).
+var (
+	// ErrRequestTooLarge: more than MaxRequest bytes.
+	ErrRequestTooLarge = errors.New("request too large")
+	// ErrBadRequest: not one JSON request object of the protocol.
+	ErrBadRequest = errors.New("bad request")
+	// ErrBusy: MaxConns connections are being served already.
+	ErrBusy = errors.New("busy")
+)
+
 // Server serves a control socket.
 type Server struct {
 	ln   net.Listener
@@ -51,6 +85,12 @@ type Server struct {
 	log  *slog.Logger
 	wg   sync.WaitGroup
 	path string
+	// slots holds one token per connection being served.
+	slots chan struct{}
+	// refusedLogged rate-limits the log of refused requests.
+	mu            sync.Mutex
+	refusedLogged time.Time
+	refused       int
 }
 
 // Listen creates the socket (replacing a stale one), mode 0600.
@@ -78,7 +118,7 @@ func Listen(path string, h Handler, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{ln: ln, h: h, log: log, path: path}
+	s := &Server{ln: ln, h: h, log: log, path: path, slots: make(chan struct{}, MaxConns)}
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -99,37 +139,110 @@ func (s *Server) serve() {
 		if err != nil {
 			return
 		}
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			// Answered at once, nothing read: a busy server must not
+			// queue work. The answer fits in the socket buffer, so
+			// this does not block the accept loop.
+			s.refuse(c, fmt.Errorf("%w: %d control connections are being served; try again", ErrBusy, MaxConns))
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer func() { <-s.slots }()
 			s.handle(c)
 		}()
 	}
 }
 
+// refuse answers err on c and closes it.
+func (s *Server) refuse(c net.Conn, err error) {
+	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_ = json.NewEncoder(c).Encode(Response{Error: err.Error()})
+	c.Close()
+	s.logRefused(err)
+}
+
+// logRefused logs refused requests at most every 10 s, with a count.
+func (s *Server) logRefused(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused++
+	if time.Since(s.refusedLogged) < 10*time.Second {
+		return
+	}
+	s.log.Warn("control request refused", "err", err, "refused_since_last_log", s.refused)
+	s.refusedLogged, s.refused = time.Now(), 0
+}
+
 func (s *Server) handle(c net.Conn) {
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
-	var req Request
-	dec := json.NewDecoder(bufio.NewReader(c))
-	resp := Response{}
-	if err := dec.Decode(&req); err != nil {
-		resp.Error = "bad request: " + err.Error()
-	} else {
-		res, err := s.h(context.Background(), req.Cmd, req.Args)
-		if err != nil {
-			resp.Error = err.Error()
-		} else {
-			raw, err := json.Marshal(res)
-			if err != nil {
-				resp.Error = "encode result: " + err.Error()
-			} else {
-				resp.OK, resp.Result = true, raw
-			}
+	_ = c.SetReadDeadline(time.Now().Add(ReadTimeout))
+	req, err := ReadRequest(c)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			err = fmt.Errorf("%w: no complete request within %s", ErrBadRequest, ReadTimeout)
 		}
-		s.log.Debug("control request", "cmd", req.Cmd, "args", req.Args, "ok", resp.OK)
+		s.refuse(c, err)
+		return
 	}
+	_ = c.SetReadDeadline(time.Time{})
+	resp := Response{}
+	res, err := s.h(context.Background(), req.Cmd, req.Args)
+	if err != nil {
+		resp.Error = err.Error()
+	} else {
+		raw, err := json.Marshal(res)
+		if err != nil {
+			resp.Error = "encode result: " + err.Error()
+		} else {
+			resp.OK, resp.Result = true, raw
+		}
+	}
+	s.log.Debug("control request", "cmd", req.Cmd, "args", len(req.Args), "ok", resp.OK)
+	_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_ = json.NewEncoder(c).Encode(resp)
+}
+
+// ReadRequest reads one request from r: a JSON object with cmd and
+// optional args, at most MaxRequest bytes, no other fields, a command of
+// at most MaxCmdLen printable ASCII characters, at most MaxArgs
+// arguments of at most MaxArgLen bytes each. Errors wrap
+// ErrRequestTooLarge or ErrBadRequest and say what is wrong.
+func ReadRequest(r io.Reader) (Request, error) {
+	lr := &io.LimitedReader{R: r, N: MaxRequest + 1}
+	dec := json.NewDecoder(lr)
+	dec.DisallowUnknownFields()
+	var req Request
+	if err := dec.Decode(&req); err != nil {
+		if lr.N <= 0 {
+			return Request{}, fmt.Errorf("%w: more than %d bytes (1 MiB)", ErrRequestTooLarge, MaxRequest)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) {
+			return Request{}, err
+		}
+		return Request{}, fmt.Errorf("%w: %v (want one JSON object like {\"cmd\": \"state\"})", ErrBadRequest, err)
+	}
+	switch {
+	case req.Cmd == "":
+		return Request{}, fmt.Errorf("%w: no cmd", ErrBadRequest)
+	case len(req.Cmd) > MaxCmdLen:
+		return Request{}, fmt.Errorf("%w: cmd is %d bytes; at most %d", ErrBadRequest, len(req.Cmd), MaxCmdLen)
+	case strings.ContainsFunc(req.Cmd, func(r rune) bool { return r <= ' ' || r > '~' }):
+		return Request{}, fmt.Errorf("%w: cmd %q: want a plain word like state", ErrBadRequest, req.Cmd)
+	case len(req.Args) > MaxArgs:
+		return Request{}, fmt.Errorf("%w: %d arguments; a command takes at most %d", ErrBadRequest, len(req.Args), MaxArgs)
+	}
+	for i, a := range req.Args {
+		if len(a) > MaxArgLen {
+			return Request{}, fmt.Errorf("%w: argument %d is %d bytes; at most %d", ErrBadRequest, i+1, len(a), MaxArgLen)
+		}
+	}
+	return req, nil
 }
 
 // Call sends one request to the socket at path and returns the result.

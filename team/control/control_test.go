@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -45,5 +48,121 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if _, err := Listen(path, nil, nil); err == nil {
 		t.Fatal("a second server on a live socket was allowed")
+	}
+}
+
+// rawCall sends body as it is on a new connection and returns the
+// decoded response (a liveness bound, not a timing check).
+func rawCall(t *testing.T, path string, body []byte) Response {
+	t.Helper()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	go func() { _, _ = c.Write(body) }() // the server may stop reading early
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		t.Fatalf("no response: %v", err)
+	}
+	return resp
+}
+
+func echoServer(t *testing.T) (string, *Server, *atomic.Int32) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "t.sock")
+	var calls atomic.Int32
+	s, err := Listen(path, func(_ context.Context, cmd string, args []string) (any, error) {
+		calls.Add(1)
+		if cmd == "echo" {
+			return args, nil
+		}
+		return nil, ErrUnknownCommand
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return path, s, &calls
+}
+
+// TestBadRequests: what the server refuses, each with a clear error and
+// without calling the handler.
+func TestBadRequests(t *testing.T) {
+	path, _, calls := echoServer(t)
+	big := `{"cmd": "echo", "args": ["` + strings.Repeat("x", 10<<20) + `"]}`
+	tests := []struct {
+		name, body, want string
+	}{
+		{"10 MB", big, "request too large: more than 1048576 bytes (1 MiB)"},
+		{"not JSON", "hello\n", "bad request: invalid character 'h'"},
+		{"unknown field", `{"cmd": "echo", "argz": ["a"]}`, `bad request: json: unknown field "argz"`},
+		{"no cmd", `{"args": ["a"]}`, "bad request: no cmd"},
+		{"odd cmd", `{"cmd": "st ate"}`, `bad request: cmd "st ate": want a plain word`},
+		{"long cmd", `{"cmd": "` + strings.Repeat("s", 65) + `"}`, "bad request: cmd is 65 bytes; at most 64"},
+		{"10000 args", `{"cmd": "echo", "args": [` + strings.TrimSuffix(strings.Repeat(`"j",`, 10000), ",") + `]}`, "bad request: 10000 arguments; a command takes at most 16"},
+		{"long arg", `{"cmd": "echo", "args": ["` + strings.Repeat("a", 5000) + `"]}`, "bad request: argument 1 is 5000 bytes; at most 4096"},
+		{"args not strings", `{"cmd": "echo", "args": [1]}`, "bad request: json: cannot unmarshal number"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := rawCall(t, path, []byte(tc.body))
+			if resp.OK || !strings.HasPrefix(resp.Error, tc.want) {
+				t.Errorf("response %+v, want error %q...", resp, tc.want)
+			}
+		})
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("the handler ran %d times for refused requests", n)
+	}
+	if res, err := Call(path, "echo", "still", "fine"); err != nil || string(res) != `["still","fine"]` {
+		t.Errorf("a good request after the bad ones: %s, %v", res, err)
+	}
+}
+
+// TestConnectionLimit: MaxConns silent clients hold every slot; the next
+// one is told the server is busy at once; a slot held by a client that
+// never sends is given back after ReadTimeout.
+func TestConnectionLimit(t *testing.T) {
+	path, _, _ := echoServer(t)
+	var idle []net.Conn
+	for range MaxConns {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	// The server takes a slot when it accepts; until it accepted all of
+	// the idle connections a new one may still be served.
+	var resp Response
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp = rawCall(t, path, []byte(`{"cmd": "echo"}`))
+		if !resp.OK || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if resp.OK || !strings.HasPrefix(resp.Error, "busy: 8 control connections are being served") {
+		t.Fatalf("with every slot taken: %+v", resp)
+	}
+	// Each idle client is answered once its ReadTimeout passed, and
+	// its slot is free again.
+	for _, c := range idle {
+		_ = c.SetReadDeadline(time.Now().Add(ReadTimeout + 10*time.Second))
+		var r Response
+		if err := json.NewDecoder(c).Decode(&r); err != nil || !strings.Contains(r.Error, "no complete request within 5s") {
+			t.Fatalf("idle client: %+v, %v", r, err)
+		}
+	}
+	if _, err := Call(path, "echo"); err != nil {
+		t.Errorf("after the idle clients timed out: %v", err)
 	}
 }

@@ -4,15 +4,19 @@ package integration
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/teamd-go/teamd-go/team/control"
 	"github.com/teamd-go/teamd-go/test/nstest"
 )
 
@@ -276,5 +280,87 @@ func countDst(fd int, mac net.HardwareAddr, quiet time.Duration) int {
 		if m >= 6 && net.HardwareAddr(buf[:6]).String() == mac.String() {
 			n++
 		}
+	}
+}
+
+// procKB reads a field (VmRSS, VmHWM) of /proc/PID/status in KiB.
+func procKB(t *testing.T, pid int, field string) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			var kb int
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// TestControlSocketBounds: 20 clients send 10 MB requests at once; each
+// is refused (too large, or busy), the daemon's memory stays bounded
+// (before issue 14: 46 -> 342 MB, never given back) and it still answers.
+// Junk arguments are refused with a message naming them.
+func TestControlSocketBounds(t *testing.T) {
+	tp := newTopo(t)
+	d := tp.start(t, tp.config(siHyperV))
+	pid := d.proc.Pid()
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); !strings.HasSuffix(exe, "teamd-go") {
+		t.Fatalf("pid %d is %s, not the daemon", pid, exe)
+	}
+	path := control.SocketPath(tp.team)
+	rssBefore := procKB(t, pid, "VmRSS")
+	big := []byte(`{"cmd": "state", "args": ["` + strings.Repeat("x", 10<<20) + `"]}`)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	answers := map[string]int{}
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			what := "no answer"
+			defer func() { mu.Lock(); answers[what]++; mu.Unlock() }()
+			c, err := net.Dial("unix", path)
+			if err != nil {
+				what = "dial: " + err.Error()
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+			go func() { _, _ = c.Write(big) }()
+			var resp control.Response
+			if err := json.NewDecoder(c).Decode(&resp); err != nil {
+				return
+			}
+			what, _, _ = strings.Cut(resp.Error, ":")
+		}()
+	}
+	wg.Wait()
+	rssAfter, hwm := procKB(t, pid, "VmRSS"), procKB(t, pid, "VmHWM")
+	t.Logf("20 concurrent 10 MB requests: %v; daemon RSS %d -> %d KiB (peak %d KiB)", answers, rssBefore, rssAfter, hwm)
+	if answers["request too large"]+answers["busy"] != 20 {
+		t.Errorf("answers: %v, want every one refused as too large or busy", answers)
+	}
+	// A bound, not a timing: 8 connections of at most 1 MiB each.
+	if grow := hwm - rssBefore; grow > 100<<10 {
+		t.Errorf("the daemon grew by %d KiB under 20 x 10 MB requests", grow)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"junk"}, "state takes no arguments (got 1)"},
+		{make([]string, 10000), "bad request: 10000 arguments; a command takes at most 16"},
+	} {
+		if _, err := control.Call(path, "state", tc.args...); err == nil || err.Error() != tc.want {
+			t.Errorf("state with %d arguments: %v, want %q", len(tc.args), err, tc.want)
+		}
+	}
+	if st := d.state(); len(st.Members) != 2 {
+		t.Errorf("state after the bad requests: %+v", st.Members)
 	}
 }
