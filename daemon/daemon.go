@@ -6,6 +6,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
 	"github.com/teamd-go/teamd-go/dataplane/link"
 	"github.com/teamd-go/teamd-go/metrics"
@@ -268,8 +270,31 @@ func (d *Daemon) handle(_ context.Context, cmd string, args []string) (any, erro
 			return nil, errors.New("usage: port add|remove|present NAME")
 		}
 		return d.port(args[0], args[1])
+	case "explain":
+		return explain(d.team, args)
 	}
 	return nil, fmt.Errorf("%w %q", control.ErrUnknownCommand, cmd)
+}
+
+// explain serves `explain transmit|receive PORT HEX`: what the data path
+// does with the Ethernet frame HEX (hex digits, no separators) sent by
+// vnic PORT or received on member PORT.
+func explain(t *team.Team, args []string) (any, error) {
+	const usage = "usage: explain transmit|receive PORT HEXFRAME"
+	if len(args) != 3 {
+		return nil, errors.New(usage)
+	}
+	if args[0] != team.Transmit && args[0] != team.Receive {
+		return nil, fmt.Errorf("explain: direction %q: %w", args[0], team.ErrBadDirection)
+	}
+	if len(args[2]) > 2*dataplane.MaxFrame {
+		return nil, fmt.Errorf("explain: frame longer than %d bytes", dataplane.MaxFrame)
+	}
+	eth, err := hex.DecodeString(args[2])
+	if err != nil {
+		return nil, fmt.Errorf("explain: frame: %w", err)
+	}
+	return t.Explain(args[0], args[1], eth)
 }
 
 // port adds or removes a member through the same path as a reload: the

@@ -36,6 +36,9 @@ const usage = `usage:
   teamd-go ctl [-t TEAM] config dump
   teamd-go ctl [-t TEAM] port add|remove|present NAME
   teamd-go ctl [-t TEAM] mac forget MAC    the switch forgets a learned MAC (another vnic may then own it)
+  teamd-go ctl [-t TEAM] explain (--from-vnic NAME | --from-member NAME) [--json] FRAME
+                                       where a frame goes and why (FRAME: --src-mac --dst-mac ...,
+                                       --hex HEX or --pcap FILE [--index N]; see ctl explain -h)
   teamd-go lab [SCENARIO] [--json] [--keep]
   teamd-go lab down
   teamd-go --version
@@ -180,6 +183,8 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stdout, "mac %s forgotten: the next vnic that sends from it owns it\n", rest[2])
+	case rest[0] == "explain":
+		return ctlExplain(rest[1:], call, stdout, stderr)
 	case rest[0] == "port" && len(rest) == 3:
 		if _, ok := call("port", rest[1], rest[2]); !ok {
 			return 1
