@@ -47,8 +47,11 @@
 //
 // # Virtio-net header, offloads
 //
-// AF_XDP carries no virtio-net header. Read puts an all-zero one in front
-// of every frame (a plain frame: its checksums are complete, see below).
+// AF_XDP carries no virtio-net header. Read puts one in front of every
+// frame: all zero (a plain frame), or, for a TCP or UDP frame whose
+// sender left the checksum to offload (the default on a VM's veth: the
+// frame arrives with the pseudo-header sum in its checksum field), one
+// that says NEEDS_CSUM, as AF_PACKET would have (checksum.go).
 // Write takes the header off, completes the checksum in software when the
 // header asks for it (VIRTIO_NET_HDR_F_NEEDS_CSUM: frames from a TAP or an
 // AF_PACKET socket with checksum offload), and refuses GSO super-frames,
@@ -167,6 +170,9 @@ type Stats struct {
 	RXDropped uint64
 	// Truncated are received frames that did not fit the caller's buffer.
 	Truncated uint64
+	// Partial are received TCP/UDP frames whose checksum their sender
+	// left to offload, passed on marked NEEDS_CSUM (see checksum.go).
+	Partial uint64
 
 	// WriteErrors are frames refused: shorter than an Ethernet header,
 	// longer than a UMEM frame, bad checksum offsets, or unsent when the

@@ -53,6 +53,7 @@ type Port struct {
 	readFrames atomic.Uint64
 	readBytes  atomic.Uint64
 	truncated  atomic.Uint64
+	partial    atomic.Uint64
 
 	// Transmit state, owned by Write.
 	_           cpu.CacheLinePad
@@ -369,6 +370,7 @@ func (p *Port) Stats() Stats {
 		WriteFrames: p.writeFrames.Load(),
 		WriteBytes:  p.writeBytes.Load(),
 		Truncated:   p.truncated.Load(),
+		Partial:     p.partial.Load(),
 		WriteErrors: p.writeErrors.Load(),
 		GSODropped:  p.gsoDropped.Load(),
 		WriteDrops:  p.writeDrops.Load(),

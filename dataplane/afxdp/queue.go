@@ -2,6 +2,7 @@ package afxdp
 
 import (
 	"encoding/binary"
+	"math/bits"
 
 	"github.com/teamd-go/teamd-go/dataplane"
 )
@@ -69,15 +70,16 @@ func newQueue(l layout) *queue {
 }
 
 // receive copies up to len(frames) frames from the RX ring into frames,
-// each behind an all-zero virtio-net header, and gives their UMEM frames
-// back to the kernel through the fill ring. It returns how many it
+// each behind a virtio-net header (all zero, or NEEDS_CSUM for a frame
+// whose checksum was left partial: see markPartial), and gives their UMEM
+// frames back to the kernel through the fill ring. It returns how many it
 // filled and their Ethernet bytes; frames that do not fit their buffer,
 // or whose descriptor points outside the UMEM, are skipped and counted in
-// bad.
-func (q *queue) receive(frames [][]byte, sizes []int) (n int, bytes, bad uint64) {
+// bad; partial counts the frames marked NEEDS_CSUM.
+func (q *queue) receive(frames [][]byte, sizes []int) (n int, bytes, bad, partial uint64) {
 	start, got := q.rx.peek(uint32(min(len(frames), len(sizes))))
 	if got == 0 {
-		return 0, 0, 0
+		return 0, 0, 0, 0
 	}
 	// The fill ring always has room: it and the RX ring between them
 	// hold the RX frames, and the fill ring alone can hold them all.
@@ -94,12 +96,15 @@ func (q *queue) receive(frames [][]byte, sizes []int) (n int, bytes, bad uint64)
 		dataplane.ClearVnetHdr(dst)
 		copy(dst[dataplane.VnetHdrLen:], q.umem[d.Addr:end])
 		sizes[n] = dataplane.VnetHdrLen + int(d.Len)
+		if markPartial(dst[:sizes[n]]) {
+			partial++
+		}
 		bytes += uint64(d.Len)
 		n++
 	}
 	q.rx.release(got)
 	q.fill.submit()
-	return n, bytes, bad
+	return n, bytes, bad, partial
 }
 
 // frameOf returns the start of the UMEM frame holding addr, always a
@@ -190,22 +195,29 @@ func completeChecksum(eth []byte, start, offset int) bool {
 	return true
 }
 
-// sum adds b to s as big-endian 16-bit words (RFC 1071).
+// sum adds b to s as big-endian 16-bit words in ones' complement (RFC
+// 1071), eight bytes at a time with an end-around carry: the 64-bit sum
+// folds to the same 16-bit one.
 func sum(b []byte, s uint64) uint64 {
+	var c uint64
+	for len(b) >= 32 {
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b), c)
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b[8:]), c)
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b[16:]), c)
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b[24:]), c)
+		b = b[32:]
+	}
 	for len(b) >= 8 {
-		v := binary.BigEndian.Uint64(b)
-		s += v >> 32
-		s += v & 0xffffffff
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b), c)
 		b = b[8:]
 	}
-	for len(b) >= 2 {
-		s += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
+	var tail uint64
+	for i, v := range b {
+		tail |= uint64(v) << (56 - 8*i)
 	}
-	if len(b) == 1 {
-		s += uint64(b[0]) << 8
-	}
-	return s
+	s, c = bits.Add64(s, tail, c)
+	s, c = bits.Add64(s, c, 0)
+	return s + c
 }
 
 func fold(s uint64) uint16 {

@@ -175,7 +175,7 @@ func TestQueueRecyclesRX(t *testing.T) {
 			t.Fatalf("round %d: kernel took %d frames, want 8 (all RX frames)", round, len(want))
 		}
 		for len(want) > 0 {
-			n, _, bad := k.q.receive(frames, sizes)
+			n, _, bad, _ := k.q.receive(frames, sizes)
 			if bad != 0 || n == 0 || n > len(want) {
 				t.Fatalf("round %d: receive = %d, bad %d, %d waiting", round, n, bad, len(want))
 			}
@@ -191,7 +191,7 @@ func TestQueueRecyclesRX(t *testing.T) {
 			t.Fatalf("round %d: kernel holds %d RX frames, want 8: a frame leaked", round, got)
 		}
 	}
-	if n, _, _ := k.q.receive(frames, sizes); n != 0 {
+	if n, _, _, _ := k.q.receive(frames, sizes); n != 0 {
 		t.Errorf("receive on an empty RX ring = %d", n)
 	}
 }
@@ -202,7 +202,7 @@ func TestQueueReceiveTooBig(t *testing.T) {
 	k.deliver(ethFrame(2, 100))
 	frames := [][]byte{make([]byte, 200), make([]byte, 200)}
 	sizes := make([]int, 2)
-	n, _, bad := k.q.receive(frames, sizes)
+	n, _, bad, _ := k.q.receive(frames, sizes)
 	if n != 1 || bad != 1 || sizes[0] != dataplane.VnetHdrLen+100 {
 		t.Fatalf("receive = %d, bad %d, sizes %v; want the 100-byte frame and one skipped", n, bad, sizes)
 	}

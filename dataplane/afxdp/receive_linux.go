@@ -30,14 +30,14 @@ func (p *Port) Read(frames [][]byte, sizes []int) (int, error) {
 	}
 	for {
 		var (
-			n           int
-			bytes, bad  uint64
-			start, nsok = p.next, len(p.socks)
+			n                   int
+			bytes, bad, partial uint64
+			start, nsok         = p.next, len(p.socks)
 		)
 		for i := 0; i < nsok && n < max; i++ {
 			s := p.socks[(start+i)%nsok]
-			m, b, x := s.q.receive(frames[n:max], sizes[n:max])
-			n, bytes, bad = n+m, bytes+b, bad+x
+			m, b, x, c := s.q.receive(frames[n:max], sizes[n:max])
+			n, bytes, bad, partial = n+m, bytes+b, bad+x, partial+c
 			if (m > 0 || x > 0) && s.q.fill.needWakeup() {
 				// A zero-copy driver waits for a syscall to use the
 				// frames just put on the fill ring.
@@ -47,6 +47,9 @@ func (p *Port) Read(frames [][]byte, sizes []int) (int, error) {
 		p.next = (start + 1) % nsok
 		if bad > 0 {
 			p.truncated.Add(bad)
+		}
+		if partial > 0 {
+			p.partial.Add(partial)
 		}
 		if n > 0 {
 			p.readFrames.Add(uint64(n))
