@@ -1,0 +1,281 @@
+//go:build linux
+
+package integration
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/teamd-go/teamd-go/internal/testbed"
+	"github.com/teamd-go/teamd-go/test/nstest"
+)
+
+// Tests of libteam's own teamdctl (Debian's libteam-utils) against
+// teamd-go: the real binary, unchanged, in the daemon's namespace.
+
+// startJSON runs teamd-go from a teamd JSON config (device = tp.team).
+func (tp *topo) startJSON(t *testing.T, js string) *daemon {
+	t.Helper()
+	nstest.RequireTool(t, "teamdctl")
+	path := filepath.Join(t.TempDir(), "team.json")
+	h := tp.host.StartDaemon(t, teamdBin, testbed.DaemonSpec{Team: tp.team, Config: js, Verbatim: true, ConfigPath: path})
+	return &daemon{t: t, tp: tp, cfg: path, proc: h.Proc, h: h}
+}
+
+// teamdctl runs `teamdctl TEAM args...` in the daemon's namespace and
+// returns its combined output and exit code.
+func (d *daemon) teamdctl(args ...string) (string, int) {
+	d.t.Helper()
+	out, err := d.tp.host.Run("teamdctl", append([]string{d.tp.team}, args...)...)
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return out, 0
+	case errors.As(err, &ee):
+		return out, ee.ExitCode()
+	}
+	d.t.Fatalf("teamdctl %v: %v\n%s", args, err, out)
+	return "", -1
+}
+
+// mustTeamdctl is teamdctl that must succeed.
+func (d *daemon) mustTeamdctl(args ...string) string {
+	d.t.Helper()
+	out, code := d.teamdctl(args...)
+	if code != 0 {
+		d.t.Fatalf("teamdctl %s: exit %d:\n%s", strings.Join(args, " "), code, out)
+	}
+	return out
+}
+
+// itemGet is `teamdctl TEAM state item get PATH`, trimmed.
+func (d *daemon) itemGet(path string) string {
+	d.t.Helper()
+	return strings.TrimSpace(d.mustTeamdctl("state", "item", "get", path))
+}
+
+func contains(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, out)
+		}
+	}
+}
+
+// ifindex reads an interface's index in ns.
+func ifindex(t *testing.T, ns *nstest.NS, dev string) string {
+	t.Helper()
+	out := ns.MustRun(t, "cat", "/sys/class/net/"+dev+"/ifindex")
+	return strings.TrimSpace(out)
+}
+
+// tapUp gives the team's TAP an address so that the host's own stack
+// talks through the team.
+func (tp *topo) tapUp(t *testing.T, cidr string) {
+	t.Helper()
+	tp.host.MustRun(t, "ip", "addr", "add", cidr, "dev", tp.team)
+	tp.host.MustRun(t, "ip", "link", "set", tp.team, "up")
+}
+
+// TestTeamdctlActiveBackup: teamd's activebackup config, driven by
+// teamdctl only: view, dump, item get and set, config dump, port present,
+// port config update, failover on carrier loss, port remove and add under
+// traffic; each change checked against `teamd-go ctl state`.
+func TestTeamdctlActiveBackup(t *testing.T) {
+	tp := newTopo(t)
+	d := tp.startJSON(t, `{
+	"device": "`+tp.team+`",
+	"runner": {"name": "activebackup"},
+	"link_watch": {"name": "ethtool"},
+	"ports": {"m1": {"prio": 10}, "m2": {"prio": 5}}
+}`)
+	tp.tapUp(t, "10.77.0.3/24")
+	pingOK(t, tp.host, "10.77.0.2")
+
+	view := d.mustTeamdctl("state", "view")
+	t.Logf("teamdctl %s state view:\n%s", tp.team, view)
+	contains(t, "state view", view, "setup:\n  runner: activebackup\n", "ports:\n  m1\n", "\n  m2\n",
+		"    link watches:\n      link summary: up\n      instance[link_watch_0]:\n        name: ethtool\n        link: up\n",
+		"runner:\n  active port: m1\n")
+	verbose := d.mustTeamdctl("state", "view", "-v")
+	contains(t, "state view -v", verbose, "kernel team mode: activebackup", "D-BUS enabled: no",
+		"PID: "+strconv.Itoa(d.proc.Pid()), "ifindex: "+ifindex(t, tp.host, "m1"), "ethtool link: 10000mbit/fullduplex/up",
+		"link up delay: 0", "down count: 0")
+
+	var dump map[string]any
+	out := d.mustTeamdctl("state", "dump")
+	if err := json.Unmarshal([]byte(out), &dump); err != nil {
+		t.Fatalf("state dump is not JSON: %v\n%s", err, out)
+	}
+	if ports, _ := dump["ports"].(map[string]any); len(ports) != 2 || ports["m1"] == nil || ports["m2"] == nil {
+		t.Errorf("state dump ports: %v", dump["ports"])
+	}
+
+	mac1 := tp.host.MustRun(t, "cat", "/sys/class/net/m1/address")
+	for path, want := range map[string]string{
+		"setup.runner_name":                            "activebackup",
+		"setup.pid":                                    strconv.Itoa(d.proc.Pid()),
+		"runner.active_port":                           "m1",
+		"ports.m1.link.up":                             "true",
+		`ports."m2".ifinfo.ifname`:                     "m2",
+		"ports.m1.ifinfo.dev_addr":                     strings.TrimSpace(mac1),
+		"ports.m2.link.speed":                          "10000",
+		"team_device.ifinfo.ifname":                    tp.team,
+		"team_device.ifinfo.ifindex":                   ifindex(t, tp.host, tp.team),
+		"teamd_go.balance":                             "active-backup",
+		"ports.m2.teamd_go.active":                     "false",
+		"ports.m1.link_watches.up":                     "true",
+		"ports.m1.link_watches.list.link_watch_0.name": "ethtool",
+	} {
+		if got := d.itemGet(path); got != want {
+			t.Errorf("state item get %s = %q, want %q", path, got, want)
+		}
+	}
+	for _, path := range []string{"ports.m1", "ports.m9.link.up", "nosuch"} {
+		out, code := d.teamdctl("state", "item", "get", path)
+		contains(t, "state item get "+path, out, "PathDoesNotExist")
+		if code != 1 {
+			t.Errorf("state item get %s: exit %d, want 1", path, code)
+		}
+	}
+
+	// config dump: teamd's JSON with the device teamdctl checks.
+	for _, args := range [][]string{{"config", "dump"}, {"config", "dump", "actual"}} {
+		out := d.mustTeamdctl(args...)
+		var c struct {
+			Device string                    `json:"device"`
+			Runner struct{ Name string }     `json:"runner"`
+			Ports  map[string]map[string]int `json:"ports"`
+		}
+		if err := json.Unmarshal([]byte(out), &c); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		if c.Device != tp.team || c.Runner.Name != "activebackup" || c.Ports["m1"]["prio"] != 10 || c.Ports["m2"]["prio"] != 5 {
+			t.Errorf("%v:\n%s", args, out)
+		}
+	}
+
+	// port present
+	d.mustTeamdctl("port", "present", "m1")
+	if out, code := d.teamdctl("port", "present", "vm1"); code != 1 || !strings.Contains(out, "No such device") {
+		t.Errorf("port present vm1 (not a port): exit %d:\n%s", code, out)
+	}
+
+	// state item set runner.active_port: the team follows.
+	d.mustTeamdctl("state", "item", "set", "runner.active_port", "m2")
+	if got := d.itemGet("runner.active_port"); got != "m2" {
+		t.Errorf("active port after set: %q", got)
+	}
+	st := d.view()
+	if st.Active != "m2" || !st.member("m2").Active || st.member("m1").Active {
+		t.Errorf("ctl state after set: active %q, m1 active %v, m2 active %v", st.Active, st.member("m1").Active, st.member("m2").Active)
+	}
+	if v := d.vnicHome(tp.team); v != "m2" {
+		t.Errorf("TAP's home %q after the active port moved to m2", v)
+	}
+	pingOK(t, tp.host, "10.77.0.2")
+	for _, bad := range []string{"m9", "vm1"} {
+		if out, code := d.teamdctl("state", "item", "set", "runner.active_port", bad); code != 1 || !strings.Contains(out, "ItemValueSetFail") {
+			t.Errorf("set active port %s: exit %d:\n%s", bad, code, out)
+		}
+	}
+	if out, code := d.teamdctl("state", "item", "set", "setup.pid", "1"); code != 1 || !strings.Contains(out, "OpNotSupp") {
+		t.Errorf("set setup.pid: exit %d:\n%s", code, out)
+	}
+
+	// port config update changes prio, through the validated path.
+	d.mustTeamdctl("port", "config", "update", "m1", "{\n  \"prio\": 3\n}")
+	if out := d.mustTeamdctl("port", "config", "dump", "m1"); !strings.Contains(out, `"prio": 3`) {
+		t.Errorf("port config dump m1 after update:\n%s", out)
+	}
+	if c := d.dump(); c.Members[0].Name != "m1" || c.Members[0].Prio != 3 || c.Members[1].Prio != 5 {
+		t.Errorf("ctl config dump after port config update: %+v", c.Members)
+	}
+	before := d.state()
+	for _, bad := range []string{`{"prio": "high"}`, `{"queue_id": 2}`, `[1]`, `prio=1`} {
+		out, code := d.teamdctl("port", "config", "update", "m1", bad)
+		if code != 1 || !strings.Contains(out, "ConfigUpdateFail") {
+			t.Errorf("port config update m1 %s: exit %d:\n%s", bad, code, out)
+		}
+	}
+	if out, code := d.teamdctl("port", "config", "update", "vm1", `{"prio": 1}`); code != 1 || !strings.Contains(out, "NoSuchDev") {
+		t.Errorf("port config update vm1: exit %d:\n%s", code, out)
+	}
+	if diff := cmp.Diff(before, d.state(), shape); diff != "" {
+		t.Errorf("refused port config updates changed the team (-before +after):\n%s", diff)
+	}
+
+	// The active member loses carrier: the other takes over.
+	tp.sw.MustRun(t, "ip", "link", "set", "p2", "down")
+	nstest.Eventually(t, 5*time.Second, func() error {
+		if got := d.itemGet("runner.active_port"); got != "m1" {
+			return fmt.Errorf("active port %q after m2 lost carrier, want m1", got)
+		}
+		return nil
+	})
+	if got := d.itemGet("ports.m2.link.up"); got != "false" {
+		t.Errorf("ports.m2.link.up = %s after carrier loss", got)
+	}
+	if got := d.itemGet("ports.m2.link_watches.list.link_watch_0.down_count"); got != "1" {
+		t.Errorf("m2's down_count = %s after one carrier loss", got)
+	}
+	pingOK(t, tp.host, "10.77.0.2")
+	tp.sw.MustRun(t, "ip", "link", "set", "p2", "up")
+
+	// port remove, then port add, under traffic.
+	pingOK(t, tp.peer, "10.77.0.3")
+	s := streams{
+		fwd: startUDPStream(t, "host->peer", tp.host, "10.77.0.3", tp.peer, "10.77.0.2", 2000, streamSize),
+		rev: startUDPStream(t, "peer->host", tp.peer, "10.77.0.2", tp.host, "10.77.0.3", 2000, streamSize),
+	}
+	s.fwd.waitArrivalAfter(t, 0, "start")
+	s.rev.waitArrivalAfter(t, 0, "start")
+	d.mustTeamdctl("port", "remove", "m1") // the active member
+	if got := memberNames(d.state()); !cmp.Equal(got, []string{"m2"}) {
+		t.Errorf("members after teamdctl port remove m1: %v", got)
+	}
+	if out, code := d.teamdctl("port", "present", "m1"); code != 1 {
+		t.Errorf("port present m1 after remove: exit %d\n%s", code, out)
+	}
+	if out, code := d.teamdctl("port", "remove", "m1"); code != 1 || !strings.Contains(out, "NoSuchDev") {
+		t.Errorf("second port remove m1: exit %d:\n%s", code, out)
+	}
+	if out, code := d.teamdctl("port", "add", "nosuch0"); code != 1 || !strings.Contains(out, "NoSuchDev") {
+		t.Errorf("port add nosuch0: exit %d:\n%s", code, out)
+	}
+	if out, code := d.teamdctl("port", "add", "m2"); code != 1 || !strings.Contains(out, "PortAddFail") {
+		t.Errorf("port add m2 (already a port): exit %d:\n%s", code, out)
+	}
+	fseq, rseq := s.fwd.sentSoFar(), s.rev.sentSoFar()
+	s.fwd.waitArrivalAfter(t, fseq, "port remove m1")
+	s.rev.waitArrivalAfter(t, rseq, "port remove m1")
+	d.mustTeamdctl("port", "add", "m1")
+	st = d.view()
+	if got := memberNames(st.State); !cmp.Equal(got, []string{"m2", "m1"}) {
+		t.Errorf("members after teamdctl port add m1: %v", got)
+	}
+	d.mustTeamdctl("port", "present", "m1")
+	fseq, rseq = s.fwd.sentSoFar(), s.rev.sentSoFar()
+	s.fwd.waitArrivalAfter(t, fseq, "port add m1")
+	s.rev.waitArrivalAfter(t, rseq, "port add m1")
+	time.Sleep(300 * time.Millisecond)
+	fr, rr := s.fwd.finish(), s.rev.finish()
+	t.Logf("through port remove m1, port add m1: %v", fr)
+	t.Logf("through port remove m1, port add m1: %v", rr)
+	if fr.Dups > 0 || rr.Dups > 0 {
+		t.Errorf("duplicates: %d, %d", fr.Dups, rr.Dups)
+	}
+	if d.proc.Exited() {
+		t.Fatalf("daemon exited:\n%s", d.proc.Output())
+	}
+}
