@@ -279,3 +279,93 @@ func TestTeamdctlActiveBackup(t *testing.T) {
 		t.Fatalf("daemon exited:\n%s", d.proc.Output())
 	}
 }
+
+// TestTeamdctlLACP: teamd's lacp config against Open vSwitch: teamdctl's
+// LACP view shows the aggregation OVS agrees on.
+func TestTeamdctlLACP(t *testing.T) {
+	tp, sw := newOVSTopo(t, "lacp=active", "bond_mode=balance-tcp", "other_config:lacp-time=fast")
+	d := tp.startJSON(t, `{
+	"device": "`+tp.team+`",
+	"runner": {"name": "lacp", "active": true, "fast_rate": true, "tx_hash": ["eth", "ipv4", "l4"]},
+	"ports": {"m1": {}, "m2": {"lacp_prio": 100}}
+}`)
+	waitAggregated(t, d, sw)
+	tp.tapUp(t, "10.77.0.3/24")
+	pingOK(t, tp.host, "10.77.0.2")
+	sysID, _ := parseLACPShow(func() string { out, _ := sw.LACPShow("bond0"); return out }())
+
+	view := d.mustTeamdctl("state", "view")
+	t.Logf("teamdctl %s state view:\n%s", tp.team, view)
+	verbose := d.mustTeamdctl("state", "view", "-v")
+	t.Logf("teamdctl %s state view -v:\n%s", tp.team, verbose)
+	contains(t, "state view", view, "setup:\n  runner: lacp\n", "\n  m1\n", "\n  m2\n",
+		"runner:\n  active: yes\n  fast rate: yes\n", "selected: yes", "state: current")
+	contains(t, "state view -v", verbose, "kernel team mode: lacp", "actor LACPDU info:", "partner LACPDU info:", "aggregator ID: "+ifindex(t, tp.host, "m1")+", Selected",
+		strings.ToLower(sysID))
+
+	st := d.view()
+	m1 := st.member("m1")
+	for path, want := range map[string]string{
+		"setup.runner_name":                          "lacp",
+		"runner.active":                              "true",
+		"runner.fast_rate":                           "true",
+		"runner.sys_prio":                            "65535",
+		"ports.m1.runner.selected":                   "true",
+		"ports.m2.runner.state":                      "current",
+		"ports.m2.runner.prio":                       "100",
+		"ports.m1.runner.aggregator.id":              ifindex(t, tp.host, "m1"),
+		"ports.m2.runner.aggregator.id":              ifindex(t, tp.host, "m1"),
+		"ports.m1.runner.actor_lacpdu_info.system":   m1.MAC,
+		"ports.m1.runner.partner_lacpdu_info.system": strings.ToLower(sysID),
+		"ports.m1.runner.partner_lacpdu_info.key":    strconv.Itoa(m1.LACP.PartnerKey),
+		"ports.m1.runner.actor_lacpdu_info.state":    "63", // active, fast, aggregatable, in sync, collecting, distributing
+		"ports.m1.runner.partner_lacpdu_info.port":   strconv.Itoa(m1.LACP.PartnerPort),
+		"ports.m1.teamd_go.lacp.mux_state":           m1.LACP.MuxState,
+		"teamd_go.mode":                              "lacp",
+	} {
+		if got := d.itemGet(path); got != want {
+			t.Errorf("state item get %s = %q, want %q", path, got, want)
+		}
+	}
+	if out, code := d.teamdctl("state", "item", "get", "runner.active_port"); code != 1 || !strings.Contains(out, "PathDoesNotExist") {
+		t.Errorf("runner.active_port of a lacp team: exit %d:\n%s", code, out)
+	}
+	if out, code := d.teamdctl("state", "item", "set", "ports.m1.runner.aggregator.selected", "true"); code != 1 || !strings.Contains(out, "OpNotSupp") {
+		t.Errorf("set aggregator.selected: exit %d:\n%s", code, out)
+	}
+
+	// The LACP port priority is updated in the running team and sent to
+	// the partner.
+	d.mustTeamdctl("port", "config", "update", "m2", `{"lacp_prio": 50}`)
+	if got := d.itemGet("ports.m2.runner.actor_lacpdu_info.port_priority"); got != "50" {
+		t.Errorf("m2's actor port priority after update: %s", got)
+	}
+	nstest.Eventually(t, 10*time.Second, func() error {
+		out, err := sw.LACPShow("bond0")
+		if err != nil {
+			return err
+		}
+		i := strings.Index(out, "member: p2")
+		if i < 0 || !strings.Contains(out[i:], "partner port_priority: 50") {
+			return fmt.Errorf("OVS does not see port priority 50 on p2:\n%s", out)
+		}
+		return nil
+	})
+	cfg := d.mustTeamdctl("config", "dump")
+	if !strings.Contains(cfg, `"lacp_prio": 50`) || !strings.Contains(cfg, `"name": "lacp"`) {
+		t.Errorf("config dump after update:\n%s", cfg)
+	}
+
+	// m1 loses its link: its LACP state follows, m2 carries on.
+	tp.sw.MustRun(t, "ip", "link", "set", "p1", "down")
+	nstest.Eventually(t, 10*time.Second, func() error {
+		if got := d.itemGet("ports.m1.link.up"); got != "false" {
+			return fmt.Errorf("ports.m1.link.up %s", got)
+		}
+		if got := d.itemGet("ports.m1.runner.state"); got != "disabled" {
+			return fmt.Errorf("ports.m1.runner.state %s", got)
+		}
+		return nil
+	})
+	pingOK(t, tp.host, "10.77.0.2")
+}
