@@ -48,6 +48,8 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[*net.UnixConn]struct{}
 	done  bool
+	// lingering bounds the refused connections kept open (see refuse).
+	lingering chan struct{}
 }
 
 // Listen creates the socket at path, mode 0600 (a stale one left by a
@@ -87,7 +89,7 @@ func Listen(path string, b Backend, log *slog.Logger, o Options) (*Server, error
 		ln.Close()
 		return nil, fmt.Errorf("teamd socket: %w", err)
 	}
-	s := &Server{ln: ln, b: b, log: log, o: o, path: path, conns: map[*net.UnixConn]struct{}{}}
+	s := &Server{ln: ln, b: b, log: log, o: o, path: path, conns: map[*net.UnixConn]struct{}{}, lingering: make(chan struct{}, 16)}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -128,15 +130,40 @@ func (s *Server) accept() {
 			continue
 		}
 		if code, why := s.admit(c); code != "" {
-			_, _ = c.Write(AppendError(nil, code, why))
-			c.Close()
-			s.log.Warn("teamd socket: client refused", "reason", why)
+			s.refuse(c, code, why)
 			continue
 		}
 		s.wg.Add(1)
 		go s.serve(c)
 	}
 }
+
+// refuse answers c with an error and closes it. The error is sent at
+// once; while few refusals are pending, c stays open until the client's
+// first packet (at most lingerRefused), so that the client reads the
+// error as its reply instead of a reset connection.
+func (s *Server) refuse(c *net.UnixConn, code, why string) {
+	s.log.Warn("teamd socket: client refused", "reason", why)
+	_, _ = c.Write(AppendError(nil, code, why))
+	select {
+	case s.lingering <- struct{}{}:
+	default:
+		c.Close()
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.lingering }()
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(lingerRefused))
+		var b [64]byte
+		_, _, _, _, _ = c.ReadMsgUnix(b[:], nil)
+	}()
+}
+
+// lingerRefused bounds how long a refused connection is kept open.
+const lingerRefused = time.Second
 
 // admit checks the peer (root or the daemon's own user) and the
 // connection limit, and registers c.

@@ -3,19 +3,26 @@
 package integration
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/teamd-go/teamd-go/internal/testbed"
+	"github.com/teamd-go/teamd-go/team/teamdctl"
 	"github.com/teamd-go/teamd-go/test/nstest"
 )
 
@@ -368,4 +375,288 @@ func TestTeamdctlLACP(t *testing.T) {
 		return nil
 	})
 	pingOK(t, tp.host, "10.77.0.2")
+}
+
+// scrapeText fetches http://addr/metrics from inside ns as text.
+func scrapeText(t *testing.T, ns *nstest.NS, addr string) string {
+	t.Helper()
+	var conn net.Conn
+	if err := ns.Do(func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp", addr, 2*time.Second)
+		return err
+	}); err != nil {
+		t.Fatalf("scrape %s: %v", addr, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
+	req.Close = true
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s %v", resp.Status, err)
+	}
+	return string(b)
+}
+
+// promtoolClean fails unless `promtool check metrics` finds nothing.
+func promtoolClean(t *testing.T, what, body string) {
+	t.Helper()
+	nstest.RequireTool(t, "promtool")
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("promtool check metrics (%s): %v\n%s", what, err, out)
+	}
+}
+
+// TestTeamdctlYAMLDynamic: a team started from teamd-go's own YAML
+// (switch-independent + dynamic, which teamd has no runner for) is shown
+// as teamd's loadbalance runner with teamd-go's balancer in its own keys;
+// port changes by teamdctl; its /metrics pass promtool.
+func TestTeamdctlYAMLDynamic(t *testing.T) {
+	nstest.RequireTool(t, "teamdctl")
+	tp := newTopo(t)
+	const addr = "127.0.0.1:9469"
+	d := tp.start(t, tp.config(`mode: switch-independent
+balance: dynamic
+members:
+  - name: m1
+  - name: m2
+vnics:
+  - name: vm1
+  - name: `+tp.team+`
+    tap: true
+metrics: `+addr+`
+`))
+	pingOK(t, tp.vm, "10.77.0.2")
+
+	view := d.mustTeamdctl("state", "view")
+	t.Logf("teamdctl %s state view:\n%s", tp.team, view)
+	contains(t, "state view", view, "setup:\n  runner: loadbalance\n", "\n  m1\n", "\n  m2\n", "name: ethtool")
+	if strings.Contains(view, "runner:\n  ") && strings.Contains(view, "active port") {
+		t.Errorf("loadbalance view has a runner section:\n%s", view)
+	}
+	contains(t, "state view -v", d.mustTeamdctl("state", "view", "-v"), "kernel team mode: loadbalance", "ethtool link: 10000mbit/fullduplex/up")
+	for path, want := range map[string]string{
+		"setup.runner_name":         "loadbalance",
+		"teamd_go.mode":             "switch-independent",
+		"teamd_go.balance":          "dynamic",
+		"ports.m1.teamd_go.active":  "true",
+		"ports.m2.teamd_go.active":  "true",
+		"team_device.ifinfo.ifname": tp.team,
+	} {
+		if got := d.itemGet(path); got != want {
+			t.Errorf("state item get %s = %q, want %q", path, got, want)
+		}
+	}
+	if out, code := d.teamdctl("state", "item", "set", "runner.active_port", "m1"); code != 1 || !strings.Contains(out, "PathDoesNotExist") {
+		t.Errorf("set runner.active_port on a loadbalance team: exit %d:\n%s", code, out)
+	}
+	cfg := d.mustTeamdctl("config", "dump")
+	var c struct {
+		Device  string                    `json:"device"`
+		Runner  map[string]any            `json:"runner"`
+		Ports   map[string]map[string]any `json:"ports"`
+		TeamdGo map[string]any            `json:"teamd_go"`
+	}
+	if err := json.Unmarshal([]byte(cfg), &c); err != nil {
+		t.Fatalf("config dump: %v\n%s", err, cfg)
+	}
+	if c.Device != tp.team || c.Runner["name"] != "loadbalance" || c.TeamdGo["balance"] != "dynamic" || len(c.Ports) != 2 {
+		t.Errorf("config dump:\n%s", cfg)
+	}
+	d.mustTeamdctl("port", "present", "m2")
+	if _, code := d.teamdctl("port", "present", "vm1"); code != 1 {
+		t.Errorf("port present vm1 (a vnic): exit %d", code)
+	}
+
+	d.mustTeamdctl("port", "remove", "m2")
+	if got := memberNames(d.state()); !cmp.Equal(got, []string{"m1"}) {
+		t.Errorf("members after port remove m2: %v", got)
+	}
+	if tx, rx := pingStats(t, tp.vm, "-c", "10", "-i", "0.05", "10.77.0.2"); rx != tx {
+		t.Errorf("with m1 only: %d pings, %d answered", tx, rx)
+	}
+	d.mustTeamdctl("port", "add", "m2")
+	d.mustTeamdctl("port", "config", "update", "m1", `{"prio": 7}`)
+	if c := d.dump(); !cmp.Equal(memberNames(d.state()), []string{"m1", "m2"}) || c.Members[0].Prio != 7 {
+		t.Errorf("after port add m2 and prio 7 on m1: members %v, m1 prio %d", memberNames(d.state()), c.Members[0].Prio)
+	}
+	if tx, rx := pingStats(t, tp.vm, "-c", "10", "-i", "0.05", "10.77.0.2"); rx != tx {
+		t.Errorf("after port add m2: %d pings, %d answered", tx, rx)
+	}
+	promtoolClean(t, "switch-independent dynamic", scrapeText(t, tp.host, addr))
+}
+
+// rawConn is a connection to a team's teamd socket from the test process.
+func rawConn(t *testing.T, team string) *net.UnixConn {
+	t.Helper()
+	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: teamdctl.SocketPath(team), Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func rawCall(t *testing.T, c *net.UnixConn, pkt []byte) ([]byte, error) {
+	t.Helper()
+	if _, err := c.Write(pkt); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1<<20)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("no reply to %.30q: %v", pkt, err)
+	}
+	return teamdctl.ParseReply(buf[:n])
+}
+
+func errCode(err error) string {
+	var e *teamdctl.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return fmt.Sprint(err)
+}
+
+// TestTeamdctlBadInput: garbage, requests without REQUEST, unknown
+// methods, an oversize packet, many idle connections and a non-root
+// client are answered with an error or refused; the team forwards
+// throughout; a socket left by a killed daemon is replaced, SIGTERM
+// removes it.
+func TestTeamdctlBadInput(t *testing.T) {
+	nstest.RequireTool(t, "teamdctl", "setpriv", "perl")
+	tp := newTopo(t)
+	cfg := tp.config(siHyperV + "  - name: " + tp.team + "\n    tap: true\n")
+	d := tp.start(t, cfg)
+	pingOK(t, tp.vm, "10.77.0.2")
+	path := teamdctl.SocketPath(tp.team)
+	if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("teamd socket %s: %v %v, want a socket with mode 0600", path, fi.Mode(), err)
+	}
+
+	c := rawConn(t, tp.team)
+	for _, b := range []struct {
+		name, pkt, code string
+	}{
+		{"garbage", "\x00\xffgarbage\x13\n", teamdctl.CodeInvalidArgs},
+		{"no REQUEST", "StateDump\n", teamdctl.CodeInvalidArgs},
+		{"unknown method", "REQUEST\nFrobnicate\n", teamdctl.CodeUnknownMethod},
+		{"missing argument", "REQUEST\nStateItemValueGet\n", teamdctl.CodeInvalidArgs},
+		{"bad escape", "REQUEST\nPortAdd\nm\\x1\n", teamdctl.CodeInvalidArgs},
+		{"oversize", "REQUEST\nPortAdd\n" + strings.Repeat("m", 100<<10) + "\n", teamdctl.CodeTooMany},
+	} {
+		if _, err := rawCall(t, c, []byte(b.pkt)); errCode(err) != b.code {
+			t.Errorf("%s: %v, want %s", b.name, err, b.code)
+		}
+	}
+	if p, err := rawCall(t, c, teamdctl.AppendRequest(nil, "StateItemValueGet", "setup.runner_name")); err != nil || string(p) != "loadbalance" {
+		t.Errorf("after bad packets, same connection: %q %v", p, err)
+	}
+	if got := memberNames(d.state()); !cmp.Equal(got, []string{"m1", "m2"}) {
+		t.Errorf("members after bad packets: %v", got)
+	}
+
+	// Many idle connections: the first 16 are held, the rest refused with
+	// an error; teamdctl is refused too while they are held, the team
+	// forwards, and once they go teamdctl works again.
+	// Connections are admitted in the order they connect; each one's
+	// first packet tells which: a refused one got a TooMany reply before
+	// our request, a held one answers it (which also restarts its idle
+	// timer, so that none of them expires before teamdctl runs).
+	var conns, held []*net.UnixConn
+	for range 40 {
+		conns = append(conns, rawConn(t, tp.team))
+	}
+	refused := 0
+	for _, conn := range conns {
+		// A refused connection is closed already: the write may fail,
+		// the refusal is still there to read.
+		_, _ = conn.Write(teamdctl.AppendRequest(nil, "StateItemValueGet", "setup.pid"))
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 512)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("connection %d: no reply: %v", len(held)+refused, err)
+		}
+		_, err = teamdctl.ParseReply(buf[:n])
+		switch {
+		case err == nil:
+			held = append(held, conn)
+		case errCode(err) == teamdctl.CodeTooMany:
+			refused++
+		default:
+			t.Errorf("idle connection: %v", err)
+		}
+	}
+	t.Logf("40 more connections: %d held, %d refused", len(held), refused)
+	if len(held) != 15 || refused != 25 { // c above is the 16th
+		t.Errorf("%d held, %d refused; want 15 held (with the one open before, 16) and 25 refused", len(held), refused)
+	}
+	if out, code := d.teamdctl("state"); code != 1 || !strings.Contains(out, "TooMany") {
+		t.Errorf("teamdctl while 16 connections are held: exit %d:\n%s", code, out)
+	}
+	if tx, rx := pingStats(t, tp.vm, "-c", "10", "-i", "0.05", "10.77.0.2"); rx != tx {
+		t.Errorf("while the teamd socket is full: %d pings, %d answered", tx, rx)
+	}
+	for _, h := range held {
+		h.Close()
+	}
+	c.Close()
+	nstest.Eventually(t, 5*time.Second, func() error {
+		if out, code := d.teamdctl("state"); code != 0 {
+			return fmt.Errorf("teamdctl after the idle connections closed: exit %d: %s", code, out)
+		}
+		return nil
+	})
+
+	// Not root: the socket (0600, root) refuses the connection, and
+	// teamdctl itself stops at its interface check.
+	connect := `use Socket; socket(my $s, AF_UNIX, SOCK_SEQPACKET, 0) or die "socket: $!\n"; connect($s, pack_sockaddr_un($ARGV[0])) or die "connect: $!\n"; print "connected\n";`
+	out, err := tp.host.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "perl", "-e", connect, path)
+	if err == nil || !strings.Contains(out, "Permission denied") {
+		t.Errorf("non-root connect: %v:\n%s", err, out)
+	}
+	out, err = tp.host.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "teamdctl", tp.team, "state")
+	if err == nil {
+		t.Errorf("non-root teamdctl succeeded:\n%s", out)
+	}
+	t.Logf("non-root teamdctl: %v: %s", err, strings.TrimSpace(out))
+
+	if tx, rx := pingStats(t, tp.vm, "-c", "10", "-i", "0.05", "10.77.0.2"); rx != tx {
+		t.Errorf("after the bad input: %d pings, %d answered", tx, rx)
+	}
+	if d.proc.Exited() {
+		t.Fatalf("daemon exited:\n%s", d.proc.Output())
+	}
+
+	// A daemon killed with SIGKILL leaves its socket; the next one
+	// replaces it. SIGTERM removes it.
+	_ = d.proc.Signal(syscall.SIGKILL)
+	_ = d.proc.Wait(10 * time.Second)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("socket after SIGKILL: %v (expected the stale file)", err)
+	}
+	testbed.RemoveStaleSocket(tp.team) // the own control socket: the harness waits for it
+	d2 := tp.start(t, cfg)
+	pingOK(t, tp.vm, "10.77.0.2")
+	if got := d2.itemGet("setup.pid"); got != strconv.Itoa(d2.proc.Pid()) {
+		t.Errorf("setup.pid %s, want the new daemon's %d", got, d2.proc.Pid())
+	}
+	d2.stop()
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket after SIGTERM: %v, want it removed", err)
+	}
 }
