@@ -276,23 +276,24 @@ func (d *Daemon) handle(_ context.Context, cmd string, args []string) (any, erro
 	return nil, fmt.Errorf("%w %q", control.ErrUnknownCommand, cmd)
 }
 
-// explain serves `explain transmit|receive PORT HEX`: what the data path
-// does with the Ethernet frame HEX (hex digits, no separators) sent by
-// vnic PORT or received on member PORT.
+// explain serves `explain transmit|receive PORT HEX...`: what the data
+// path does with the Ethernet frame HEX (hex digits, split over as many
+// arguments as the control socket's argument length needs) sent by vnic
+// PORT or received on member PORT.
 func explain(t *team.Team, args []string) (any, error) {
-	const usage = "usage: explain transmit|receive PORT HEXFRAME"
-	if len(args) != 3 {
+	const usage = "usage: explain transmit|receive PORT HEXFRAME..."
+	if len(args) < 3 {
 		return nil, errors.New(usage)
 	}
 	if args[0] != team.Transmit && args[0] != team.Receive {
 		return nil, fmt.Errorf("explain: direction %q: %w", args[0], team.ErrBadDirection)
 	}
-	if len(args[2]) > 2*dataplane.MaxFrame {
-		return nil, fmt.Errorf("explain: frame longer than %d bytes", dataplane.MaxFrame)
-	}
-	eth, err := hex.DecodeString(args[2])
+	eth, err := hex.DecodeString(strings.Join(args[2:], ""))
 	if err != nil {
 		return nil, fmt.Errorf("explain: frame: %w", err)
+	}
+	if len(eth) > dataplane.MaxFrame {
+		return nil, fmt.Errorf("explain: frame of %d bytes, longer than %d", len(eth), dataplane.MaxFrame)
 	}
 	return t.Explain(args[0], args[1], eth)
 }

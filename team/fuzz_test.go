@@ -8,8 +8,9 @@ import (
 )
 
 // FuzzForward pushes arbitrary frames through both directions of the
-// data path of a team with rx_translation on, and of a LACP team: a
-// malformed frame is counted and dropped, never a panic.
+// data path of a team with rx_translation on, and of a LACP team, and
+// asks Explain about them: a malformed frame is counted and dropped (and
+// explained), never a panic.
 func FuzzForward(f *testing.F) {
 	f.Add(udp(peerMAC, vm1MAC, 1, 2))
 	f.Add(arpRequest(peerMAC, 0x0a0000aa, [4]byte{10, 0, 0, 1}))
@@ -60,6 +61,12 @@ func FuzzForward(f *testing.F) {
 					copy(bufs[1][dataplane.VnetHdrLen+6:], vm1MAC[:])
 				}
 				dir(bufs[:2], sizes[:2])
+			}
+			for _, q := range []struct{ dir, port string }{{Transmit, p.fw.v.name}, {Receive, p.rc.m.name}} {
+				e, err := p.fw.t.Explain(q.dir, q.port, eth)
+				if err != nil || e.Verdict == "" {
+					t.Fatalf("Explain(%s, %s): %+v, %v", q.dir, q.port, e, err)
+				}
 			}
 		}
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/teamd-go/teamd-go/dataplane/frame"
 	"github.com/teamd-go/teamd-go/dataplane/pcap"
 	"github.com/teamd-go/teamd-go/team"
+	"github.com/teamd-go/teamd-go/team/control"
 )
 
 const explainUsage = `usage: teamd-go ctl [-t TEAM] explain (--from-vnic NAME | --from-member NAME) [--json] FRAME
@@ -99,7 +100,16 @@ func ctlExplain(args []string, call func(cmd string, a ...string) (json.RawMessa
 	default:
 		return fail("no frame: give --hex, --pcap, or --src-mac and --dst-mac")
 	}
-	res, ok := call("explain", dir, port, hex.EncodeToString(eth))
+	// The frame travels as hex, cut to the control socket's argument size.
+	req := []string{dir, port}
+	for h := hex.EncodeToString(eth); len(h) > 0; {
+		n := min(len(h), control.MaxArgLen)
+		req, h = append(req, h[:n]), h[n:]
+	}
+	if len(req) > control.MaxArgs {
+		return fail("a frame of %d bytes is too long to explain (at most %d)", len(eth), (control.MaxArgs-2)*control.MaxArgLen/2)
+	}
+	res, ok := call("explain", req...)
 	if !ok {
 		return 1
 	}

@@ -151,6 +151,12 @@ func TestCtlExplain(t *testing.T) {
 		t.Errorf("text explanation (%v):\n%s", err, text)
 	}
 	t.Logf("ctl explain %v:\n%s", udpFrom(sport), text)
+	// A jumbo frame travels in several arguments of the control socket.
+	jumbo := append(append([]byte(nil), eth...), make([]byte, 9000-len(eth))...)
+	if out, err := d.ctl("explain", "--from-vnic", "vm1", "--hex", hex.EncodeToString(jumbo)); err != nil ||
+		!strings.Contains(out, "9000 bytes") || !strings.Contains(out, "verdict: sent on "+e.Member) {
+		t.Errorf("jumbo frame (%v):\n%s", err, out)
+	}
 	replyArgs := []string{"explain", "--from-member", e.Member, "--hex", hex.EncodeToString(rep)}
 	if text, err = d.ctl(replyArgs...); err != nil || !strings.Contains(text, "verdict: dropped (counter rx_dropped_not_owned)") {
 		t.Errorf("text explanation of the reply (%v):\n%s", err, text)
