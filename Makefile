@@ -15,7 +15,7 @@ APT_PKGS  := iproute2 iputils-ping ethtool openvswitch-switch tshark iperf3 nets
              clang llvm libbpf-dev bpftool libteam-utils prometheus
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all build deps test unit lab bench generate check-generate install clean fuzz
+.PHONY: all build deps test unit tiers lab bench generate check-generate install clean fuzz
 
 all: build
 
@@ -35,24 +35,50 @@ deps:
 	fi
 	$(GO) mod download
 
-# test runs all tiers: unit tests with fakes (race detector on), real
-# sockets on veths, and namespace/Open vSwitch integration tests. Outside
-# CI the privileged tiers skip with a message when not root; with CI=true
-# they fail instead.
-UNIT_PKGS := ./dataplane/frame/... ./dataplane/dataplanetest/... ./lb/... ./team/... ./lab/lbemu/... ./metrics/... ./configs/...
+# test runs all tiers: unit tests with fakes (race detector on), then,
+# one package at a time, the packages whose tests need root: real sockets
+# on veths, network namespaces, Open vSwitch, XDP. Outside CI the
+# privileged tests skip with a message when not root; with CI=true they
+# fail instead.
+#
+# The tiers are derived, not listed: a package is privileged when its
+# tests import one of the namespace harness packages (HARNESS), unit
+# otherwise, so a new package cannot fall out of the run. `make tiers`
+# prints them.
+HARNESS   := test/nstest test/ovstest internal/testbed
+MODULE    := github.com/teamd-go/teamd-go
+TEST_DEPS  = $(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./...
+PRIV_PKGS  = $(shell $(TEST_DEPS) | awk -v h='$(addprefix $(MODULE)/,$(HARNESS))' \
+               'BEGIN { split(h, hs, " "); for (i in hs) harness[hs[i]] = 1 } \
+                { for (i = 2; i <= NF; i++) if ($$i in harness) { print $$1; next } }')
+ALL_PKGS   = $(shell $(GO) list ./...)
+UNIT_PKGS  = $(filter-out $(PRIV_PKGS),$(ALL_PKGS))
 
 test: deps build check-generate
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 	$(GO) test -count=1 -run 'Alloc' $(UNIT_PKGS)
-	$(GO) test -count=1 -timeout 60m -p 1 $$($(GO) list ./... | grep -v -E '/(lb|lb/lbtest|team|team/config|team/lacp|team/lacpdu|team/control|team/teamdctl|dataplane/frame|dataplane/dataplanetest|metrics|configs)$$')
+	$(GO) test -count=1 -timeout 60m -p 1 $(PRIV_PKGS)
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
+tiers:
+	@echo "unit (race detector, in parallel):"; for p in $(UNIT_PKGS); do echo "  $$p"; done
+	@echo "privileged (one package at a time):"; for p in $(PRIV_PKGS); do echo "  $$p"; done
+
+# fuzz runs every fuzz target of the module (each `func Fuzz...` in a
+# _test.go file) for FUZZTIME each, one after the other; the seed corpora
+# (testdata/fuzz/) also run in every `go test`. FUZZ=FuzzARP runs only
+# the targets whose name matches.
+FUZZTIME ?= 10s
+FUZZ     ?= .
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./dataplane/frame/
-	$(GO) test -run '^$$' -fuzz FuzzReadRequest -fuzztime 30s ./team/control/
+	@set -e; grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do \
+	  for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f" | grep -E -- '$(FUZZ)'); do \
+	    echo "== $$fn $$(dirname $$f)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) "$$(dirname $$f)"; \
+	  done; done
 
 lab: deps build
 	./$(BIN) lab
