@@ -231,3 +231,25 @@ func TestMACFloodRefusesOwnMAC(t *testing.T) {
 		t.Errorf("after the flood aged out, vm2's MAC is owned by %q", o)
 	}
 }
+
+// TestSpoofedAllocs: dropping spoofed frames allocates nothing (the log
+// line is rate-limited).
+func TestSpoofedAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector; `make test` also runs without it")
+	}
+	fw, _, done := forwarders(t, config.BalanceHyperVPort)
+	defer done()
+	tm := fw.t
+	other := tm.snap.Load().vnics[1]
+	tm.fdb.add(vm2MAC, other.id, false, tm.now())
+	bufs, sizes := newBatch()
+	fill(bufs, sizes, func(i int) []byte { return udp(peerMAC, vm2MAC, uint16(i), 80) })
+	fw.batch(bufs, sizes) // logs once
+	if n := testing.AllocsPerRun(100, func() { fw.batch(bufs, sizes) }); n != 0 {
+		t.Errorf("spoofed frames: %v allocations per batch", n)
+	}
+	if got, want := fw.v.src.spoofed.Load(), uint64(101*len(bufs)+len(bufs)); got != want {
+		t.Errorf("dropped_spoofed = %d, want %d", got, want)
+	}
+}
