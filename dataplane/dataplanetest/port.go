@@ -1,6 +1,8 @@
 // Package dataplanetest provides an in-memory dataplane.Port for tests of
 // the team, the switch and the protocols: frames are injected as if they
-// had arrived on the wire, and what the team transmits is collected.
+// had arrived on the wire, and what the team transmits is collected. It
+// also writes frames to pcap files and runs tshark on them, so codec
+// tests can have Wireshark's dissectors read what they build.
 package dataplanetest
 
 import (

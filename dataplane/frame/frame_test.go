@@ -16,7 +16,7 @@ func arp4(vlan bool) []byte {
 	return b
 }
 
-// build returns an Ethernet+IPv4+UDP frame.
+// udp4 returns an Ethernet+IPv4+UDP frame, tagged with VLAN 42 if vlan.
 func udp4(vlan bool) []byte {
 	b := make([]byte, 0, 64)
 	b = append(b, 0x02, 0, 0, 0, 0, 2) // dst
