@@ -32,7 +32,7 @@ func TestContractState(t *testing.T) {
 
 	// A state with every optional part present.
 	st := State{Active: "eth1", Members: []MemberState{{LACP: &LACPState{}}}, VNICs: []VNICState{{MACs: []string{""}}},
-		RxTranslation: &XlatState{Table: []XlatEntry{{}}}}
+		RxTranslation: &XlatState{Table: []XlatEntry{{}}}, Flowlets: &FlowletState{Pairs: []FlowletPair{{}}}}
 	raw, err := json.Marshal(st)
 	if err != nil {
 		t.Fatal(err)
