@@ -113,6 +113,7 @@ func defaults() *Config {
 		Mode:             DefaultMode,
 		Hash:             DefaultHash(),
 		FlowletGap:       DefaultFlowletGap,
+		FlowletGapAuto:   true,
 		SourceMACRewrite: DefaultSourceMACRewrite,
 		Backend:          DefaultBackend,
 		LACP: LACP{

@@ -72,7 +72,7 @@ team: team0
 mode: lacp
 balance: address-hash
 hash: [eth, ipv4, ipv6]
-flowlet_gap: 500us
+flowlet_gap: auto
 source_mac_rewrite: auto
 backend: af_packet
 members:

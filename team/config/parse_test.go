@@ -81,7 +81,7 @@ func TestParseYAML(t *testing.T) {
 			in:   "team: t\nmembers: [{name: eth1}]\nvnics: [{name: vm1}]\n",
 			want: &Config{
 				Team: "t", Mode: ModeSwitchIndependent, Balance: BalanceHyperVPort,
-				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond,
+				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true,
 				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
 				Members:       []Member{{Name: "eth1", LACPPrio: 255}},
 				VNICs:         []VNIC{{Name: "vm1"}},
@@ -95,7 +95,7 @@ func TestParseYAML(t *testing.T) {
 			in:   "team: t\nmode: lacp\nmembers: [{name: eth1}, {name: eth2}]\nlacp:\n  rate: slow\n",
 			want: &Config{
 				Team: "t", Mode: ModeLACP, Balance: BalanceAddressHash,
-				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond,
+				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true,
 				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
 				Members:       []Member{{Name: "eth1", LACPPrio: 255}, {Name: "eth2", LACPPrio: 255}},
 				LACP:          LACP{Active: true, Rate: LACPRateSlow, SystemPriority: 65535, MinPorts: 1},
@@ -108,7 +108,7 @@ func TestParseYAML(t *testing.T) {
 			in:   "team: t\nmembers:\n  - name: eth1\nlink_watch:\n  name: arp_ping\n  target_host: 10.0.0.1\n",
 			want: &Config{
 				Team: "t", Mode: ModeSwitchIndependent, Balance: BalanceAddressHash,
-				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond,
+				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true,
 				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
 				Members: []Member{{Name: "eth1", LACPPrio: 255}},
 				LACP:    LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1},
@@ -124,7 +124,7 @@ func TestParseYAML(t *testing.T) {
 				"vnics: [{name: vm1}]\nrx_translation: {enabled: true}\n",
 			want: &Config{
 				Team: "ab", Mode: ModeSwitchIndependent, Balance: BalanceActiveBackup,
-				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond,
+				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true,
 				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
 				Members:       []Member{{Name: "eth1", Primary: true, LACPPrio: 255}, {Name: "eth2", Standby: true, LACPPrio: 255}},
 				VNICs:         []VNIC{{Name: "vm1"}},
