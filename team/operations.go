@@ -286,6 +286,7 @@ func (t *Team) applyLocked(cfg *config.Config) error {
 	}
 	t.cfg = cfg
 	t.mode, t.bal = mode, bal
+	t.measure.Store(measuresDelays(cfg))
 	for _, m := range t.members {
 		if i := slices.IndexFunc(cfg.Members, func(c config.Member) bool { return c.Name == m.name }); i >= 0 {
 			m.cfg = cfg.Members[i]

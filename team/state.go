@@ -75,7 +75,8 @@ type MemberState struct {
 	TxDropped uint64 `json:"tx_dropped"`
 	// TxDelayUS is how long a frame sent on the member now waits in its
 	// transmit queue, as measured (lb.QueueMeter); 0 when the queue is
-	// empty or cannot be read.
+	// empty or cannot be read, and when the balancer does not use it
+	// (only dynamic with flowlet_gap: auto makes writes measure).
 	TxDelayUS float64    `json:"tx_delay_us"`
 	LACP      *LACPState `json:"lacp,omitempty"`
 }

@@ -118,7 +118,8 @@ func (p *port) account(frames [][]byte, n int, err error) {
 // (SIOCOUTQ, about a microsecond together) and two clock reads, against a
 // sendmmsg of up to dataplane.BatchSize frames; nothing is allocated. A
 // port that cannot tell its queue (an error other than closing) is not
-// asked again and its delay stays unknown (0).
+// asked again and its delay stays unknown (0). Only a balancer that reads
+// the delays (dynamic with flowlet_gap: auto) makes writes measure.
 func (m *member) write(frames [][]byte) {
 	m.txMu.Lock()
 	if m.closed {
@@ -126,7 +127,7 @@ func (m *member) write(frames [][]byte) {
 		m.stats.txDropped.Add(uint64(len(frames)))
 		return
 	}
-	if m.txq == nil {
+	if m.txq == nil || !m.measure.Load() {
 		n, err := m.dp.Write(frames)
 		m.txMu.Unlock()
 		m.account(frames, n, err)
@@ -159,10 +160,11 @@ type member struct {
 	// txq, meter, delays and clock measure the member's transmit delay
 	// (see write); txq is nil when the port cannot tell its queue, and
 	// txq and meter are used under txMu.
-	txq    dataplane.TxQueuer
-	meter  lb.QueueMeter
-	delays *lb.Delays
-	clock  func() int64
+	txq     dataplane.TxQueuer
+	meter   lb.QueueMeter
+	delays  *lb.Delays
+	clock   func() int64
+	measure *atomic.Bool // the team's: whether the balancer reads delays
 
 	id      int
 	cfg     config.Member
@@ -305,8 +307,10 @@ type Team struct {
 	// lacp runs 802.1AX in mode lacp, nil otherwise.
 	lacp *lacpMode
 	// delays are the members' measured transmit delays, written by the
-	// members' writers, read by dynamic with flowlet_gap: auto.
-	delays lb.Delays
+	// members' writers, read by dynamic with flowlet_gap: auto; measure
+	// tells the writers whether anyone reads them.
+	delays  lb.Delays
+	measure atomic.Bool
 	// balBase holds the counts of balancers replaced by reloads.
 	balBase lb.Stats
 	// arpw is the arp_ping link watcher, nil with carrier.
@@ -354,6 +358,7 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 		return nil, err
 	}
 	t.cfg, t.mode, t.bal = cfg, m, bal
+	t.measure.Store(measuresDelays(cfg))
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -386,6 +391,12 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 	t.log.Info("team started", "mode", cfg.Mode, "balance", cfg.Balance,
 		"members", len(t.members), "vnics", len(cfg.VNICs))
 	return t, nil
+}
+
+// measuresDelays reports whether cfg's balancer reads the members'
+// measured delays: only then do member writes pay for measuring them.
+func measuresDelays(cfg *config.Config) bool {
+	return cfg.Balance == lb.Dynamic && cfg.FlowletGapAuto
 }
 
 // newBalancer makes cfg's balancer; with flowlet_gap: auto it reads the
@@ -431,7 +442,7 @@ func (t *Team) addMemberLocked(mc config.Member) error {
 		return fmt.Errorf("open member %q: %w", mc.Name, err)
 	}
 	m := &member{id: id, cfg: mc, mac: l.MAC, carrier: l.Carrier, watchOK: true,
-		delays: &t.delays, clock: t.now}
+		delays: &t.delays, clock: t.now, measure: &t.measure}
 	m.txq, _ = dp.(dataplane.TxQueuer)
 	t.delays.Forget(id) // the ID's previous member's estimate
 
