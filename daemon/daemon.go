@@ -63,6 +63,11 @@ func Check(path string) (*config.Config, error) {
 	if err := cfg.CheckHost(link.Exists); err != nil {
 		return nil, err
 	}
+	// What Start would refuse about the backend, --check refuses too,
+	// with the same message.
+	if _, err := newHost(cfg.Backend); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 

@@ -43,6 +43,7 @@ func TestBadConfig(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, tc.body)
+			var msgs []string
 			for _, args := range [][]string{{"-c", path, "--check"}, {"-c", path}} {
 				code, _, stderr := runCLI(t, args...)
 				if code != 1 {
@@ -53,6 +54,16 @@ func TestBadConfig(t *testing.T) {
 						t.Errorf("%v: stderr does not name %q:\n%s", args, w, stderr)
 					}
 				}
+				// The message itself: --check prints it alone, the
+				// daemon after its log lines, as "teamd-go: MSG".
+				_, msg, _ := strings.Cut(stderr, "teamd-go: ")
+				if len(args) == 3 {
+					msg = stderr
+				}
+				msgs = append(msgs, msg)
+			}
+			if msgs[0] != msgs[1] {
+				t.Errorf("--check and the daemon say different things:\n--check: %s\ndaemon:  %s", msgs[0], msgs[1])
 			}
 		})
 	}
