@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,9 +44,11 @@ type Daemon struct {
 	srv      *control.Server
 	teamd    *teamdctl.Server // teamd's protocol, for libteam's teamdctl
 	metrics  *metrics.Server  // nil when the config's metrics: is empty; under reloadMu
-	prober   *link.Prober
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	// metricsAddr is where metrics listens ("" nowhere); under reloadMu.
+	metricsAddr string
+	prober      *link.Prober
+	stop        chan struct{}
+	wg          sync.WaitGroup
 }
 
 // carrierPoll is how often members' carrier is read from their drivers,
@@ -135,7 +138,7 @@ func (d *Daemon) moveMetrics(from, to string) error {
 		return nil
 	}
 	_ = d.metrics.Close()
-	d.metrics = nil
+	d.metrics, d.metricsAddr = nil, ""
 	if to == "" {
 		return nil
 	}
@@ -144,11 +147,13 @@ func (d *Daemon) moveMetrics(from, to string) error {
 		if from != "" {
 			if d.metrics, _ = metrics.Serve(from, d.team.State, Version, d.log); d.metrics == nil {
 				d.log.Error("metrics: cannot serve on the previous address either", "addr", from)
+			} else {
+				d.metricsAddr = from
 			}
 		}
 		return err
 	}
-	d.metrics = s
+	d.metrics, d.metricsAddr = s, to
 	return nil
 }
 
@@ -203,22 +208,31 @@ func (d *Daemon) Close() error {
 	return errors.Join(errs...)
 }
 
-// Reload re-reads the configuration file and applies what changed. A file
-// that fails validation leaves the running team untouched.
+// Reload re-reads the configuration file and applies what changed (the
+// team's plan; the metrics listener moves first when the plan says its
+// address changed). A file that fails validation, or a plan that cannot
+// be applied, leaves the running team and the listener untouched.
 func (d *Daemon) Reload() error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
-	oldMetrics := d.team.Config().Metrics
 	cfg, err := Check(d.path)
+	var plan config.Changes
 	if err == nil {
-		err = d.moveMetrics(oldMetrics, cfg.Metrics)
+		plan, err = d.team.Plan(cfg)
+	}
+	if err != nil {
+		d.team.ReloadFailed()
+	}
+	oldMetrics := d.metricsAddr
+	if err == nil && plan.Metrics {
+		if err = d.moveMetrics(oldMetrics, cfg.Metrics); err != nil {
+			d.team.ReloadFailed()
+		}
 	}
 	if err == nil {
-		if err = d.team.Apply(cfg); err != nil {
+		if err = d.team.Apply(cfg); err != nil && plan.Metrics {
 			_ = d.moveMetrics(cfg.Metrics, oldMetrics)
 		}
-	} else {
-		d.team.ReloadFailed()
 	}
 	if err != nil {
 		d.log.Error("reload rejected; the running configuration is kept", "err", err)
@@ -303,70 +317,34 @@ func explain(t *team.Team, args []string) (any, error) {
 	return t.Explain(args[0], args[1], eth)
 }
 
-// port adds or removes a member through the same path as a reload: the
-// running configuration with the change is validated and applied.
+// port adds or removes a member (the team validates the running
+// configuration with the change and applies it as a plan; not a reload).
 func (d *Daemon) port(op, name string) (any, error) {
+	var err error
 	switch op {
 	case "present":
-		cfg := d.team.Config()
-		for _, m := range cfg.Members {
-			if m.Name == name {
-				return map[string]bool{"present": true}, nil
-			}
+		if slices.Contains(d.team.MemberNames(), name) {
+			return map[string]bool{"present": true}, nil
 		}
 		return nil, fmt.Errorf("member %q: %w", name, team.ErrNoSuchPort)
 	case "add":
-		if err := d.change(func(cfg *config.Config) error {
-			cfg.Members = append(cfg.Members, config.Member{Name: name, LACPPrio: config.DefaultLACPPortPriority})
-			return nil
-		}); err != nil {
+		mc := config.Member{Name: name, LACPPrio: config.DefaultLACPPortPriority, LACPKey: config.DefaultLACPKey}
+		// The interface must exist; the error names it as a reload's would.
+		cfg := d.team.Config()
+		cfg.Members = append(cfg.Members, mc)
+		if err := cfg.CheckHost(link.Exists); err != nil {
 			return nil, err
 		}
+		err = d.team.AddMember(mc)
 	case "remove":
-		if err := d.change(func(cfg *config.Config) error {
-			n := len(cfg.Members)
-			cfg.Members = removeMember(cfg.Members, name)
-			if len(cfg.Members) == n {
-				return fmt.Errorf("member %q: %w", name, team.ErrNoSuchPort)
-			}
-			return nil
-		}); err != nil {
-			return nil, err
-		}
+		err = d.team.RemoveMember(name)
 	default:
 		return nil, fmt.Errorf("port: unknown operation %q (add, remove, present)", op)
 	}
+	if err != nil {
+		return nil, err
+	}
 	return d.team.State(), nil
-}
-
-// change applies edit to a copy of the running configuration, validates
-// the result (also against the host) and applies it as a run-time change
-// (not counted as a reload). If edit, validation or the team refuse it,
-// the team is untouched. It serves `ctl port` and teamd's socket.
-func (d *Daemon) change(edit func(cfg *config.Config) error) error {
-	d.reloadMu.Lock()
-	defer d.reloadMu.Unlock()
-	cfg := d.team.Config() // a deep copy: the running config is not touched
-	if err := edit(&cfg); err != nil {
-		return err
-	}
-	if err := config.Validate(&cfg); err != nil {
-		return err
-	}
-	if err := cfg.CheckHost(link.Exists); err != nil {
-		return err
-	}
-	return d.team.Change(&cfg)
-}
-
-func removeMember(ms []config.Member, name string) []config.Member {
-	out := ms[:0:0]
-	for _, m := range ms {
-		if m.Name != name {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // Run runs the daemon until ctx is done or SIGTERM/SIGINT arrives;

@@ -11,7 +11,7 @@ import (
 )
 
 // teamdBackend is the team as teamd's socket (team/teamdctl) sees it.
-// Every change goes through Daemon.change, the path of `ctl port`.
+// Every change is one of the team's operations, as `ctl port`'s are.
 type teamdBackend struct{ d *Daemon }
 
 var _ teamdctl.Backend = teamdBackend{}
@@ -51,15 +51,15 @@ func (b teamdBackend) PortRemove(dev string) error {
 }
 
 func (b teamdBackend) PortConfigUpdate(dev string, m config.Member) error {
-	return b.d.change(func(cfg *config.Config) error {
-		for i := range cfg.Members {
-			if c := &cfg.Members[i]; c.Name == dev {
-				c.Prio, c.Sticky, c.LACPPrio, c.LACPKey = m.Prio, m.Sticky, m.LACPPrio, m.LACPKey
-				return nil
-			}
+	// teamd's port config sets these four; the member keeps the rest.
+	cfg := b.d.team.Config()
+	for _, c := range cfg.Members {
+		if c.Name == dev {
+			c.Prio, c.Sticky, c.LACPPrio, c.LACPKey = m.Prio, m.Sticky, m.LACPPrio, m.LACPKey
+			return b.d.team.UpdateMember(c)
 		}
-		return fmt.Errorf("member %q: %w", dev, teamdctl.ErrNoSuchDev)
-	})
+	}
+	return fmt.Errorf("member %q: %w", dev, teamdctl.ErrNoSuchDev)
 }
 
 func (b teamdBackend) SetActivePort(dev string) error { return b.d.team.SetActivePort(dev) }

@@ -22,27 +22,21 @@ var (
 // stays active while it can carry traffic, as if it were sticky; once it
 // cannot, the usual choice (primary, prio, sticky) applies again.
 func (t *Team) SetActivePort(name string) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return ErrClosed
-	}
-	if t.bal.Name() != config.BalanceActiveBackup {
-		return fmt.Errorf("balance %s: %w", t.cfg.Balance, ErrNotActiveBackup)
-	}
-	i := slices.IndexFunc(t.members, func(m *member) bool { return m.name == name })
-	if i < 0 {
-		return fmt.Errorf("member %q: %w", name, ErrNoSuchPort)
-	}
-	m := t.members[i]
-	if !slices.Contains(t.eligibleLocked(), m) {
-		return fmt.Errorf("member %q: %w", name, ErrPortDown)
-	}
-	if m.id == t.active {
+	return t.do(func() error {
+		if t.bal.Name() != config.BalanceActiveBackup {
+			return fmt.Errorf("balance %s: %w", t.cfg.Balance, ErrNotActiveBackup)
+		}
+		m := t.memberNamed(name)
+		if m == nil {
+			return fmt.Errorf("member %q: %w", name, ErrNoSuchPort)
+		}
+		if !slices.Contains(t.eligible(), m) {
+			return fmt.Errorf("member %q: %w", name, ErrPortDown)
+		}
 		t.forced = m.id
+		if m.id != t.active {
+			t.changed("active port set to " + name)
+		}
 		return nil
-	}
-	t.forced = m.id
-	t.publishLocked("active port set to " + name)
-	return nil
+	})
 }

@@ -13,11 +13,12 @@ import (
 // the first was lost while the switch was still reconverging.
 const announceRepeat = 200 * time.Millisecond
 
-// announceLocked tells the physical switch that v's MACs now live behind
+// announce tells the physical switch that v's MACs now live behind
 // member m: for each MAC a RARP frame (as hypervisors announce a migrated
 // VM) and, when its IPv4 address is known, a gratuitous ARP. Only in
-// switch-independent mode: a LAG is one port to the switch.
-func (t *Team) announceLocked(v *vnic, m *member) {
+// switch-independent mode: a LAG is one port to the switch. Control
+// goroutine; the repetition is deferred work of the control goroutine.
+func (t *Team) announce(v *vnic, m *member) {
 	if t.mode != modeSwitchIndependent || m == nil || v == nil {
 		return
 	}
@@ -37,10 +38,8 @@ func (t *Team) announceLocked(v *vnic, m *member) {
 	m.write(frames)
 	t.c.announcements.Add(uint64(len(frames)))
 	vid, mid := v.id, m.id
-	time.AfterFunc(announceRepeat, func() {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if t.closed || t.homes[vid] != mid {
+	t.after(announceRepeat, func() {
+		if t.homes[vid] != mid || t.memberByID(mid) != m {
 			return
 		}
 		m.write(frames)

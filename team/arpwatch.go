@@ -25,12 +25,12 @@ type arpWatch struct {
 	// replied holds, per member ID, when a reply last arrived (team
 	// clock); written by the member goroutines.
 	replied [lb.MaxMembers]atomic.Int64
-	stop    chan struct{}
-	done    chan struct{}
+	// tick drives the rounds, on the control goroutine.
+	tick *time.Ticker
 }
 
 func newARPWatch(lw config.LinkWatch) *arpWatch {
-	w := &arpWatch{interval: lw.Interval, missed: lw.MissedMax, stop: make(chan struct{}), done: make(chan struct{})}
+	w := &arpWatch{interval: lw.Interval, missed: lw.MissedMax}
 	if a, err := netip.ParseAddr(lw.SourceHost); err == nil && a.Is4() {
 		w.src = a.As4()
 	}
@@ -59,62 +59,48 @@ func (w *arpWatch) isReply(memberMAC frame.MAC, f *frame.Frame, eth []byte) bool
 		a.SenderIP() == w.dst && a.TargetIP() == w.src && a.TargetMAC() == memberMAC
 }
 
-// startARPWatchLocked starts the watcher when the config asks for it.
-func (t *Team) startARPWatchLocked() {
-	if t.cfg.LinkWatch.Name != config.LinkWatchARPPing || t.arpw != nil {
+// setLinkWatch changes the link watcher (control goroutine): arp_ping
+// starts or stops; with carrier, members are judged by carrier alone.
+func (t *Team) setLinkWatch(lw config.LinkWatch) {
+	t.cfg.LinkWatch = lw
+	t.stopARPWatch()
+	t.changed("link watch")
+	if lw.Name != config.LinkWatchARPPing {
 		return
 	}
-	w := newARPWatch(t.cfg.LinkWatch)
+	w := newARPWatch(lw)
 	now := t.now()
 	for _, m := range t.members {
 		w.replied[m.id].Store(now) // a grace of missed_max intervals
 	}
+	w.tick = time.NewTicker(w.interval)
 	t.arpw = w
-	go t.runARPWatch(w)
 	t.log.Info("arp_ping link watch", "target", netip.AddrFrom4(w.dst), "source", netip.AddrFrom4(w.src),
 		"interval", w.interval, "missed_max", w.missed)
 }
 
-// stopARPWatchLocked stops it (reload to another watcher, or Close).
-func (t *Team) stopARPWatchLocked() {
-	w := t.arpw
-	if w == nil {
+// stopARPWatch stops arp_ping; every member is up again as far as the
+// watcher is concerned.
+func (t *Team) stopARPWatch() {
+	if t.arpw == nil {
 		return
 	}
+	t.arpw.tick.Stop()
 	t.arpw = nil
-	close(w.stop)
-	t.mu.Unlock()
-	<-w.done
-	t.mu.Lock()
 	for _, m := range t.members {
 		m.watchOK = true
 	}
 }
 
-func (t *Team) runARPWatch(w *arpWatch) {
-	defer close(w.done)
-	tick := time.NewTicker(w.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-w.stop:
-			return
-		case <-tick.C:
-		}
-		t.arpWatchTick(w)
-	}
-}
-
-// arpWatchTick judges each member by its replies, then sends the next
-// round of requests.
-func (t *Team) arpWatchTick(w *arpWatch) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed || t.arpw != w {
+// arpWatchTick is one arp_ping round (control goroutine, every
+// interval): each member is judged by its replies, then sends the next
+// request.
+func (t *Team) arpWatchTick() {
+	w := t.arpw
+	if w == nil {
 		return
 	}
 	now := t.now()
-	changed := false
 	for _, m := range t.members {
 		ok := now-w.replied[m.id].Load() <= int64(w.interval)*int64(w.missed)
 		if ok != m.watchOK {
@@ -122,7 +108,7 @@ func (t *Team) arpWatchTick(w *arpWatch) {
 				m.downs++
 			}
 			m.watchOK = ok
-			changed = true
+			t.changed("arp_ping")
 			if ok {
 				t.log.Info("arp_ping: member answered again; up", "member", m.name)
 			} else {
@@ -131,9 +117,6 @@ func (t *Team) arpWatchTick(w *arpWatch) {
 			}
 		}
 		m.write([][]byte{arpProbe(m.mac, w.src, w.dst)})
-	}
-	if changed {
-		t.publishLocked("arp_ping")
 	}
 }
 

@@ -73,9 +73,8 @@ func TestARPWatch(t *testing.T) {
 	cfg.LinkWatch = config.LinkWatch{Name: config.LinkWatchARPPing, Interval: time.Hour, MissedMax: 3,
 		SourceHost: "10.0.0.9", TargetHost: "10.0.0.254"}
 	tt := startTeam(t, cfg)
-	w := tt.arpw
 	tick := func() {
-		tt.arpWatchTick(w)
+		_ = tt.do(func() error { tt.arpWatchTick(); return nil })
 	}
 	tick()
 	for _, m := range []string{"eth1", "eth2"} {

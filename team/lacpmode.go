@@ -2,7 +2,6 @@ package team
 
 import (
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/teamd-go/teamd-go/dataplane"
@@ -14,24 +13,14 @@ import (
 )
 
 // lacpMode runs 802.1AX on the team's members (mode: lacp). The Runner is
-// pure; this glue feeds it received Slow Protocols frames, link changes
-// and time, sends what it asks for and republishes the team's snapshot
-// when the set of distributing members changes.
-//
-// Locking: the control path holds t.mu and then mu; the LACP goroutine
-// holds only mu while it drives the Runner and takes t.mu (without mu)
-// to republish.
+// pure; this glue, run by the team's control goroutine, feeds it received
+// Slow Protocols frames, link changes and time, sends what it asks for and
+// has the team republish when the set of distributing members changes.
+// Member goroutines only queue frames (Team.slowProtocol).
 type lacpMode struct {
 	t      *Team
-	mu     sync.Mutex
 	r      *lacp.Runner
-	rx     chan slowFrame
-	wake   chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
-	frames [][]byte // reused by send
-
-	rxDropped, rxMalformed uint64 // under mu
+	frames [][]byte // reused by flush
 }
 
 type slowFrame struct {
@@ -61,9 +50,9 @@ func portConfig(m *member) lacp.PortConfig {
 
 func (t *Team) monotonic() time.Duration { return time.Duration(t.now()) }
 
-// startLACPLocked starts LACP on every member. The system MAC is the
-// first member's MAC, as bonding and teamd take the team device's.
-func (t *Team) startLACPLocked() error {
+// startLACP starts LACP on every member. The system MAC is the first
+// member's MAC, as bonding and teamd take the team device's.
+func (t *Team) startLACP() error {
 	var sys frame.MAC
 	if len(t.members) > 0 {
 		sys = t.members[0].mac
@@ -75,14 +64,6 @@ func (t *Team) startLACPLocked() error {
 	if err != nil {
 		return fmt.Errorf("lacp: %w", err)
 	}
-	l := &lacpMode{
-		t:    t,
-		r:    r,
-		rx:   make(chan slowFrame, 256),
-		wake: make(chan struct{}, 1),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
-	}
 	now := t.monotonic()
 	for _, m := range t.members {
 		if err := r.AddPort(m.id, portConfig(m), now); err != nil {
@@ -90,134 +71,74 @@ func (t *Team) startLACPLocked() error {
 		}
 		_ = r.SetLink(m.id, m.carrier, now)
 	}
-	t.lacp = l
-	h := l.receive
-	t.slowHandler.Store(&h)
-	go l.run()
-	l.kick()
+	t.lacp = &lacpMode{t: t, r: r}
 	t.log.Info("lacp started", "system", frame.MAC(sys), "system_priority", t.cfg.LACP.SystemPriority,
 		"active", t.cfg.LACP.Active, "rate", t.cfg.LACP.Rate)
 	return nil
 }
 
-// stopLACPLocked stops the LACP goroutine (mode changed by a reload, or
-// the team closes).
-func (t *Team) stopLACPLocked() {
+// stopLACP stops LACP (mode changed, or the team closes). Frames still
+// queued are dropped by lacpFrame.
+func (t *Team) stopLACP() { t.lacp = nil }
+
+// slowProtocol is called by member goroutines for each Slow Protocols
+// frame. It must not block the data path: in mode lacp the frame is
+// copied and queued for the control goroutine, else it is dropped (it
+// never reaches a vnic).
+func (t *Team) slowProtocol(m *member, eth []byte) {
+	if t.snap.Load().mode != modeLACP {
+		return
+	}
+	select {
+	case t.slowRx <- slowFrame{member: m.id, eth: append([]byte(nil), eth...)}:
+	default:
+		t.c.rxSlowDropped.Add(1)
+	}
+}
+
+// lacpFrame hands a received frame to the Runner (control goroutine).
+func (t *Team) lacpFrame(f slowFrame) {
 	if t.lacp == nil {
 		return
 	}
-	t.slowHandler.Store(nil)
-	close(t.lacp.stop)
-	t.mu.Unlock() // the goroutine may be waiting for t.mu to republish
-	<-t.lacp.done
-	t.mu.Lock()
-	t.lacp = nil
-}
-
-// receive is called by member goroutines for each Slow Protocols frame.
-// It must not block the data path: the frame is copied and queued.
-func (l *lacpMode) receive(member int, eth []byte) {
-	select {
-	case l.rx <- slowFrame{member: member, eth: append([]byte(nil), eth...)}:
-	default:
-		l.mu.Lock()
-		l.rxDropped++
-		l.mu.Unlock()
+	if err := t.lacp.r.HandleFrame(f.member, f.eth, t.monotonic()); err != nil {
+		t.c.rxSlowMalformed.Add(1)
 	}
 }
 
-func (l *lacpMode) kick() {
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
-}
-
-// run is the LACP goroutine: frames in, timers, PDUs out.
-func (l *lacpMode) run() {
-	defer close(l.done)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case f := <-l.rx:
-			l.mu.Lock()
-			if err := l.r.HandleFrame(f.member, f.eth, l.t.monotonic()); err != nil {
-				l.rxMalformed++
-				l.t.c.rxSlowMalformed.Add(1)
-			}
-			l.mu.Unlock()
-		case <-timer.C:
-			l.mu.Lock()
-			l.r.Tick(l.t.monotonic())
-			l.mu.Unlock()
-		case <-l.wake:
-			l.mu.Lock()
-			l.r.Tick(l.t.monotonic())
-			l.mu.Unlock()
-		}
-		changed := l.flush()
-		if changed {
-			l.t.mu.Lock()
-			if !l.t.closed && l.t.lacp == l {
-				l.t.publishLocked("lacp")
-			}
-			l.t.mu.Unlock()
-		}
-		l.mu.Lock()
-		next, ok := l.r.NextDeadline()
-		l.mu.Unlock()
-		d := time.Hour
-		if ok {
-			d = max(next-l.t.monotonic(), 0)
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(d)
-	}
-}
-
-// flush sends what the Runner asked for and logs its state changes. It
-// reports whether the distributing set changed.
-func (l *lacpMode) flush() bool {
-	l.mu.Lock()
+// lacpRun runs the Runner's timers up to now, sends what it asks for and
+// logs its state changes; the team republishes when the distributing set
+// changed. The control goroutine calls it after every operation and
+// event, and when the Runner's next deadline is due.
+func (t *Team) lacpRun() {
+	l := t.lacp
+	l.r.Tick(t.monotonic())
 	out := l.r.Drain()
-	l.mu.Unlock()
-	s := l.t.snap.Load()
 	for _, tx := range out.Transmit {
-		if tx.Port < 0 || tx.Port >= lb.MaxMembers || s.members[tx.Port] == nil {
+		m := t.memberByID(tx.Port)
+		if m == nil {
 			continue
 		}
 		b := make([]byte, dataplane.VnetHdrLen, dataplane.VnetHdrLen+lacpdu.FrameLen)
 		b, err := tx.AppendFrame(b)
 		if err != nil {
-			l.t.log.Error("lacp: encode PDU", "err", err)
+			t.log.Error("lacp: encode PDU", "err", err)
 			continue
 		}
 		l.frames = append(l.frames[:0], b)
-		s.members[tx.Port].write(l.frames)
+		m.write(l.frames)
 	}
 	for _, e := range out.Events {
-		name := ""
-		if m := s.members[e.Port]; m != nil {
-			name = m.name
-		}
-		l.t.log.Info("lacp state", "member", name, "machine", string(e.Machine), "from", e.From, "to", e.To,
-			"actor", e.Actor.String(), "partner", e.Partner.String())
+		t.log.Info("lacp state", "member", t.memberName(e.Port), "machine", string(e.Machine), "from", e.From,
+			"to", e.To, "actor", e.Actor.String(), "partner", e.Partner.String())
 	}
-	return out.DistributingChanged
+	if out.DistributingChanged {
+		t.changed("lacp")
+	}
 }
 
 // state is the lacp object of one member in docs/contract.md §4.
 func (l *lacpMode) state(member int) *LACPState {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	st, ok := l.r.Status(member)
 	if !ok {
 		return nil
@@ -252,8 +173,6 @@ func (l *lacpMode) state(member int) *LACPState {
 // collectingDistributing reports which members the Runner lets collect
 // and which it lets distribute.
 func (l *lacpMode) collectingDistributing() (collecting, distributing [lb.MaxMembers]bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	for _, id := range l.r.Ports() {
 		if st, ok := l.r.Status(id); ok && id >= 0 && id < lb.MaxMembers {
 			collecting[id] = st.Collecting
@@ -263,45 +182,32 @@ func (l *lacpMode) collectingDistributing() (collecting, distributing [lb.MaxMem
 	return
 }
 
-// Control-path hooks, called under t.mu.
+// Control-goroutine hooks; lacpRun runs after each of them.
 
 func (l *lacpMode) memberAdded(m *member) {
-	l.mu.Lock()
 	now := l.t.monotonic()
 	if err := l.r.AddPort(m.id, portConfig(m), now); err != nil {
 		l.t.log.Error("lacp: add port", "member", m.name, "err", err)
 	}
 	_ = l.r.SetLink(m.id, m.carrier, now)
-	l.mu.Unlock()
-	l.kick()
 }
 
 func (l *lacpMode) memberRemoved(id int) {
-	l.mu.Lock()
 	_ = l.r.RemovePort(id, l.t.monotonic())
-	l.mu.Unlock()
-	l.kick()
+}
+
+func (l *lacpMode) memberChanged(m *member) {
+	if err := l.r.SetPortConfig(m.id, portConfig(m), l.t.monotonic()); err != nil {
+		l.t.log.Error("lacp: port settings", "member", m.name, "err", err)
+	}
 }
 
 func (l *lacpMode) linkChanged(id int, up bool) {
-	l.mu.Lock()
 	_ = l.r.SetLink(id, up, l.t.monotonic())
-	l.mu.Unlock()
-	l.kick()
 }
 
-func (l *lacpMode) reconfigure(cfg *config.Config, members []*member) error {
-	l.mu.Lock()
-	defer l.kick()
-	defer l.mu.Unlock()
-	now := l.t.monotonic()
-	if err := l.r.Reconfigure(lacpConfig(cfg, l.r.Config().SystemMAC), now); err != nil {
-		return err
-	}
-	for _, m := range members {
-		if err := l.r.SetPortConfig(m.id, portConfig(m), now); err != nil {
-			return err
-		}
-	}
-	return nil
+// reconfigure applies new team-wide LACP parameters (the system MAC
+// stays).
+func (l *lacpMode) reconfigure(cfg *config.Config) error {
+	return l.r.Reconfigure(lacpConfig(cfg, l.r.Config().SystemMAC), l.t.monotonic())
 }

@@ -28,11 +28,7 @@ func (p *partner) pump(t *testing.T, tt *testTeam, members []string) {
 	// 100 ms of virtual time per round; wake the team's LACP goroutine so
 	// it sees it.
 	tt.advance(100 * time.Millisecond)
-	tt.mu.Lock()
-	if l := tt.lacp; l != nil {
-		l.kick()
-	}
-	tt.mu.Unlock()
+	tt.sync() // LACP runs up to the new time and sends its PDUs
 	time.Sleep(5 * time.Millisecond)
 	for i, name := range members {
 		for _, f := range tt.h.port(name).Sent() {
@@ -133,9 +129,7 @@ func TestLACPModeAggregates(t *testing.T) {
 	// distributing.
 	waitFor(t, func() error {
 		tt.advance(100 * time.Millisecond)
-		tt.mu.Lock()
-		tt.lacp.kick()
-		tt.mu.Unlock()
+		tt.sync()
 		tt.h.port("eth1").Sent()
 		tt.h.port("eth2").Sent()
 		if st := tt.State(); st.Members[0].Active || st.Members[1].Active {

@@ -131,14 +131,6 @@ func (s *snapshot) switchRx(db *fdb, f *frame.Frame, m int, now int64) (rxVerdic
 	return rxDeliver, owner
 }
 
-// slowProtocol handles a LACPDU or Marker received on a member. Without
-// LACP they are counted and dropped; they never reach a vnic.
-func (t *Team) slowProtocol(m *member, eth []byte) {
-	if h := t.slowHandler.Load(); h != nil {
-		(*h)(m.id, eth)
-	}
-}
-
 // translate applies rx_translation to a received frame. It answers ARP
 // requests for the VMs' IPs itself (consuming them) and readdresses
 // frames sent to the team MAC to the VM holding their destination IP. It

@@ -5,10 +5,10 @@ import (
 	"github.com/teamd-go/teamd-go/team/config"
 )
 
-// eligibleLocked returns the members that may carry traffic now, in config
+// eligible returns the members that may carry traffic now, in config
 // order: members with carrier, standby members only when no other member
 // is up. In mode lacp only collecting-distributing members qualify.
-func (t *Team) eligibleLocked() []*member {
+func (t *Team) eligible() []*member {
 	var up, standby []*member
 	var dist [lb.MaxMembers]bool
 	if t.lacp != nil {
@@ -30,12 +30,12 @@ func (t *Team) eligibleLocked() []*member {
 	return up
 }
 
-// chooseActiveLocked picks active-backup's active member, as teamd does:
+// chooseActive picks active-backup's active member, as teamd does:
 // the member SetActivePort chose while it is eligible, else the primary if
 // it is eligible, else the highest prio (config order breaks ties); a
 // current active member that is still eligible stays when it is sticky or
 // no better member exists.
-func (t *Team) chooseActiveLocked(elig []*member) int {
+func (t *Team) chooseActive(elig []*member) int {
 	if len(elig) == 0 {
 		t.forced = -1
 		return -1
@@ -71,11 +71,11 @@ func better(a, b *member) bool {
 	return a.cfg.Prio > b.cfg.Prio
 }
 
-// placeHomesLocked registers every vnic on one eligible member. A vnic's
+// placeHomes registers every vnic on one eligible member. A vnic's
 // preferred member is fixed by its position (round-robin over the members
 // in config order, the primary first), so a failover moves only the vnics
 // of the member that failed, and they return when it does.
-func (t *Team) placeHomesLocked(elig []*member) map[int]int {
+func (t *Team) placeHomes(elig []*member) map[int]int {
 	homes := map[int]int{}
 	if len(elig) == 0 {
 		return homes
@@ -142,21 +142,21 @@ func (t *Team) placeHomesLocked(elig []*member) map[int]int {
 	return homes
 }
 
-// publishLocked recomputes who carries traffic and publishes a new
+// publish recomputes who carries traffic and publishes a new
 // snapshot for the data path. Vnics whose home moved are announced from
 // their new member so the physical switch relearns them at once.
-func (t *Team) publishLocked(why string) {
-	elig := t.eligibleLocked()
+func (t *Team) publish(why string) {
+	elig := t.eligible()
 	prevActive := t.active
 	if t.bal.Name() == config.BalanceActiveBackup {
-		t.active = t.chooseActiveLocked(elig)
+		t.active = t.chooseActive(elig)
 	} else {
 		t.active = -1
 	}
 	if t.active != prevActive && t.active >= 0 {
 		t.log.Info("active member", "member", t.memberName(t.active), "was", t.memberName(prevActive), "reason", why)
 	}
-	homes := t.placeHomesLocked(elig)
+	homes := t.placeHomes(elig)
 
 	s := &snapshot{
 		mode:    t.mode,
@@ -244,7 +244,7 @@ func (t *Team) publishLocked(why string) {
 			v := t.vnics[vid]
 			t.log.Info("vnic moved", "vnic", v.name, "from", t.memberName(old), "to", t.memberName(h), "reason", why)
 			t.c.vnicMoves.Add(1)
-			t.announceLocked(v, t.memberByID(h))
+			t.announce(v, t.memberByID(h))
 		}
 	}
 }

@@ -46,23 +46,22 @@ func (v *vnic) pinnedMACs() []frame.MAC {
 	return out
 }
 
-// pinLocked applies v.cfg's pinned MACs and mac_spoofing: the pinned
+// pin applies v.cfg's pinned MACs and mac_spoofing: the pinned
 // MACs become v's static entries (moved from whoever had them: the
 // configuration is the operator's word), other static entries of v go.
-func (t *Team) pinLocked(v *vnic) {
+func (t *Team) pin(v *vnic) {
 	t.fdb.pin(v.id, v.pinnedMACs(), t.now())
 	v.src.locked.Store(len(v.cfg.MACs) > 0 && !v.cfg.MACSpoofing)
 }
 
-// repinLocked gives a kept vnic the macs and mac_spoofing of vc (a
+// repin gives a kept vnic the macs and mac_spoofing of vc (a
 // reload that changed only those): no port is reopened.
-func (t *Team) repinLocked(vc config.VNIC) {
-	for _, v := range t.vnics {
-		if v != nil && v.name == vc.Name {
-			v.cfg.MACs, v.cfg.MACSpoofing = vc.MACs, vc.MACSpoofing
-			t.pinLocked(v)
-			t.log.Info("vnic MACs pinned", "vnic", v.name, "macs", vc.MACs, "mac_spoofing", vc.MACSpoofing)
-		}
+func (t *Team) repin(vc config.VNIC) {
+	if v := t.vnicNamed(vc.Name); v != nil {
+		v.cfg.MACs, v.cfg.MACSpoofing = vc.MACs, vc.MACSpoofing
+		t.pin(v)
+		t.changed("vnic " + v.name + " pinned")
+		t.log.Info("vnic MACs pinned", "vnic", v.name, "macs", vc.MACs, "mac_spoofing", vc.MACSpoofing)
 	}
 }
 
@@ -84,23 +83,20 @@ func (w *vnicForwarder) spoofed(s *snapshot, src frame.MAC, now int64) {
 // ForgetMAC removes a learned MAC from the switch (`ctl mac forget`):
 // the next vnic that sends from it owns it. A pinned MAC is refused.
 func (t *Team) ForgetMAC(mac frame.MAC) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return ErrClosed
-	}
-	e := t.fdb.entry(mac)
-	if e == nil {
-		return fmt.Errorf("MAC %s: no vnic owns it", mac)
-	}
-	if e.static {
-		name := ""
-		if e.vnic < len(t.vnics) && t.vnics[e.vnic] != nil {
-			name = t.vnics[e.vnic].name
+	return t.do(func() error {
+		e := t.fdb.entry(mac)
+		if e == nil {
+			return fmt.Errorf("MAC %s: no vnic owns it", mac)
 		}
-		return fmt.Errorf("MAC %s of vnic %q: %w; change the vnic's macs (or mac) in the configuration and reload", mac, name, ErrMACPinned)
-	}
-	t.fdb.remove(func(k frame.MAC, _ *fdbEntry) bool { return k == mac })
-	t.log.Info("MAC forgotten by the operator", "mac", mac)
-	return nil
+		if e.static {
+			name := ""
+			if e.vnic < len(t.vnics) && t.vnics[e.vnic] != nil {
+				name = t.vnics[e.vnic].name
+			}
+			return fmt.Errorf("MAC %s of vnic %q: %w; change the vnic's macs (or mac) in the configuration and reload", mac, name, ErrMACPinned)
+		}
+		t.fdb.remove(func(k frame.MAC, _ *fdbEntry) bool { return k == mac })
+		t.log.Info("MAC forgotten by the operator", "mac", mac)
+		return nil
+	})
 }

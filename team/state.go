@@ -162,10 +162,16 @@ type Counters struct {
 	ReloadsFailed          uint64 `json:"reloads_failed"`
 }
 
-// State returns a copy of the team's current state.
+// State returns a copy of the team's current state (that of a closed
+// team is empty).
 func (t *Team) State() State {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	var st State
+	_ = t.do(func() error { st = t.state(); return nil })
+	return st
+}
+
+// state is State on the control goroutine.
+func (t *Team) state() State {
 	s := t.snap.Load()
 	now := t.now()
 	st := State{
@@ -211,10 +217,7 @@ func (t *Team) State() State {
 		}
 		st.Members = append(st.Members, ms)
 	}
-	for _, v := range t.vnics {
-		if v == nil {
-			continue
-		}
+	for _, v := range t.vnicOrder {
 		vs := VNICState{
 			Name:      v.name,
 			TAP:       v.cfg.TAP,
@@ -268,13 +271,13 @@ func (t *Team) State() State {
 		ReloadsOK:              c.reloadsOK.Load(),
 		ReloadsFailed:          c.reloadsFailed.Load(),
 	}
-	st.RxTranslation = t.xlatStateLocked()
-	st.Flowlets = t.flowletStateLocked(s, now)
+	st.RxTranslation = t.xlatState()
+	st.Flowlets = t.flowletState(s, now)
 	return st
 }
 
-// flowletStateLocked describes dynamic's gap at now.
-func (t *Team) flowletStateLocked(s *snapshot, now int64) *FlowletState {
+// flowletState describes dynamic's gap at now.
+func (t *Team) flowletState(s *snapshot, now int64) *FlowletState {
 	if t.cfg.Balance != lb.Dynamic {
 		return nil
 	}

@@ -6,14 +6,17 @@
 // it, and writes one batch per destination; a member's goroutine delivers
 // received frames to the vnics that own their destination MACs. Everything
 // the data path needs is an immutable snapshot behind an atomic pointer;
-// the control path (link events, reloads, the control socket, LACP) builds
-// a new snapshot and swaps it, so forwarding a frame takes no lock.
+// the control path (link events, reloads, the control socket, LACP) runs
+// on one control goroutine (loop.go), which builds a new snapshot at the
+// end of each operation and swaps it in, so forwarding a frame takes no
+// lock. The control operations are in operations.go.
 package team
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -210,6 +213,9 @@ type counters struct {
 	vnicMoves              atomic.Uint64
 	reloadsOK              atomic.Uint64
 	reloadsFailed          atomic.Uint64
+	// rxSlowDropped counts Slow Protocols frames dropped because the
+	// control goroutine's queue was full.
+	rxSlowDropped atomic.Uint64
 }
 
 // snapshot is everything the data path reads. It is immutable once
@@ -281,21 +287,32 @@ type Team struct {
 	now     func() int64
 	ageTime time.Duration
 
+	// Read by the data path.
 	snap atomic.Pointer[snapshot]
 	fdb  *fdb
 	// bcast keeps two members from delivering one broadcast.
 	bcast *bcastFilter
 	c     counters
-	// slowHandler receives slow-protocol frames from members (LACP).
-	slowHandler atomic.Pointer[func(member int, eth []byte)]
+	// slowRx queues Slow Protocols frames from members to the control
+	// goroutine (LACP).
+	slowRx chan slowFrame
+	// wg counts the ports' reader goroutines.
+	wg sync.WaitGroup
 
-	mu      sync.Mutex // control path
-	cfg     *config.Config
-	mode    mode
-	bal     lb.Balancer
-	members []*member // config order
-	vnics   []*vnic   // by id (nil holes)
-	active  int       // active-backup's active member, -1 none
+	ops      chan op
+	loopDone chan struct{} // closed when the control goroutine ends
+
+	// Everything below belongs to the control goroutine (loop.go).
+
+	// cfg is the running configuration but for its members and vnics,
+	// which are those of members and vnicOrder (see running).
+	cfg       *config.Config
+	mode      mode
+	bal       lb.Balancer
+	members   []*member // config order
+	vnics     []*vnic   // by id (nil holes)
+	vnicOrder []*vnic   // config order
+	active    int       // active-backup's active member, -1 none
 	// forced is the member SetActivePort made active, -1 none; it
 	// stays active while it is eligible (see SetActivePort).
 	forced int
@@ -316,27 +333,30 @@ type Team struct {
 	// arpw is the arp_ping link watcher, nil with carrier.
 	arpw *arpWatch
 	// xlat is rx_translation's table, nil when it is off.
-	xlat    *xlat
-	wg      sync.WaitGroup
-	stop    chan struct{}
-	timerWG sync.WaitGroup
+	xlat *xlat
+	// dirty is why the current operation must publish ("" nothing).
+	dirty   string
+	closing []closingPort
+	later   []deferred
 }
 
 // New opens every member and vnic of cfg and starts forwarding. On error
 // everything opened so far is closed again.
 func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 	t := &Team{
-		log:     o.Logger,
-		host:    host,
-		now:     o.Now,
-		ageTime: o.AgeTime,
-		fdb:     newFDB(),
-		bcast:   newBcastFilter(),
-		active:  -1,
-		forced:  -1,
-		homes:   map[int]int{},
-		moved:   map[int]homeMove{},
-		stop:    make(chan struct{}),
+		log:      o.Logger,
+		host:     host,
+		now:      o.Now,
+		ageTime:  o.AgeTime,
+		fdb:      newFDB(),
+		bcast:    newBcastFilter(),
+		slowRx:   make(chan slowFrame, 256),
+		ops:      make(chan op),
+		loopDone: make(chan struct{}),
+		active:   -1,
+		forced:   -1,
+		homes:    map[int]int{},
+		moved:    map[int]homeMove{},
 	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
@@ -357,40 +377,46 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.cfg, t.mode, t.bal = cfg, m, bal
+	t.cfg, t.mode, t.bal = cfg.Clone(), m, bal
+	t.cfg.Members, t.cfg.VNICs = nil, nil
 	t.measure.Store(measuresDelays(cfg))
-
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	// The data path never sees a nil snapshot: ports start reading as
 	// soon as they are opened.
-	t.publishLocked("init")
+	t.publish("init")
+	go t.loop()
+	if err := t.do(func() error { return t.start(cfg) }); err != nil {
+		_ = t.Close()
+		return nil, err
+	}
+	t.log.Info("team started", "mode", cfg.Mode, "balance", cfg.Balance,
+		"members", len(cfg.Members), "vnics", len(cfg.VNICs))
+	return t, nil
+}
+
+// start opens the ports of cfg and starts what its mode and link watcher
+// need (control goroutine).
+func (t *Team) start(cfg *config.Config) error {
 	for _, mc := range cfg.Members {
-		if err := t.addMemberLocked(mc); err != nil {
-			t.closeLocked()
-			return nil, err
+		if err := t.addMember(mc); err != nil {
+			return err
 		}
 	}
 	for _, vc := range cfg.VNICs {
-		if err := t.addVNICLocked(vc); err != nil {
-			t.closeLocked()
-			return nil, err
+		if err := t.addVNIC(vc); err != nil {
+			return err
 		}
 	}
-	t.setXlatLocked(nil)
-	t.startARPWatchLocked()
+	if cfg.RxTranslation.Enabled {
+		t.setRxTranslation(cfg.RxTranslation)
+	}
+	t.setLinkWatch(cfg.LinkWatch)
 	if t.mode == modeLACP {
-		if err := t.startLACPLocked(); err != nil {
-			t.closeLocked()
-			return nil, err
+		if err := t.startLACP(); err != nil {
+			return err
 		}
 	}
-	t.publishLocked("start")
-	t.timerWG.Add(1)
-	go t.timers()
-	t.log.Info("team started", "mode", cfg.Mode, "balance", cfg.Balance,
-		"members", len(t.members), "vnics", len(cfg.VNICs))
-	return t, nil
+	t.changed("start")
+	return nil
 }
 
 // measuresDelays reports whether cfg's balancer reads the members'
@@ -427,11 +453,26 @@ func parseRewrite(s string) rewritePolicy {
 	return rewriteAuto
 }
 
-func (t *Team) addMemberLocked(mc config.Member) error {
-	for _, m := range t.members {
-		if m.name == mc.Name {
-			return fmt.Errorf("member %q: %w", mc.Name, ErrPortExists)
-		}
+// running is the running configuration (control goroutine): the
+// team-wide keys of cfg with the members and vnics as they are.
+func (t *Team) running() *config.Config {
+	c := t.cfg.Clone()
+	c.Members = make([]config.Member, len(t.members))
+	for i, m := range t.members {
+		c.Members[i] = m.cfg
+	}
+	c.VNICs = make([]config.VNIC, len(t.vnicOrder))
+	for i, v := range t.vnicOrder {
+		c.VNICs[i] = v.cfg
+	}
+	return c
+}
+
+// addMember opens a member and adds it to the team (control goroutine;
+// published at the end of the operation).
+func (t *Team) addMember(mc config.Member) error {
+	if t.memberNamed(mc.Name) != nil {
+		return fmt.Errorf("member %q: %w", mc.Name, ErrPortExists)
 	}
 	id := t.freeMemberID()
 	if id < 0 {
@@ -455,7 +496,49 @@ func (t *Team) addMemberLocked(mc config.Member) error {
 		t.lacp.memberAdded(m)
 	}
 	t.readMember(m)
+	t.changed("member " + mc.Name + " added")
 	t.log.Info("member added", "member", mc.Name, "mac", l.MAC, "carrier", l.Carrier)
+	return nil
+}
+
+// removeMember takes a member out of the team; its port is closed once
+// the operation has published.
+func (t *Team) removeMember(name string) error {
+	i := slices.IndexFunc(t.members, func(m *member) bool { return m.name == name })
+	if i < 0 {
+		return fmt.Errorf("member %q: %w", name, ErrNoSuchPort)
+	}
+	m := t.members[i]
+	t.members = slices.Delete(t.members, i, i+1)
+	if t.lacp != nil {
+		t.lacp.memberRemoved(m.id)
+	}
+	t.closeLater(&m.port, "member")
+	t.changed("member " + name + " removed")
+	t.log.Info("member removed", "member", name)
+	return nil
+}
+
+// updateMember gives a member new settings (same name).
+func (t *Team) updateMember(mc config.Member) error {
+	m := t.memberNamed(mc.Name)
+	if m == nil {
+		return fmt.Errorf("member %q: %w", mc.Name, ErrNoSuchPort)
+	}
+	m.cfg = mc
+	if t.lacp != nil {
+		t.lacp.memberChanged(m)
+	}
+	t.changed("member " + mc.Name + " changed")
+	return nil
+}
+
+func (t *Team) memberNamed(name string) *member {
+	for _, m := range t.members {
+		if m.name == name {
+			return m
+		}
+	}
 	return nil
 }
 
@@ -472,11 +555,10 @@ func (t *Team) freeMemberID() int {
 	return -1
 }
 
-func (t *Team) addVNICLocked(vc config.VNIC) error {
-	for _, v := range t.vnics {
-		if v != nil && v.name == vc.Name {
-			return fmt.Errorf("vnic %q: %w", vc.Name, ErrPortExists)
-		}
+// addVNIC opens a vnic and attaches it to the switch.
+func (t *Team) addVNIC(vc config.VNIC) error {
+	if t.vnicNamed(vc.Name) != nil {
+		return fmt.Errorf("vnic %q: %w", vc.Name, ErrPortExists)
 	}
 	dp, l, err := t.host.OpenVNIC(vc)
 	if err != nil {
@@ -497,77 +579,103 @@ func (t *Team) addVNICLocked(vc config.VNIC) error {
 	} else {
 		t.vnics[id] = v
 	}
-	t.pinLocked(v)
+	t.vnicOrder = append(t.vnicOrder, v)
+	t.pin(v)
 	t.readVNIC(v)
+	t.changed("vnic " + vc.Name + " added")
 	t.log.Info("vnic added", "vnic", vc.Name, "tap", vc.TAP)
 	return nil
 }
 
-// Close stops forwarding and gives every port back. It waits for the data
-// path goroutines to end.
-func (t *Team) Close() error {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
+// removeVNIC detaches a vnic; its port is closed once the operation has
+// published, or at once with now (a vnic reopened under its name).
+func (t *Team) removeVNIC(name string, now bool) error {
+	v := t.vnicNamed(name)
+	if v == nil {
+		return fmt.Errorf("vnic %q: %w", name, ErrNoSuchPort)
+	}
+	t.vnics[v.id] = nil
+	t.vnicOrder = slices.DeleteFunc(t.vnicOrder, func(o *vnic) bool { return o == v })
+	t.fdb.forget(v.id)
+	if t.xlat != nil {
+		t.xlat.drop(func(e *xlatEntry) bool { return e.vnic == v.id })
+	}
+	delete(t.homes, v.id)
+	delete(t.moved, v.id)
+	t.changed("vnic " + name + " removed")
+	t.log.Info("vnic removed", "vnic", name)
+	if !now {
+		t.closeLater(&v.port, "vnic")
 		return nil
 	}
-	close(t.stop)
-	t.closed = true
-	t.stopARPWatchLocked()
-	t.stopLACPLocked()
-	err := t.closeLocked()
-	t.mu.Unlock()
-	t.timerWG.Wait()
+	err := v.shut()
+	<-v.done
+	if err != nil {
+		return fmt.Errorf("close vnic %q: %w", name, err)
+	}
+	return nil
+}
+
+func (t *Team) vnicNamed(name string) *vnic {
+	for _, v := range t.vnicOrder {
+		if v.name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// Close stops forwarding and gives every port back. It waits for the data
+// path goroutines to end. Closing a closed team does nothing.
+func (t *Team) Close() error {
+	err := t.do(t.shutdown)
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	<-t.loopDone
 	t.log.Info("team stopped")
 	return err
 }
 
-func (t *Team) closeLocked() error {
+// shutdown is Close on the control goroutine, which ends after it.
+func (t *Team) shutdown() error {
 	t.closed = true
+	t.stopLACP()
+	t.stopARPWatch()
+	t.later = nil
 	var errs []error
 	for _, m := range t.members {
 		if err := m.shut(); err != nil {
 			errs = append(errs, fmt.Errorf("close member %q: %w", m.name, err))
 		}
 	}
-	for _, v := range t.vnics {
-		if v == nil {
-			continue
-		}
+	for _, v := range t.vnicOrder {
 		if err := v.shut(); err != nil {
 			errs = append(errs, fmt.Errorf("close vnic %q: %w", v.name, err))
 		}
 	}
 	t.wg.Wait()
+	t.dirty = ""
 	return errors.Join(errs...)
 }
 
-// timers runs the team's periodic housekeeping: MAC aging.
-func (t *Team) timers() {
-	defer t.timerWG.Done()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-t.stop:
-			return
-		case <-tick.C:
-			t.Tick()
-		}
-	}
-}
-
-// Tick runs periodic work at the team's current time: MAC aging. The
-// daemon calls it every second; tests call it with a virtual clock.
-func (t *Team) Tick() {
+// age drops learned MACs and rx_translation bindings not refreshed for
+// their age time (control goroutine, every agingInterval).
+func (t *Team) age() {
 	now := t.now()
 	if gone := t.fdb.age(now - int64(t.ageTime)); len(gone) > 0 {
 		t.log.Debug("MACs aged out", "count", len(gone))
 	}
-	if x := t.snap.Load().xlat; x != nil && x.continuous {
+	if x := t.xlat; x != nil && x.continuous {
 		cutoff := now - int64(x.ageTime)
 		if n := x.drop(func(e *xlatEntry) bool { return e.lastSeen.Load() < cutoff }); n > 0 {
 			t.log.Info("rx_translation bindings aged out", "count", n)
 		}
 	}
+}
+
+// Tick ages MACs and bindings at the team's current time now instead of
+// at the next second: tests call it with a virtual clock.
+func (t *Team) Tick() {
+	_ = t.do(func() error { t.age(); return nil })
 }

@@ -104,9 +104,13 @@ func baseConfig(mode, balance string, members ...string) *config.Config {
 		FlowletGap:       500 * time.Microsecond,
 		SourceMACRewrite: config.RewriteAuto,
 		Backend:          config.BackendAFPacket,
+		LACP: config.LACP{Active: config.DefaultLACPActive, Rate: config.DefaultLACPRate,
+			SystemPriority: config.DefaultLACPSystemPriority, MinPorts: config.DefaultLACPMinPorts},
+		LinkWatch:     config.LinkWatch{Name: config.DefaultLinkWatch},
+		RxTranslation: config.RxTranslation{Learn: config.DefaultRxLearn, AgeTime: config.DefaultRxAgeTime},
 	}
 	for _, m := range members {
-		c.Members = append(c.Members, config.Member{Name: m})
+		c.Members = append(c.Members, config.Member{Name: m, LACPPrio: config.DefaultLACPPortPriority})
 	}
 	c.VNICs = []config.VNIC{{Name: "vm1"}, {Name: "vm2"}}
 	return c
@@ -137,6 +141,10 @@ func startTeam(t *testing.T, cfg *config.Config) *testTeam {
 }
 
 func (tt *testTeam) advance(d time.Duration) { tt.now.Add(int64(d)) }
+
+// sync runs an empty operation on the control goroutine: what it does
+// after every operation (LACP timers up to now) has been done.
+func (tt *testTeam) sync() { _ = tt.do(func() error { return nil }) }
 
 // vnicRx is the rx_packets of the vnic called name.
 func (tt *testTeam) vnicRx(name string) uint64 {

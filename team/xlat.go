@@ -128,7 +128,7 @@ type XlatState struct {
 	Table   []XlatEntry `json:"table"`
 }
 
-func (t *Team) xlatStateLocked() *XlatState {
+func (t *Team) xlatState() *XlatState {
 	x := t.xlat
 	if x == nil {
 		return nil
@@ -151,10 +151,10 @@ func (t *Team) xlatStateLocked() *XlatState {
 	return st
 }
 
-// rebuildXlatLocked re-reads the table from the switch's own knowledge:
+// rebuildXlat re-reads the table from the switch's own knowledge:
 // each MAC a vnic owns with the IPv4 address it last spoke for. This is
 // what toggling the team does (and what learn: init does only then).
-func (t *Team) rebuildXlatLocked(why string) {
+func (t *Team) rebuildXlat(why string) {
 	x := t.xlat
 	if x == nil {
 		return
@@ -183,13 +183,10 @@ func (t *Team) rebuildXlatLocked(why string) {
 // team adapter does in the stale-mac bug (docs/bugs.md). The translation
 // table is re-read.
 func (t *Team) Toggle() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return ErrClosed
-	}
-	t.rebuildXlatLocked("toggle")
-	return nil
+	return t.do(func() error {
+		t.rebuildXlat("toggle")
+		return nil
+	})
 }
 
 // tx applies translation to a frame leaving the team: learns the
@@ -231,15 +228,14 @@ func (x *xlat) arpReply(b []byte, req neigh.ARP) []byte {
 	return neigh.AppendReply(b, x.teamMAC, req)
 }
 
-// setXlatLocked turns rx_translation on, off or to a new learning mode
-// after a start or reload (prev is the config before, nil at start).
-func (t *Team) setXlatLocked(prev *config.Config) {
-	rc := t.cfg.RxTranslation
+// setRxTranslation turns rx_translation on, off or to new settings
+// (control goroutine). The team MAC stays what it was, else it is the
+// first member's.
+func (t *Team) setRxTranslation(rc config.RxTranslation) {
+	t.cfg.RxTranslation = rc
+	t.changed("rx_translation")
 	if !rc.Enabled {
 		t.xlat = nil
-		return
-	}
-	if prev != nil && prev.RxTranslation == rc && t.xlat != nil {
 		return
 	}
 	var teamMAC frame.MAC
@@ -249,6 +245,6 @@ func (t *Team) setXlatLocked(prev *config.Config) {
 		teamMAC = t.members[0].mac
 	}
 	t.xlat = newXlat(teamMAC, rc)
-	t.rebuildXlatLocked("start")
+	t.rebuildXlat("start")
 	t.log.Info("rx_translation on", "team_mac", teamMAC, "learn", rc.Learn)
 }
