@@ -234,11 +234,14 @@ func (t *Team) applyPlan(plan config.Changes, next *config.Config) (err error) {
 // vnics it changes (a vnic whose tap flag or MAC changed is another
 // port: it is closed and opened again under its name). On error what it
 // did is undone: the ports it opened are closed and reopened vnics are
-// opened again as they were.
+// opened again as they were, in their places (what the switch had
+// learned on them is learned again from their next frames).
 func (t *Team) openPorts(plan config.Changes) error {
 	var members, vnics []string
 	var reopened []config.VNIC // their old settings
+	prev := t.running()
 	undo := func() {
+		defer t.order(prev)
 		for _, n := range members {
 			_ = t.removeMember(n)
 		}
