@@ -94,6 +94,11 @@ func (t *Team) loop() {
 		select {
 		case o := <-t.ops:
 			err := o.fn()
+			if err != nil {
+				// A rejected operation has undone what it did: there
+				// is nothing new to publish.
+				t.dirty = ""
+			}
 			o.done <- errors.Join(err, t.finish())
 		case f := <-t.slowRx:
 			t.lacpFrame(f)

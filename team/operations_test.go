@@ -615,3 +615,39 @@ func TestStartStopNoLeak(t *testing.T) {
 	}
 	checkGoroutines(t, before)
 }
+
+// TestOneSnapshotPerOperation: a reload that changes everything at once
+// publishes one snapshot; a rejected one publishes none; a state read
+// publishes nothing.
+func TestOneSnapshotPerOperation(t *testing.T) {
+	tt := startTeam(t, baseConfig(config.ModeSwitchIndependent, config.BalanceHyperVPort, "eth1", "eth2"))
+	tt.h.setFail("nope", errors.New("no such device"))
+	gen := func() uint64 { return tt.snap.Load().gen }
+	g := gen()
+	_ = tt.State()
+	_ = tt.Config()
+	if gen() != g {
+		t.Fatalf("reads published %d snapshots", gen()-g)
+	}
+	next := baseConfig(config.ModeLACP, config.BalanceAddressHash, "eth3", "eth2", "eth4")
+	next.VNICs = []config.VNIC{{Name: "vm3"}, {Name: "vm1", TAP: true}}
+	next.LinkWatch = config.LinkWatch{Name: config.LinkWatchARPPing, Interval: time.Hour, MissedMax: 3,
+		SourceHost: "0.0.0.0", TargetHost: "10.0.0.254"}
+	bad := next.Clone()
+	bad.Members = append(bad.Members, config.Member{Name: "nope", LACPPrio: 1})
+	if err := tt.Apply(bad); err == nil {
+		t.Fatal("a reload with a member that cannot be opened succeeded")
+	}
+	if gen() != g {
+		t.Fatalf("a rejected reload published %d snapshots", gen()-g)
+	}
+	if err := tt.Apply(next); err != nil {
+		t.Fatal(err)
+	}
+	if gen() != g+1 {
+		t.Fatalf("a reload published %d snapshots, want 1", gen()-g)
+	}
+	if st := tt.State(); st.Mode != config.ModeLACP || len(st.Members) != 3 || len(st.VNICs) != 2 {
+		t.Fatalf("after the reload: %+v", st)
+	}
+}

@@ -237,6 +237,11 @@ func (t *Team) publish(why string) {
 			s.prevHome[i], s.movedAt[i] = mv.from, mv.at
 		}
 	}
+	if old := t.snap.Load(); old != nil {
+		s.gen = old.gen + 1
+	} else {
+		s.gen = 1
+	}
 	t.snap.Store(s)
 
 	for vid, h := range homes {

@@ -221,6 +221,8 @@ type counters struct {
 // snapshot is everything the data path reads. It is immutable once
 // published.
 type snapshot struct {
+	// gen numbers the snapshots a team publishes, from 1.
+	gen     uint64
 	mode    mode
 	bal     lb.Balancer
 	rewrite rewritePolicy
