@@ -364,3 +364,50 @@ func TestControlSocketBounds(t *testing.T) {
 		t.Errorf("state after the bad requests: %+v", st.Members)
 	}
 }
+
+// TestMACMovesWithLiveMigration: a VM "migrates" from vm1 to vm2 (a
+// second namespace with the same MAC and IP comes up on vm2). While vm1's
+// link is up the copy on vm2 is refused as spoofing; once vm1's link is
+// down, vm2 claims the MAC and the peer reaches the VM there.
+func TestMACMovesWithLiveMigration(t *testing.T) {
+	tp := newTopo(t)
+	dst := nstest.NewNS(t, "vmb")
+	nstest.Veth(t, dst, "eth0", tp.host, "vm2")
+	dst.SetMAC(t, "eth0", "02:00:00:77:00:01")
+	dst.Addr(t, "eth0", "10.77.0.1/24")
+	d := tp.start(t, tp.config("mode: switch-independent\nbalance: hyperv-port\nmembers:\n  - name: m1\n  - name: m2\nvnics:\n  - name: vm1\n  - name: vm2\n"))
+	pingOK(t, tp.vm, "10.77.0.2")
+	owner := func() string {
+		for _, v := range d.state().VNICs {
+			if containsStr(v.MACs, "02:00:00:77:00:01") {
+				return v.Name
+			}
+		}
+		return ""
+	}
+	// The copy on vm2 speaks while the original is up: refused.
+	if _, err := dst.Run("ping", "-c", "3", "-i", "0.2", "-W", "1", "10.77.0.2"); err == nil {
+		t.Error("the VM's copy on vm2 reached the peer while vm1 owns its MAC")
+	}
+	if o := owner(); o != "vm1" {
+		t.Fatalf("the VM's MAC is owned by %q while vm1 is up", o)
+	}
+	// Migration: the original goes down, the copy takes over.
+	tp.vm.MustRun(t, "ip", "link", "set", "eth0", "down")
+	pingOK(t, dst, "10.77.0.2")
+	if o := owner(); o != "vm2" {
+		t.Errorf("after vm1's link went down the MAC is owned by %q, want vm2", o)
+	}
+	if tx, rx := pingStats(t, tp.peer, "-c", "5", "-i", "0.05", "10.77.0.1"); rx != tx {
+		t.Errorf("peer -> migrated VM: %d sent, %d received", tx, rx)
+	}
+	var spoofed uint64
+	for _, v := range d.state().VNICs {
+		if v.Name == "vm2" {
+			spoofed = v.DroppedSpoofed
+		}
+	}
+	if spoofed == 0 {
+		t.Error("vm2 counted no spoofed frames before the migration")
+	}
+}
