@@ -67,7 +67,7 @@ func startWire(ns *testbed.NS, srcIP string, pr *probe, devs ...string) (*wireOb
 		s := &wireSock{fd: -1, dev: dev, member: uint8(i)}
 		if pr != nil {
 			_, s.probePort = pr.ports()
-			s.probeTag = pr.tag
+			s.probeTag = pr.Tag()
 		}
 		if err := ns.Do(func() error { return s.open(binary.BigEndian.Uint32(ip)) }); err != nil {
 			w.close()

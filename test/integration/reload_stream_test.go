@@ -3,57 +3,30 @@
 package integration
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/teamd-go/teamd-go/internal/udpprobe"
 	"github.com/teamd-go/teamd-go/test/nstest"
 )
 
-// udpStream is a paced, sequence-numbered UDP stream from a socket in one
-// namespace to a socket in another. The receiver counts every sequence
-// number, so the result is exact: lost, duplicated and reordered
-// datagrams, unlike ping or iperf3 which cannot see duplicates.
+// udpStream is a udpprobe.Stream (a paced, sequence-numbered UDP stream
+// whose receiver counts every sequence number, so lost, duplicated and
+// reordered datagrams are exact, unlike ping or iperf3) tied to a test.
 type udpStream struct {
+	*udpprobe.Stream
 	name string
-	rate int // datagrams per second
-	size int // UDP payload bytes
-	tag  uint64
-
-	tx, rx *net.UDPConn
-
-	stop     chan struct{}
-	sendDone chan struct{}
-	recvDone chan struct{}
-	start    time.Time
-
-	next    atomic.Uint64 // next sequence number to send
-	sendErr atomic.Uint64
-	maxSeen atomic.Int64 // highest sequence number received, -1 none
-
-	mu        sync.Mutex
-	sentAt    []time.Duration // by sequence number, since start
-	count     []uint8         // copies received, by sequence number
-	stray     uint64          // datagrams not of this stream
-	received  uint64          // first copies
-	dups      uint64          // further copies
-	reordered uint64          // arrivals below the highest seen so far
 }
 
 // streamResult is what a stream measured.
@@ -75,139 +48,30 @@ func (r streamResult) String() string {
 	return s
 }
 
-// forceBuf sets a socket buffer beyond net.core.[rw]mem_max (we are root),
-// so that a scheduling hiccup of the test process is not counted as loss.
-func forceBuf(c *net.UDPConn, opt int, size int) error {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, size)
-	}); err != nil {
-		return err
-	}
-	return serr
-}
-
 // startUDPStream sends rate datagrams per second of size bytes from
-// srcIP in src to dstIP in dst until stop is called.
+// srcIP in src to dstIP in dst until halt or finish; the sockets close
+// at the end of the test.
 func startUDPStream(t *testing.T, name string, src *nstest.NS, srcIP string, dst *nstest.NS, dstIP string, rate, size int) *udpStream {
 	t.Helper()
-	s := &udpStream{
-		name: name, rate: rate, size: size, tag: rand.Uint64(),
-		stop: make(chan struct{}), sendDone: make(chan struct{}), recvDone: make(chan struct{}),
-	}
-	s.maxSeen.Store(-1)
-	err := dst.Do(func() error {
-		var err error
-		s.rx, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(dstIP)})
-		return err
-	})
+	st, err := udpprobe.Open(&src.NS, srcIP, &dst.NS, dstIP, rate, size)
 	if err != nil {
-		t.Fatalf("stream %s: receiver in %s: %v", name, dst.Name, err)
+		t.Fatalf("stream %s: %v", name, err)
 	}
-	t.Cleanup(func() { s.rx.Close() })
-	err = src.Do(func() error {
-		var err error
-		s.tx, err = net.DialUDP("udp4", &net.UDPAddr{IP: net.ParseIP(srcIP)}, s.rx.LocalAddr().(*net.UDPAddr))
-		return err
-	})
-	if err != nil {
-		t.Fatalf("stream %s: sender in %s: %v", name, src.Name, err)
-	}
-	t.Cleanup(func() { s.tx.Close() })
-	must(t, forceBuf(s.rx, unix.SO_RCVBUFFORCE, 32<<20))
-	must(t, forceBuf(s.tx, unix.SO_SNDBUFFORCE, 4<<20))
-	s.start = time.Now()
-	go s.receive()
-	go s.send()
-	t.Cleanup(func() { s.halt() })
-	return s
-}
-
-func (s *udpStream) send() {
-	defer close(s.sendDone)
-	buf := make([]byte, s.size)
-	binary.BigEndian.PutUint64(buf[8:], s.tag)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-tick.C:
-		}
-		// Catch up with the schedule: rate per second since start, so
-		// a late tick sends a burst instead of lowering the rate.
-		due := uint64(time.Since(s.start).Seconds() * float64(s.rate))
-		for seq := s.next.Load(); seq < due; seq = s.next.Load() {
-			binary.BigEndian.PutUint64(buf, seq)
-			s.mu.Lock()
-			s.sentAt = append(s.sentAt, time.Since(s.start))
-			s.mu.Unlock()
-			if _, err := s.tx.Write(buf); err != nil {
-				// The sequence number is used up: a datagram the
-				// kernel refused (no neighbour, no buffer) is lost.
-				s.sendErr.Add(1)
-			}
-			s.next.Store(seq + 1)
-		}
-	}
-}
-
-func (s *udpStream) receive() {
-	defer close(s.recvDone)
-	buf := make([]byte, 65536)
-	for {
-		n, err := s.rx.Read(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
-				return
-			}
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				continue
-			}
-			return
-		}
-		s.mu.Lock()
-		if n < 16 || binary.BigEndian.Uint64(buf[8:]) != s.tag {
-			s.stray++
-			s.mu.Unlock()
-			continue
-		}
-		seq := int64(binary.BigEndian.Uint64(buf))
-		for int64(len(s.count)) <= seq {
-			s.count = append(s.count, 0)
-		}
-		switch s.count[seq] {
-		case 0:
-			s.received++
-		default:
-			s.dups++
-		}
-		if s.count[seq] < 255 {
-			s.count[seq]++
-		}
-		if seq < s.maxSeen.Load() {
-			s.reordered++
-		} else {
-			s.maxSeen.Store(seq)
-		}
-		s.mu.Unlock()
-	}
+	t.Cleanup(st.Close)
+	st.Start()
+	t.Cleanup(st.Halt)
+	return &udpStream{Stream: st, name: name}
 }
 
 // sentSoFar returns the next sequence number to be sent: a datagram with
 // this number or more was sent after the call.
-func (s *udpStream) sentSoFar() int64 { return int64(s.next.Load()) }
+func (s *udpStream) sentSoFar() int64 { return int64(s.SentSoFar()) }
 
-// arrivedAfter fails unless a datagram sent after seq arrives.
+// waitArrivalAfter fails unless a datagram sent after seq arrives.
 func (s *udpStream) waitArrivalAfter(t *testing.T, seq int64, what string) {
 	t.Helper()
 	nstest.Eventually(t, 10*time.Second, func() error {
-		if m := s.maxSeen.Load(); m < seq {
+		if m := s.MaxSeen(); m < seq {
 			return fmt.Errorf("stream %s: nothing sent after %s arrived (highest seq %d, %s at %d)", s.name, what, m, what, seq)
 		}
 		return nil
@@ -215,66 +79,24 @@ func (s *udpStream) waitArrivalAfter(t *testing.T, seq int64, what string) {
 }
 
 // halt stops the sender (idempotent).
-func (s *udpStream) halt() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-	<-s.sendDone
-}
+func (s *udpStream) halt() { s.Halt() }
 
 // finish stops the stream, waits until nothing more arrives for a second
 // (datagrams still in rings and queues are not lost) and returns the
 // counts.
 func (s *udpStream) finish() streamResult {
-	s.halt()
-	sent := s.next.Load()
-	last := ^uint64(0)
-	for {
-		s.mu.Lock()
-		got := s.received + s.dups
-		s.mu.Unlock()
-		if got == last || got >= sent {
-			if got >= sent {
-				// All may be in, but let duplicates show up too.
-				time.Sleep(200 * time.Millisecond)
-			}
-			break
-		}
-		last = got
-		time.Sleep(time.Second)
-	}
-	_ = s.rx.SetReadDeadline(time.Now())
-	<-s.recvDone
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := streamResult{
-		Name: s.name, Sent: sent, Received: s.received, Dups: s.dups,
-		Reordered: s.reordered, SendErrors: s.sendErr.Load(),
-	}
-	r.Lost = sent - s.received
-	// Runs of lost sequence numbers, for the log.
-	for seq := uint64(0); seq < sent; {
-		if seq < uint64(len(s.count)) && s.count[seq] > 0 {
-			seq++
-			continue
-		}
-		end := seq
-		for end+1 < sent && (end+1 >= uint64(len(s.count)) || s.count[end+1] == 0) {
-			end++
-		}
-		if len(r.Gaps) < 20 {
-			r.Gaps = append(r.Gaps, fmt.Sprintf("seq %d-%d at +%v", seq, end, s.sentAt[seq].Round(time.Millisecond)))
-		}
-		seq = end + 1
+	c := s.Finish(time.Second, 0)
+	r := streamResult{Name: s.name, Sent: c.Sent, Received: c.Received, Lost: c.Lost, Dups: c.Duplicated,
+		Reordered: c.Reordered, SendErrors: c.SendErrors}
+	for _, g := range udpprobe.Runs(s.Lost(), 20) {
+		r.Gaps = append(r.Gaps, fmt.Sprintf("seq %d-%d at +%v", g[0], g[1], s.SentAt(g[0]).Round(time.Millisecond)))
 	}
 	return r
 }
 
 // elapsed is the time since the stream started, for logging events on the
 // stream's clock.
-func (s *udpStream) elapsed() time.Duration { return time.Since(s.start).Round(time.Millisecond) }
+func (s *udpStream) elapsed() time.Duration { return s.Elapsed().Round(time.Millisecond) }
 
 // prioritize gives every thread of the daemon the highest nice level (the
 // Go runtime's later threads inherit it). Other engineers' tests share

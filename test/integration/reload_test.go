@@ -135,7 +135,7 @@ func runStreams(t *testing.T, d *daemon, during func(s streams)) run {
 	if during != nil {
 		during(s)
 	}
-	if rest := streamRun - time.Since(s.fwd.start); rest > 0 {
+	if rest := streamRun - s.fwd.Elapsed(); rest > 0 {
 		time.Sleep(rest)
 	}
 	s.fwd.halt()
@@ -144,7 +144,7 @@ func runStreams(t *testing.T, d *daemon, during func(s streams)) run {
 	var per string
 	per, r.ringDrops = ringDrops(before, d.rxSample(true))
 	t.Logf("streams ran %v; frames the daemon's rings dropped: %s",
-		s.fwd.sentAt[len(s.fwd.sentAt)-1].Round(time.Millisecond), per)
+		s.fwd.SentAt(s.fwd.SentSoFar()-1).Round(time.Millisecond), per)
 	return r
 }
 

@@ -44,21 +44,23 @@ func newHosts(t *testing.T) *topo {
 	t.Helper()
 	nstest.Require(t)
 	nstest.RequireTool(t, "ping", "ethtool")
+	n := nstest.Build(t, "", testbed.Topology{
+		Namespaces: testbed.Roles("host", "vm", "sw", "peer"),
+		Links: []testbed.Link{
+			testbed.Pair("host", "m1", "sw", "p1"),
+			testbed.Pair("host", "m2", "sw", "p2"),
+			testbed.Pair("peer", "eth0", "sw", "pp"),
+			testbed.Pair("vm", "eth0", "host", "vm1"),
+		},
+		Ifaces: []testbed.Iface{
+			{NS: "vm", Dev: "eth0", MAC: "02:00:00:77:00:01", Addrs: []string{"10.77.0.1/24"}},
+			{NS: "peer", Dev: "eth0", MAC: "02:00:00:77:00:02", Addrs: []string{"10.77.0.2/24"}},
+		},
+	})
 	tp := &topo{
-		host: nstest.NewNS(t, "host"),
-		vm:   nstest.NewNS(t, "vm"),
-		sw:   nstest.NewNS(t, "sw"),
-		peer: nstest.NewNS(t, "peer"),
+		host: n.NS("host"), vm: n.NS("vm"), sw: n.NS("sw"), peer: n.NS("peer"),
 		team: fmt.Sprintf("it%d-%d", os.Getpid()%10000, teamSeq.Add(1)),
 	}
-	nstest.Veth(t, tp.host, "m1", tp.sw, "p1")
-	nstest.Veth(t, tp.host, "m2", tp.sw, "p2")
-	nstest.Veth(t, tp.peer, "eth0", tp.sw, "pp")
-	nstest.Veth(t, tp.vm, "eth0", tp.host, "vm1")
-	tp.vm.SetMAC(t, "eth0", "02:00:00:77:00:01")
-	tp.peer.SetMAC(t, "eth0", "02:00:00:77:00:02")
-	tp.vm.Addr(t, "eth0", "10.77.0.1/24")
-	tp.peer.Addr(t, "eth0", "10.77.0.2/24")
 	return tp
 }
 

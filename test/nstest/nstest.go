@@ -221,3 +221,35 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// Net is a topology built for a test.
+type Net struct {
+	*testbed.Net
+}
+
+// NS is the namespace of a role.
+func (n *Net) NS(role string) *NS {
+	ns := n.Net.NS(role)
+	if ns == nil {
+		return nil
+	}
+	return &NS{*ns}
+}
+
+// Build makes top (see testbed.Build) for the test and removes it at the
+// end: namespaces Prefix-<n>-ROLE, switches and daemons (daemons need
+// bin, the teamd-go binary; "" when top has none).
+func Build(t testing.TB, bin string, top testbed.Topology) *Net {
+	t.Helper()
+	b := &testbed.Bed{Prefix: fmt.Sprintf("%s-%d", Prefix, seq.Add(1)), Dir: t.TempDir(), Lifetime: testbed.Attached, Daemon: bin}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("remove the test's network: %v", err)
+		}
+	})
+	n, err := testbed.Build(context.Background(), b, top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Net{n}
+}
