@@ -131,12 +131,12 @@ func pick(only string) ([]row, []section, int) {
 	var pickedSections []section
 	for _, name := range strings.Split(only, ",") {
 		name = strings.TrimSpace(name)
-		if r, ok := findRow(rows, name); ok {
+		if r, ok := find(rows, name); ok {
 			pickedRows = append(pickedRows, r)
-		} else if s, ok := findSection(sections, name); ok {
+		} else if s, ok := find(sections, name); ok {
 			pickedSections = append(pickedSections, s)
 		} else {
-			fmt.Fprintf(os.Stderr, "bench: no row or section %q; rows: %s; sections: %s\n", name, rowNames(rows), sectionNames(sections))
+			fmt.Fprintf(os.Stderr, "bench: no row or section %q; rows: %s; sections: %s\n", name, names(rows), names(sections))
 			return nil, nil, 2
 		}
 	}

@@ -72,19 +72,24 @@ func allRows() []row {
 	}
 }
 
-func findRow(rows []row, name string) (row, bool) {
-	for _, r := range rows {
-		if r.name == name {
-			return r, true
+func (r row) named() string { return r.name }
+
+// find returns the item of l called name.
+func find[T interface{ named() string }](l []T, name string) (T, bool) {
+	for _, x := range l {
+		if x.named() == name {
+			return x, true
 		}
 	}
-	return row{}, false
+	var zero T
+	return zero, false
 }
 
-func rowNames(rows []row) string {
+// names lists l's names, comma-separated.
+func names[T interface{ named() string }](l []T) string {
 	var s []string
-	for _, r := range rows {
-		s = append(s, r.name)
+	for _, x := range l {
+		s = append(s, x.named())
 	}
 	return strings.Join(s, ", ")
 }
@@ -193,27 +198,28 @@ func middleTopology() testbed.Topology {
 	}
 }
 
-func buildVeth(ctx context.Context, b *testbed.Bed, _ *options) (*path, error) {
-	n, err := testbed.Build(ctx, b, vethTopology)
+// hostsPath builds t and returns the path from snd's eth0 to rcv's.
+func hostsPath(ctx context.Context, b *testbed.Bed, t testbed.Topology, notes ...string) (*path, *testbed.Net, error) {
+	n, err := testbed.Build(ctx, b, t)
 	if err != nil {
-		return nil, err
+		return nil, n, err
 	}
 	p := newPath(n.NS("snd"), n.NS("rcv"), "eth0", "eth0")
-	p.notes = []string{"default offloads"}
-	return p, nil
+	p.notes = notes
+	return p, n, nil
+}
+
+func buildVeth(ctx context.Context, b *testbed.Bed, _ *options) (*path, error) {
+	p, _, err := hostsPath(ctx, b, vethTopology, "default offloads")
+	return p, err
 }
 
 // buildLinuxBridge: a Linux bridge in a middle namespace.
 func buildLinuxBridge(ctx context.Context, b *testbed.Bed, _ *options) (*path, error) {
 	t := middleTopology()
 	t.Bridges = []testbed.Bridge{{NS: "mid", Name: "tgbbr0", Ports: []string{"tgbs", "tgbr"}}}
-	n, err := testbed.Build(ctx, b, t)
-	if err != nil {
-		return nil, err
-	}
-	p := newPath(n.NS("snd"), n.NS("rcv"), "eth0", "eth0")
-	p.notes = []string{"default offloads"}
-	return p, nil
+	p, _, err := hostsPath(ctx, b, t, "default offloads")
+	return p, err
 }
 
 // buildOVS: Open vSwitch's userspace datapath in a middle namespace,
@@ -236,11 +242,10 @@ func buildOVS(ctx context.Context, b *testbed.Bed, _ *options, tso bool) (*path,
 		}
 	}
 	t.Switches = []testbed.SwitchSpec{sw}
-	n, err := testbed.Build(ctx, b, t)
+	p, n, err := hostsPath(ctx, b, t)
 	if err != nil {
 		return nil, err
 	}
-	p := newPath(n.NS("snd"), n.NS("rcv"), "eth0", "eth0")
 	p.notes = []string{"ovs " + n.Switch("mid").Version() + ", " + note, "ovs-vswitchd on cpu" + fwdCPU}
 	return p, nil
 }

@@ -45,22 +45,7 @@ func allSections() []section {
 	}
 }
 
-func findSection(ss []section, name string) (section, bool) {
-	for _, s := range ss {
-		if s.name == name {
-			return s, true
-		}
-	}
-	return section{}, false
-}
-
-func sectionNames(ss []section) string {
-	var n []string
-	for _, s := range ss {
-		n = append(n, s.name)
-	}
-	return strings.Join(n, ", ")
-}
+func (s section) named() string { return s.name }
 
 // Parameters of the sections.
 var (

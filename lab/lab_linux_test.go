@@ -140,6 +140,25 @@ type row struct {
 	FailedLastHops    map[string]int `json:"failed_last_hops"`
 }
 
+// verdictAsWanted checks the row is of the scenario, expects the verdict
+// want names for its variant, and reached it; the evidence is checked
+// only then.
+func (r row) verdictAsWanted(t *testing.T, scenario string, want map[string]string) bool {
+	t.Helper()
+	if r.Scenario != scenario || r.Expected != want[r.Variant] {
+		t.Errorf("row %s/%s expects %q, want %q", r.Scenario, r.Variant, r.Expected, want[r.Variant])
+	}
+	switch {
+	case r.Verdict == want[r.Variant]:
+		return true
+	case r.Verdict == "error":
+		t.Errorf("%s was not measured: %s", r.Variant, r.Error)
+	default:
+		t.Errorf("%s: verdict %s, want %s (%d/%d): %s", r.Variant, r.Verdict, want[r.Variant], r.Succeeded, r.Attempts, r.Why)
+	}
+	return false
+}
+
 func decodeRows(t *testing.T, out []byte) []row {
 	t.Helper()
 	var rows []row
@@ -177,15 +196,7 @@ func TestAutoLastHop(t *testing.T) {
 		t.Errorf("%d rows, want %d", len(rows), len(want))
 	}
 	for _, r := range rows {
-		if r.Scenario != "auto-last-hop" || r.Expected != want[r.Variant] {
-			t.Errorf("row %s/%s expects %q, want %q", r.Scenario, r.Variant, r.Expected, want[r.Variant])
-		}
-		if r.Verdict != want[r.Variant] {
-			if r.Verdict == "error" {
-				t.Errorf("%s was not measured: %s", r.Variant, r.Error)
-			} else {
-				t.Errorf("%s: verdict %s, want %s (%d/%d): %s", r.Variant, r.Verdict, want[r.Variant], r.Succeeded, r.Attempts, r.Why)
-			}
+		if !r.verdictAsWanted(t, "auto-last-hop", want) {
 			continue
 		}
 		if r.Attempts != 100 || r.RxDroppedNotOwned == nil || r.TxRewritten == nil {
@@ -273,15 +284,7 @@ func TestStaleMAC(t *testing.T) {
 	}
 	const teamA, teamB = "02:00:00:62:00:0a", "02:00:00:62:00:0b"
 	for _, r := range rows {
-		if r.Scenario != "stale-mac" || r.Expected != want[r.Variant] {
-			t.Errorf("row %s/%s expects %q, want %q", r.Scenario, r.Variant, r.Expected, want[r.Variant])
-		}
-		if r.Verdict != want[r.Variant] {
-			if r.Verdict == "error" {
-				t.Errorf("%s was not measured: %s", r.Variant, r.Error)
-			} else {
-				t.Errorf("%s: verdict %s, want %s (%d/%d): %s", r.Variant, r.Verdict, want[r.Variant], r.Succeeded, r.Attempts, r.Why)
-			}
+		if !r.verdictAsWanted(t, "stale-mac", want) {
 			continue
 		}
 		if r.Attempts != 20 || r.Binding == nil || r.RxDroppedNotOwned == nil || r.RxTranslated == nil {
