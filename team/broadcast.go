@@ -34,10 +34,11 @@ import (
 // The check-and-record is one critical section, so two members cannot
 // both see "not yet delivered". A mutex per broadcast frame is cheap next
 // to the frame's delivery to every vnic, and unicast never takes it. The
-// table is fixed (bcastBuckets x bcastWays entries, 128 KiB), so nothing is
-// allocated per frame; an entry is evicted only by four newer broadcasts
-// hashing to its bucket within the window, which at 2000/s over 2048
-// buckets is negligible.
+// table is fixed (bcastBuckets x bcastWays entries, 192 KiB), so nothing is
+// allocated per frame. A bucket evicts its oldest entry, so a record is
+// lost only when four newer broadcasts hash to its bucket before the other
+// member's copy is checked, which takes milliseconds: at 2000/s over 2048
+// buckets that never happens, and even a 100,000/s storm leaves ~80 ms.
 //
 // What it gives up: a broadcast that is byte-identical to one delivered
 // less than bcastWindow ago by another member is dropped on this member.
