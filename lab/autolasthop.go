@@ -164,6 +164,13 @@ func (c alh) run(ctx context.Context, e *env, row *result) error {
 	if err != nil {
 		return err
 	}
+	// The members' switch sides show the source MACs the team sends
+	// with and the replies the load balancer sends back; lb-in is what
+	// the load balancer sees, vm what reaches the VM.
+	lbWire := wire{n.lb, "in0", "lb-in"}
+	if err := e.capture(ctx, wire{n.sw, "p1", "p1"}, wire{n.sw, "p2", "p2"}, lbWire, wire{n.vm, "eth0", "vm"}); err != nil {
+		return err
+	}
 	if err := c.ready(ctx, e, n); err != nil {
 		return err
 	}

@@ -28,6 +28,9 @@ type env struct {
 	self string
 	// backend is the daemons' backend ("" leaves the daemon's default).
 	backend string
+	// pcapDir, if set, receives a capture of each wire (see capture);
+	// pcapBase (SCENARIO-VARIANT) starts the files' names.
+	pcapDir, pcapBase string
 }
 
 func newEnv(prefix, team, dir, daemon, self, backend string, log io.Writer) *env {

@@ -37,14 +37,16 @@ const Prefix = "tgl"
 var RunRoot = "/run/" + Prefix
 
 const usage = `usage:
-  teamd-go lab [SCENARIO] [--json] [--keep] [--variant NAME,...] [--backend af_packet|xdp]
+  teamd-go lab [SCENARIO] [--json] [--keep] [--variant NAME,...] [--backend af_packet|xdp] [--pcap DIR]
   teamd-go lab down
 
 Builds each variant of SCENARIO (all scenarios if none is named) in network
 namespaces, runs its traffic, prints a table (or with --json one JSON object
 per variant) and removes everything, also on Ctrl-C. --keep leaves the last
 state running for inspection; "lab down" removes what a kept or crashed lab
-left. --backend runs every daemon with that data path. Exit status 0 when
+left. --backend runs every daemon with that data path. --pcap DIR writes
+one capture per variant and wire, DIR/SCENARIO-VARIANT-WIRE.pcap, for
+tshark -r or Wireshark (the README has one tshark line per scenario). Exit status 0 when
 every verdict is the expected one.
 
 scenarios:
@@ -71,6 +73,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	keep := fs.Bool("keep", false, "leave the lab running; remove it later with `teamd-go lab down`")
 	only := fs.String("variant", "", "run only these variants (comma-separated)")
 	backend := fs.String("backend", "", "the daemons' data path: af_packet or xdp (default: the daemon's own)")
+	pcap := fs.String("pcap", "", "write a capture of each wire of each variant to `DIR` (needs tcpdump)")
 	names, err := parseInterleaved(fs, args)
 	if err != nil {
 		return 2
@@ -115,7 +118,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	r := &runner{
-		daemon: daemon, self: self, keep: *keep, json: *jsonOut, backend: *backend,
+		daemon: daemon, self: self, keep: *keep, json: *jsonOut, backend: *backend, pcap: *pcap,
 		variants: variants, stdout: stdout, stderr: stderr,
 	}
 	return r.run(ctx, run)

@@ -20,6 +20,7 @@ type runner struct {
 	daemon, self string
 	keep, json   bool
 	backend      string   // the daemons' backend; "" their default
+	pcap         string   // --pcap DIR; "" no captures
 	variants     []string // empty: all
 	stdout       io.Writer
 	stderr       io.Writer
@@ -105,6 +106,7 @@ loop:
 func (r *runner) variant(ctx context.Context, s *scenario, v variant, seq int) (result, *env) {
 	start := time.Now()
 	e := newEnv(r.id+"-"+v.Name, fmt.Sprintf("%s-%d", r.id, seq), filepath.Join(r.dir, v.Name), r.daemon, r.self, r.backend, r.stderr)
+	e.pcapDir, e.pcapBase = r.pcap, s.Name+"-"+v.Name
 	row := result{Scenario: s.Name, Variant: v.Name, Expected: v.Expected}
 	fmt.Fprintf(r.stderr, "%s/%s: building\n", s.Name, v.Name)
 	err := os.MkdirAll(e.Dir, 0o755)

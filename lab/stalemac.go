@@ -215,6 +215,18 @@ func (c sm) run(ctx context.Context, e *env, row *result) error {
 	}
 	n := &smNet{hostA: net.NS("hosta"), hostB: net.NS("hostb"), vm: net.NS("vm"), sw: net.NS("sw"), cl: net.NS("cl"),
 		teamA: net.Daemon("a"), teamB: net.Daemon("b")}
+	// Host A's members' switch sides (and host B's when the VM
+	// migrates) show what the client sends to the team MAC; vm, the
+	// host's end of the VM's veth (it stays up while the VM restarts),
+	// what the team delivers to the VM; vm-b the same on host B after a
+	// migration.
+	wires := []wire{{n.sw, "pa1", "pa1"}, {n.sw, "pa2", "pa2"}, {n.hostA, "vm1", "vm"}, {n.cl, "eth0", "client"}}
+	if c.migrate {
+		wires = append(wires, wire{n.sw, "pb1", "pb1"}, wire{n.sw, "pb2", "pb2"})
+	}
+	if err := e.capture(ctx, wires...); err != nil {
+		return err
+	}
 	if err := c.ready(ctx, e, n, before); err != nil {
 		return err
 	}
@@ -331,6 +343,9 @@ func (c sm) migrateToB(ctx context.Context, e *env, n *smNet, row *result) error
 		return err
 	}
 	if _, err := n.hostB.Run(ctx, "ip", "link", "set", "vm1", "up"); err != nil {
+		return err
+	}
+	if err := e.capture(ctx, wire{n.hostB, "vm1", "vm-b"}); err != nil {
 		return err
 	}
 	if err := n.teamB.Reload(ctx, smConfig(c.learn, true)); err != nil {
