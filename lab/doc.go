@@ -3,7 +3,7 @@
 // prints one row per variant with a verdict and the reason for it, and
 // removes everything.
 //
-//	teamd-go lab [SCENARIO] [--json] [--keep] [--variant NAME,...] [--backend af_packet|xdp]
+//	teamd-go lab [SCENARIO] [--json] [--keep] [--variant NAME,...] [--backend af_packet|xdp] [--pcap DIR]
 //	teamd-go lab down
 //
 // # Scenarios

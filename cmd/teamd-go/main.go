@@ -39,7 +39,7 @@ const usage = `usage:
   teamd-go ctl [-t TEAM] explain (--from-vnic NAME | --from-member NAME) [--json] FRAME
                                        where a frame goes and why (FRAME: --src-mac --dst-mac ...,
                                        --hex HEX or --pcap FILE [--index N]; see ctl explain -h)
-  teamd-go lab [SCENARIO] [--json] [--keep]
+  teamd-go lab [SCENARIO] [--json] [--keep] [--pcap DIR]
   teamd-go lab down
   teamd-go --version
 `
