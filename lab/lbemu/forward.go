@@ -16,6 +16,7 @@ import (
 
 	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 )
 
 // port is a frame socket: one frame per Read and per Write. Close
@@ -98,7 +99,7 @@ const (
 	maxPending     = 16
 	tickInterval   = 100 * time.Millisecond
 	etherTypeIPv4  = 0x0800
-	etherTypeARP   = 0x0806
+	etherTypeARP   = neigh.EtherTypeARP
 	protoICMP      = 1
 	protoTCP       = 6
 	protoUDP       = 17
