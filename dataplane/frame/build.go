@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 )
 
 // Spec describes a frame to Build: what `teamd-go ctl explain` is told
@@ -46,17 +48,11 @@ func Build(s Spec) ([]byte, error) {
 			return nil, fmt.Errorf("%w: ARP needs IPv4 source and destination addresses", ErrSpec)
 		}
 		b = binary.BigEndian.AppendUint16(b, EtherTypeARP)
-		b = append(b, 0, 1, 8, 0, 6, 4)
-		b = binary.BigEndian.AppendUint16(b, s.ARP)
-		sip, tip := s.SrcIP.As4(), s.DstIP.As4()
-		b = append(b, s.Src[:]...)
-		b = append(b, sip[:]...)
-		if s.ARP == 1 {
-			b = append(b, 0, 0, 0, 0, 0, 0)
-		} else {
-			b = append(b, s.Dst[:]...)
+		p := neigh.Packet{Op: neigh.Op(s.ARP), SenderMAC: s.Src, SenderIP: s.SrcIP.As4(), TargetIP: s.DstIP.As4()}
+		if p.Op != neigh.OpRequest {
+			p.TargetMAC = s.Dst
 		}
-		b = append(b, tip[:]...)
+		b = p.Append(b)
 	case !s.SrcIP.IsValid() && !s.DstIP.IsValid():
 		if s.Proto != 0 || s.SrcPort != 0 || s.DstPort != 0 {
 			return nil, fmt.Errorf("%w: a protocol or ports need IP addresses", ErrSpec)
