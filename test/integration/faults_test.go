@@ -243,7 +243,10 @@ func TestMACSpoofingAttack(t *testing.T) {
 			}
 			t.Logf("attacker sent %d spoofed frames: victim answered %d of %d pings; attacker received %d frames for the victim; vm2 dropped_spoofed %d; rx_dropped_wrong_member %d",
 				sent, rx, tx, stolen, vm2.spoofed, st.Counters.RxDroppedWrongMember)
-			if rx != tx {
+			// Before the fix the victim answered 0-26 of 350; a loaded machine
+			// may drop a ping or two for reasons of its own, so the bound is 2%
+			// of the pings, far from what a stolen MAC costs.
+			if lost := tx - rx; lost*50 > tx {
 				t.Errorf("the victim answered %d of %d pings during the attack", rx, tx)
 			}
 			if stolen != 0 {
