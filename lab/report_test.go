@@ -106,6 +106,31 @@ func TestMainUsage(t *testing.T) {
 	}
 }
 
+// TestBackendFlag: --backend names the daemons' data path; anything but
+// af_packet or xdp is a usage error naming the value, and the chosen one
+// ends up as the backend line of every config the lab writes.
+func TestBackendFlag(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Main([]string{"auto-last-hop", "--backend", "dpdk"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), `"dpdk"`) {
+		t.Errorf("--backend dpdk: exit %d, %q; want 2 and a message naming it", code, errb.String())
+	}
+	body := "mode: static\n"
+	for backend, want := range map[string]string{
+		"":          "team: tgl1-1a\nmode: static\n",
+		"af_packet": "team: tgl1-1a\nbackend: af_packet\nmode: static\n",
+		"xdp":       "team: tgl1-1a\nbackend: xdp\nmode: static\n",
+	} {
+		e := newEnv("tgl1-v", "tgl1-1", t.TempDir(), "teamd-go", "teamd-go", backend, nil)
+		spec := e.daemon("a", body)
+		if got := spec.Text(body); got != want || !spec.Check {
+			t.Errorf("backend %q: config %q (checked %v), want %q, checked", backend, got, spec.Check, want)
+		}
+		if err := e.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 func TestScenarioRegistry(t *testing.T) {
 	seen := map[string]bool{}
 	for _, s := range allScenarios {
