@@ -23,12 +23,13 @@ import (
 //
 //   - balance: how evenly a static team spreads 2, 8 and 64 concurrent
 //     TCP flows (iperf3 -P N from the VM) over its two members, under
-//     address-hash and dynamic (hash [ipv4, l4], default flowlet_gap):
+//     address-hash and dynamic (hash [ipv4, l4]) with flowlet_gap 500us
+//     (the old fixed default) and auto (the default):
 //     imbalance = (max-min)/mean of the members' tx_bytes (ctl state
 //     before and after), and the flows' member changes seen on the wire.
 //   - reorder: a sequence-numbered UDP probe from the VM while iperf3
-//     TCP flows compete for the members, under dynamic at the default
-//     flowlet_gap and under address-hash for reference: datagrams out of
+//     TCP flows compete for the members, under dynamic with flowlet_gap
+//     500us and auto and under address-hash for reference: datagrams out of
 //     order, lost, duplicated, and how often the probe changed member.
 //   - reload: the same probe, alone, once with no reload (baseline) and
 //     once while the balance is switched 12 times with `ctl reload`.
@@ -49,9 +50,11 @@ func (s section) named() string { return s.name }
 
 // Parameters of the sections.
 var (
-	balanceFlows      = []int{2, 8, 64}
-	balanceAlgorithms = []string{"address-hash", "dynamic"}
-	reorderAlgorithms = []string{"dynamic", "address-hash"}
+	balanceFlows = []int{2, 8, 64}
+	// Algorithms are balance names, dynamic with its flowlet_gap after a
+	// slash: the old fixed default and auto (the default now).
+	balanceAlgorithms = []string{"address-hash", "dynamic/500us", "dynamic/auto"}
+	reorderAlgorithms = []string{"dynamic/500us", "dynamic/auto", "address-hash"}
 	// reorderLoads are the competing loads: as fast as TCP goes (the
 	// path saturates and drops), and paced below what the path carries.
 	reorderLoads = []struct{ name, perFlow string }{
@@ -69,11 +72,17 @@ const (
 	// A lost datagram scheduled within [reload, reload+reloadWindow]
 	// counts as lost near a reload (the window covers starting the ctl
 	// command and applying the new configuration).
-	reloadWindow   = 300 * time.Millisecond
-	reorderLoad    = 8    // competing TCP flows in the reorder section
-	probePayload   = 1200 // UDP payload bytes of the probe
-	defaultGapNote = "500us (default)"
+	reloadWindow = 300 * time.Millisecond
+	reorderLoad  = 8    // competing TCP flows in the reorder section
+	probePayload = 1200 // UDP payload bytes of the probe
 )
+
+// splitAlgorithm splits "dynamic/auto" into the balance and its
+// flowlet_gap ("" for other algorithms).
+func splitAlgorithm(alg string) (balance, gap string) {
+	balance, gap, _ = strings.Cut(alg, "/")
+	return balance, gap
+}
 
 // setupFailed describes a lab that could not be built or started.
 func setupFailed(ctx context.Context, err error) string {
@@ -95,7 +104,8 @@ func runBalance(ctx context.Context, b *testbed.Bed, o *options, res *sectionRes
 	fail := func(note string) {
 		for _, alg := range balanceAlgorithms {
 			for _, n := range balanceFlows {
-				res.Balance = append(res.Balance, BalanceResult{Algorithm: alg, Flows: n, Runs: []BalanceRun{}, Notes: note})
+				bal, gap := splitAlgorithm(alg)
+				res.Balance = append(res.Balance, BalanceResult{Algorithm: bal, FlowletGap: gap, Flows: n, Runs: []BalanceRun{}, Notes: note})
 			}
 		}
 	}
@@ -109,15 +119,16 @@ func runBalance(ctx context.Context, b *testbed.Bed, o *options, res *sectionRes
 		if ctx.Err() != nil {
 			return
 		}
+		bal, gap := splitAlgorithm(alg)
 		if err := l.start(ctx, alg); err != nil {
 			note := setupFailed(ctx, err)
 			for _, n := range balanceFlows {
-				res.Balance = append(res.Balance, BalanceResult{Algorithm: alg, Flows: n, Runs: []BalanceRun{}, Notes: note})
+				res.Balance = append(res.Balance, BalanceResult{Algorithm: bal, FlowletGap: gap, Flows: n, Runs: []BalanceRun{}, Notes: note})
 			}
 			continue
 		}
 		for _, n := range balanceFlows {
-			cell := BalanceResult{Algorithm: alg, Flows: n, Seconds: float64(secs), Runs: []BalanceRun{}}
+			cell := BalanceResult{Algorithm: bal, FlowletGap: gap, Flows: n, Seconds: float64(secs), Runs: []BalanceRun{}}
 			for i := 0; i < o.balanceRuns && ctx.Err() == nil; i++ {
 				logf("   balance %s, %d flows, run %d/%d, %ds", alg, n, i+1, o.balanceRuns, secs)
 				r, err := balanceRun(ctx, b, o, l, n, secs)
@@ -129,7 +140,7 @@ func runBalance(ctx context.Context, b *testbed.Bed, o *options, res *sectionRes
 				logf("   %s", r.summary())
 			}
 			cell.summarize()
-			if alg == "dynamic" && cell.DaemonMoves == nil {
+			if bal == "dynamic" && cell.DaemonMoves == nil {
 				cell.note("the daemon's flowlet-move count is not in ctl state; wire_moves is what the switch saw")
 			}
 			res.Balance = append(res.Balance, cell)
@@ -181,6 +192,8 @@ func balanceRun(ctx context.Context, b *testbed.Bed, o *options, l *teamLab, n, 
 	r.WireDropped = ws.dropped
 	d := s1.Counters.FlowletMoves - s0.Counters.FlowletMoves
 	r.DaemonMoves = &d
+	rf := s1.Counters.FlowletMovesRefused - s0.Counters.FlowletMovesRefused
+	r.DaemonRefused = &rf
 	if ws.err != nil {
 		return r, ws.err
 	}
@@ -213,11 +226,9 @@ func runReorder(ctx context.Context, b *testbed.Bed, o *options, res *sectionRes
 			if ctx.Err() != nil {
 				return
 			}
-			r := ReorderResult{Algorithm: alg, Seconds: float64(secs), ProbePPS: o.probePPS, ProbeBytes: probePayload,
+			bal, gap := splitAlgorithm(alg)
+			r := ReorderResult{Algorithm: bal, FlowletGap: gap, Seconds: float64(secs), ProbePPS: o.probePPS, ProbeBytes: probePayload,
 				Load: load.name, LoadFlows: reorderLoad}
-			if alg == "dynamic" {
-				r.FlowletGap = defaultGapNote
-			}
 			err := lerr
 			if err == nil {
 				// A fresh daemon: no flow table or load estimate carried over.
@@ -314,6 +325,8 @@ func reorderRun(ctx context.Context, b *testbed.Bed, o *options, l *teamLab, sec
 	if s1, err := l.state(); err == nil {
 		m := s1.Counters.FlowletMoves - s0.Counters.FlowletMoves
 		r.DaemonMoves = &m
+		rf := s1.Counters.FlowletMovesRefused - s0.Counters.FlowletMovesRefused
+		r.DaemonRefused = &rf
 		d := txDropped(s1) - txDropped(s0)
 		r.TeamTxDropped = &d
 	}

@@ -48,8 +48,8 @@ type sectionResults struct {
 
 // BalanceResult is one cell of the balance table: flows × algorithm.
 //
-//	"algorithm":       address-hash | dynamic (mode static, hash [ipv4, l4],
-//	                   dynamic with the default flowlet_gap)
+//	"algorithm":       address-hash | dynamic (mode static, hash [ipv4, l4])
+//	"flowlet_gap":     dynamic's flowlet_gap: 500us (fixed) or auto; "" otherwise
 //	"flows":           iperf3 -P flows from the VM (plus iperf3's control connection)
 //	"seconds":         length of each run
 //	"imbalance":       mean over runs of (max-min)/mean of the members'
@@ -63,10 +63,12 @@ type sectionResults struct {
 //	"runs":            each run: tx_bytes per member, imbalance, tcp_gbps,
 //	                   retransmits, wire_flows (flows seen at the switch),
 //	                   wire_flows_on_both (seen on both members), wire_moves,
-//	                   wire_dropped (frames the observer missed), daemon_moves
+//	                   wire_dropped (frames the observer missed), daemon_moves,
+//	                   daemon_refused (flowlet_moves_refused: auto kept a flowlet)
 //	"notes":           errors, caveats
 type BalanceResult struct {
 	Algorithm    string       `json:"algorithm"`
+	FlowletGap   string       `json:"flowlet_gap"`
 	Flows        int          `json:"flows"`
 	Seconds      float64      `json:"seconds"`
 	Imbalance    *float64     `json:"imbalance"`
@@ -89,6 +91,7 @@ type BalanceRun struct {
 	WireMoves       uint64            `json:"wire_moves"`
 	WireDropped     uint64            `json:"wire_dropped"`
 	DaemonMoves     *uint64           `json:"daemon_moves"`
+	DaemonRefused   *uint64           `json:"daemon_refused"`
 }
 
 func (r BalanceRun) summary() string {
@@ -136,7 +139,7 @@ func (c *BalanceResult) summarize() {
 // ReorderResult is one algorithm of the reorder section.
 //
 //	"algorithm":        dynamic | address-hash (mode static, hash [ipv4, l4])
-//	"flowlet_gap":      dynamic's gap ("500us (default)"), "" otherwise
+//	"flowlet_gap":      dynamic's gap: 500us (fixed) or auto; "" otherwise
 //	"seconds":          length of the probe
 //	"probe_pps", "probe_bytes": the probe's rate and UDP payload
 //	"load":             "saturating" (iperf3 unpaced: the path is full and
@@ -162,6 +165,8 @@ func (c *BalanceResult) summarize() {
 //	"load_tcp_gbps", "load_retransmits": the competing load's iperf3 sums
 //	"daemon_moves":     the balancer's own move count, null when ctl state
 //	                    does not carry one
+//	"daemon_refused":   flowlet_moves_refused: flowlets auto kept on their
+//	                    member because its queue was still longer
 //	"team_tx_dropped":  the team's transmit drops during the run (members'
 //	                    tx_dropped + tx_dropped_no_member)
 //	"notes"
@@ -181,6 +186,7 @@ type ReorderResult struct {
 	LoadGbps        *float64     `json:"load_tcp_gbps"`
 	LoadRetransmits *int64       `json:"load_retransmits"`
 	DaemonMoves     *uint64      `json:"daemon_moves"`
+	DaemonRefused   *uint64      `json:"daemon_refused"`
 	TeamTxDropped   *uint64      `json:"team_tx_dropped"`
 	Notes           string       `json:"notes"`
 }
@@ -264,13 +270,13 @@ func printBalance(w io.Writer, cells []BalanceResult) {
 	}
 	fmt.Fprintln(w, "\nbalance: static team, 2 members, OVS balance-slb bond; imbalance = (max-min)/mean of member tx bytes (0 even, 2 all on one)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FLOWS\tALGORITHM\tIMBALANCE mean\tmax\tRUNS\tTCP Gbit/s\tWIRE MOVES/run\tDAEMON MOVES/run\tNOTES")
+	fmt.Fprintln(tw, "FLOWS\tALGORITHM\tGAP\tIMBALANCE mean\tmax\tRUNS\tTCP Gbit/s\tWIRE MOVES/run\tDAEMON MOVES/run\tNOTES")
 	for _, n := range balanceFlows {
 		for _, c := range cells {
 			if c.Flows != n {
 				continue
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", c.Flows, c.Algorithm, fmtFloat(c.Imbalance, 3),
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", c.Flows, c.Algorithm, or(c.FlowletGap, "-"), fmtFloat(c.Imbalance, 3),
 				fmtFloat(c.ImbalanceMax, 3), len(c.Runs), fmtFloat(c.TCPGbps, 2), fmtFloat(c.WireMoves, 1),
 				fmtFloat(c.DaemonMoves, 1), c.Notes)
 		}
@@ -284,15 +290,15 @@ func printReorder(w io.Writer, rs []ReorderResult) {
 	}
 	fmt.Fprintln(w, "\nreorder: sequence-numbered UDP probe from the VM under competing TCP load")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LOAD\tALGORITHM\tGAP\tPROBE\tSENT\tREORDERED\tMAX BEHIND\tLOST\tin team/ovs/rcv\tDUP\tPROBE MOVES\tLOAD Gbit/s\tLOAD MOVES\tNOTES")
+	fmt.Fprintln(tw, "LOAD\tALGORITHM\tGAP\tPROBE\tSENT\tREORDERED\tMAX BEHIND\tLOST\tin team/ovs/rcv\tDUP\tPROBE MOVES\tLOAD Gbit/s\tLOAD MOVES\tREFUSED\tNOTES")
 	for _, r := range rs {
 		sent, reord, disp, lost, dup := "-", "-", "-", "-", "-"
 		if p := r.Probe; p != nil {
 			sent, reord, disp, lost, dup = fmt.Sprint(p.Sent), pct(p.Reordered, p.Sent), fmt.Sprint(p.MaxDisplacement), pct(p.Lost, p.Sent), fmt.Sprint(p.Duplicated)
 		}
-		fmt.Fprintf(tw, "%d TCP %s\t%s\t%s\t%d/s x %dB, %.0fs\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.LoadFlows, r.Load,
+		fmt.Fprintf(tw, "%d TCP %s\t%s\t%s\t%d/s x %dB, %.0fs\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.LoadFlows, r.Load,
 			r.Algorithm, or(r.FlowletGap, "-"), r.ProbePPS, r.ProbeBytes, r.Seconds, sent, reord, disp, lost, fmtSplit(r.Loss),
-			dup, fmtIntp(r.ProbeMoves), fmtFloat(r.LoadGbps, 2), fmtU64(r.LoadMoves), r.Notes)
+			dup, fmtIntp(r.ProbeMoves), fmtFloat(r.LoadGbps, 2), fmtU64(r.LoadMoves), fmtU64(r.DaemonRefused), r.Notes)
 	}
 	_ = tw.Flush()
 }

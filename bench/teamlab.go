@@ -87,16 +87,20 @@ func buildTeamLab(ctx context.Context, b *testbed.Bed, o *options, name string) 
 
 // config is the team's configuration with the given balance: static,
 // hash [ipv4, l4], the default flowlet_gap.
-func (l *teamLab) config(balance string) string {
+func (l *teamLab) config(alg string) string {
+	balance, gap := splitAlgorithm(alg)
+	if gap != "" {
+		gap = "flowlet_gap: " + gap + "\n"
+	}
 	return fmt.Sprintf(`mode: static
 balance: %s
 hash: [ipv4, l4]
-members:
+%smembers:
   - name: %s
   - name: %s
 vnics:
   - name: tgbvm1
-`, balance, labMembers[0], labMembers[1])
+`, balance, gap, labMembers[0], labMembers[1])
 }
 
 // start runs a daemon with balance, waits for its control socket and for
