@@ -491,6 +491,9 @@ func TestControlConcurrentOperations(t *testing.T) {
 	tt.h.setFail("nope", errors.New("no such device"))
 	stop := make(chan struct{})
 	bg := background(tt, stop)
+	// Link events come from one link monitor: the host's carrier and the
+	// event telling the team are one step, serialized.
+	var linkMu sync.Mutex
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)
@@ -511,11 +514,13 @@ func TestControlConcurrentOperations(t *testing.T) {
 				case 4:
 					_ = tt.SetMode([]string{config.ModeSwitchIndependent, config.ModeStatic, config.ModeLACP}[r.IntN(3)])
 				default:
-					// Only the link events change carriers here, so
-					// the host is told first and the team after.
+					// Only the link events change carriers here: the
+					// host is told first and the team after.
 					up := r.IntN(2) == 0
+					linkMu.Lock()
 					tt.h.setCarrier(member, up)
 					tt.LinkChanged(member, up)
+					linkMu.Unlock()
 				}
 			}
 		}()

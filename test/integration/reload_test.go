@@ -247,8 +247,10 @@ func (d *daemon) logCount(msg string) int {
 // exactly as it was.
 var shape = cmp.Options{
 	cmpopts.IgnoreFields(team.State{}, "Counters"),
-	// TxDelayUS is a measurement, like the counters.
+	// TxDelayUS and a flowlet pair's GapUS are measurements (flowlet_gap
+	// auto), like the counters.
 	cmpopts.IgnoreFields(team.MemberState{}, "TxPackets", "RxPackets", "TxBytes", "RxBytes", "TxErrors", "TxDropped", "TxDelayUS"),
+	cmpopts.IgnoreFields(team.FlowletPair{}, "GapUS"),
 	cmpopts.IgnoreFields(team.VNICState{}, "TxPackets", "RxPackets", "TxBytes", "RxBytes", "TxDropped", "DroppedSpoofed", "LearnRefused"),
 }
 
