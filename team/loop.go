@@ -94,11 +94,14 @@ func (t *Team) loop() {
 		select {
 		case o := <-t.ops:
 			err := o.fn()
-			if err != nil {
+			if err != nil && !t.reopened {
 				// A rejected operation has undone what it did: there
-				// is nothing new to publish.
+				// is nothing new to publish (unless it reopened a
+				// vnic: the old port is gone, the snapshot must name
+				// the new one).
 				t.dirty = ""
 			}
+			t.reopened = false
 			o.done <- errors.Join(err, t.finish())
 		case f := <-t.slowRx:
 			t.lacpFrame(f)

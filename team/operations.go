@@ -242,6 +242,7 @@ func (t *Team) openPorts(plan config.Changes) error {
 	prev := t.running()
 	undo := func() {
 		defer t.order(prev)
+		t.reopened = len(reopened) > 0
 		for _, n := range members {
 			_ = t.removeMember(n)
 		}

@@ -656,3 +656,27 @@ func TestOneSnapshotPerOperation(t *testing.T) {
 		t.Fatalf("after the reload: %+v", st)
 	}
 }
+
+// TestRejectedReloadReopenedVNIC: a reload that reopened a vnic (its tap
+// flag changed) and then failed puts the vnic back as it was, on a new
+// port, and the data path delivers to that port.
+func TestRejectedReloadReopenedVNIC(t *testing.T) {
+	tt := startTeam(t, baseConfig(config.ModeStatic, config.BalanceAddressHash, "eth1", "eth2"))
+	tt.h.setFail("vm9", errors.New("no such device"))
+	old := tt.h.port("vm1")
+	next := tt.Config()
+	next.VNICs = []config.VNIC{{Name: "vm1", TAP: true}, {Name: "vm2"}, {Name: "vm9"}}
+	if err := tt.Apply(&next); err == nil {
+		t.Fatal("a reload with a vnic that cannot be opened succeeded")
+	}
+	if !old.Closed() || tt.h.port("vm1") == old {
+		t.Fatal("vm1 was not reopened")
+	}
+	if c := tt.Config(); len(c.VNICs) != 2 || c.VNICs[0].Name != "vm1" || c.VNICs[0].TAP {
+		t.Fatalf("vnics after the rejected reload: %+v", c.VNICs)
+	}
+	tt.h.port("eth1").Inject(udp(frame.Broadcast, peerMAC, 67, 68))
+	if err := tt.h.port("vm1").WaitSent(1, wait); err != nil {
+		t.Fatalf("vm1's new port: %v", err)
+	}
+}

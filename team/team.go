@@ -336,8 +336,10 @@ type Team struct {
 	arpw *arpWatch
 	// xlat is rx_translation's table, nil when it is off.
 	xlat *xlat
-	// dirty is why the current operation must publish ("" nothing).
-	dirty   string
+	// dirty is why the current operation must publish ("" nothing);
+	// reopened, that it must even if it fails (openPorts).
+	dirty    string
+	reopened bool
 	closing []closingPort
 	later   []deferred
 }
