@@ -340,8 +340,8 @@ type Team struct {
 	// reopened, that it must even if it fails (openPorts).
 	dirty    string
 	reopened bool
-	closing []closingPort
-	later   []deferred
+	closing  []closingPort
+	later    []deferred
 }
 
 // New opens every member and vnic of cfg and starts forwarding. On error
