@@ -691,3 +691,63 @@ func TestMetricsPromtool(t *testing.T) {
 		d.stop()
 	}
 }
+
+// TestTeamdctlARPPing: teamdctl's view of an arp_ping team, every one of
+// teamd's arp_ping keys present with the right type (the view stops at
+// the first that is not), and a member cut off from the target shown as
+// down with its missed count, although it has carrier.
+func TestTeamdctlARPPing(t *testing.T) {
+	nstest.RequireTool(t, "teamdctl")
+	tp := newTopo(t)
+	d := tp.start(t, tp.config(`mode: switch-independent
+balance: active-backup
+members:
+  - name: m1
+    primary: true
+  - name: m2
+vnics:
+  - name: vm1
+  - name: `+tp.team+`
+    tap: true
+link_watch:
+  name: arp_ping
+  interval: 100ms
+  missed_max: 3
+  source_host: 10.77.0.99
+  target_host: 10.77.0.2
+`))
+	pingOK(t, tp.vm, "10.77.0.2")
+	nstest.Eventually(t, 5*time.Second, func() error {
+		if got := d.itemGet("ports.m1.link_watches.up"); got != "true" {
+			return fmt.Errorf("m1's link watch up %s", got)
+		}
+		return nil
+	})
+	view := d.mustTeamdctl("state", "view", "-v")
+	contains(t, "state view -v", view, "name: arp_ping", "source host: 10.77.0.99", "target host: 10.77.0.2",
+		"interval: 100", "missed packets: 0/3", "validate_inactive: no", "validate_active: no", "send_always: yes",
+		"runner:\n  active port: m1\n")
+
+	tp.sw.MustRun(t, "ip", "link", "set", "p1", "nomaster")
+	nstest.Eventually(t, 5*time.Second, func() error {
+		if got := d.itemGet("runner.active_port"); got != "m2" {
+			return fmt.Errorf("active port %s, want m2 once m1 is cut off", got)
+		}
+		return nil
+	})
+	for path, want := range map[string]string{
+		"ports.m1.link.up":                                   "true", // carrier
+		"ports.m1.link_watches.up":                           "false",
+		"ports.m1.link_watches.list.link_watch_0.up":         "false",
+		"ports.m1.link_watches.list.link_watch_0.name":       "arp_ping",
+		"ports.m1.link_watches.list.link_watch_0.down_count": "1",
+	} {
+		if got := d.itemGet(path); got != want {
+			t.Errorf("state item get %s = %q, want %q", path, got, want)
+		}
+	}
+	if n, err := strconv.Atoi(d.itemGet("ports.m1.link_watches.list.link_watch_0.missed")); err != nil || n < 3 {
+		t.Errorf("m1's missed count %d (%v), want at least missed_max", n, err)
+	}
+	t.Logf("teamdctl state view with m1 cut off:\n%s", d.mustTeamdctl("state", "view"))
+}
