@@ -54,11 +54,17 @@ PRIV_PKGS  = $(shell $(TEST_DEPS) | awk -v h='$(addprefix $(MODULE)/,$(HARNESS))
 ALL_PKGS   = $(shell $(GO) list ./...)
 UNIT_PKGS  = $(filter-out $(PRIV_PKGS),$(ALL_PKGS))
 
+# XDP_IT are the integration tests that run a second time with every
+# daemon on backend: xdp (TEAMD_TEST_BACKEND); the first pass runs them
+# all on the default backend, af_packet.
+XDP_IT := TestXDP|TestTrafficThroughTeam|TestFailoverUnderPing|TestBroadcastOnceAndUnowned|TestSIGTERMRestores|TestMemberDeleted|TestReloadIsHitless|TestReloadRejectsBadConfig|TestPortAddRemoveUnderTraffic|TestLACPWithOVS|TestStaticWithOVS|TestARPPingLinkWatch
+
 test: deps build check-generate
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 	$(GO) test -count=1 -run 'Alloc' $(UNIT_PKGS)
 	$(GO) test -count=1 -timeout 60m -p 1 $(PRIV_PKGS)
+	TEAMD_TEST_BACKEND=xdp $(GO) test -count=1 -timeout 30m -p 1 -run '$(XDP_IT)' ./test/integration/
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)

@@ -68,7 +68,7 @@ func Check(path string) (*config.Config, error) {
 	}
 	// What Start would refuse about the backend, --check refuses too,
 	// with the same message.
-	if _, err := newHost(cfg.Backend); err != nil {
+	if _, err := newHost(cfg.Backend, slog.New(slog.DiscardHandler)); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -83,7 +83,7 @@ func Start(path string, log *slog.Logger) (*Daemon, error) {
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
 	}
-	h, err := newHost(cfg.Backend)
+	h, err := newHost(cfg.Backend, log)
 	if err != nil {
 		return nil, err
 	}

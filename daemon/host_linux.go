@@ -5,9 +5,11 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/afpacket"
+	"github.com/teamd-go/teamd-go/dataplane/afxdp"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
 	"github.com/teamd-go/teamd-go/dataplane/link"
 	"github.com/teamd-go/teamd-go/dataplane/tap"
@@ -15,19 +17,30 @@ import (
 	"github.com/teamd-go/teamd-go/team/config"
 )
 
-// host opens members and vnics on this machine.
+// host opens members and vnics on this machine, on the team's backend:
+//
+//   - af_packet: an AF_PACKET socket with a TPACKET_V2 ring on each
+//     interface, TAP vnics with offloads on.
+//   - xdp: the XDP program of ebpf/xsk and an AF_XDP socket per RX queue
+//     on each interface (members, and vnics that are interfaces), attached
+//     through a BPF link so that the kernel detaches it when the daemon
+//     exits, even on kill -9. TAP vnics keep their own fd beside them (a
+//     TAP's frames come from the host's own stack, there is no driver to
+//     run XDP in), opened without offloads so that no super-frame enters
+//     a team whose AF_XDP ports carry only wire frames.
 type host struct {
 	backend string
+	log     *slog.Logger
 }
 
 var _ team.Host = (*host)(nil)
 
-func newHost(backend string) (*host, error) {
+func newHost(backend string, log *slog.Logger) (*host, error) {
 	switch backend {
 	case config.BackendAFPacket, "":
-		return &host{backend: config.BackendAFPacket}, nil
+		return &host{backend: config.BackendAFPacket, log: log}, nil
 	case config.BackendXDP:
-		return nil, fmt.Errorf("backend: %q is not available in this build yet; use %q", backend, config.BackendAFPacket)
+		return &host{backend: config.BackendXDP, log: log}, nil
 	}
 	return nil, fmt.Errorf("backend: unknown backend %q", backend)
 }
@@ -35,7 +48,7 @@ func newHost(backend string) (*host, error) {
 // takenPort is a socket on an interface that was taken over: closing it
 // closes the socket and puts the interface back as it was.
 type takenPort struct {
-	*afpacket.Port
+	dataplane.Port
 	taken *link.Taken
 }
 
@@ -50,7 +63,20 @@ func (h *host) open(name string) (dataplane.Port, team.Link, error) {
 	}
 	// Promiscuous through a socket membership: the kernel drops it when
 	// the socket closes, even if the daemon is killed.
-	p, err := afpacket.Open(name, afpacket.Options{Promisc: true})
+	var p dataplane.Port
+	switch h.backend {
+	case config.BackendXDP:
+		var xp *afxdp.Port
+		xp, err = afxdp.Open(name, afxdp.Options{Promisc: true})
+		if err == nil {
+			p = xp
+			if xp.DriverErr != nil {
+				h.log.Warn("native XDP refused; the program runs in generic mode", "interface", name, "reason", xp.DriverErr)
+			}
+		}
+	default:
+		p, err = afpacket.Open(name, afpacket.Options{Promisc: true})
+	}
 	if err != nil {
 		_ = taken.Restore()
 		return nil, team.Link{}, err
@@ -80,7 +106,7 @@ func (h *host) OpenVNIC(v config.VNIC) (dataplane.Port, team.Link, error) {
 		}
 		mac = m
 	}
-	p, err := tap.Create(v.Name, mac)
+	p, err := tap.CreateWith(v.Name, mac, tap.Options{NoOffloads: h.backend == config.BackendXDP})
 	if err != nil {
 		return nil, team.Link{}, err
 	}

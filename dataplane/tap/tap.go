@@ -5,8 +5,19 @@
 // host stack hands the Port checksum-partial frames and TCP/UDP GSO
 // super-frames, and takes them back the same way; the rest of the
 // dataplane carries the header through untouched.
+//
+// With Options.NoOffloads the device offers the stack no checksum or
+// segmentation offload (TUNSETOFFLOAD 0), so every frame the Port reads
+// is a wire frame with complete checksums: for a team whose other ports
+// cannot take super-frames (the xdp backend).
 package tap
 
 import "github.com/teamd-go/teamd-go/dataplane"
 
 var _ dataplane.Port = (*Port)(nil)
+
+// Options tunes a TAP Port. The zero value has offloads on.
+type Options struct {
+	// NoOffloads turns checksum and segmentation offload off.
+	NoOffloads bool
+}

@@ -49,14 +49,19 @@ const (
 // (then the kernel's random address stays), and brings it up. The device
 // must not exist yet; it is removed when the Port is closed.
 func Create(name string, mac [6]byte) (*Port, error) {
-	p, err := create(name, mac)
+	return CreateWith(name, mac, Options{})
+}
+
+// CreateWith is Create with options.
+func CreateWith(name string, mac [6]byte, o Options) (*Port, error) {
+	p, err := create(name, mac, o)
 	if err != nil {
 		return nil, fmt.Errorf("create tap %q: %w", name, err)
 	}
 	return p, nil
 }
 
-func create(name string, mac [6]byte) (_ *Port, err error) {
+func create(name string, mac [6]byte, o Options) (_ *Port, err error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
@@ -80,7 +85,11 @@ func create(name string, mac [6]byte) (_ *Port, err error) {
 	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, dataplane.VnetHdrLen); err != nil {
 		return nil, fmt.Errorf("TUNSETVNETHDRSZ: %w", err)
 	}
-	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunOffloads); err != nil {
+	if o.NoOffloads {
+		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, 0); err != nil {
+			return nil, fmt.Errorf("TUNSETOFFLOAD 0: %w", err)
+		}
+	} else if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunOffloads); err != nil {
 		if !errors.Is(err, unix.EINVAL) {
 			return nil, fmt.Errorf("TUNSETOFFLOAD: %w", err)
 		}

@@ -15,6 +15,9 @@ func Create(name string, mac [6]byte) (*Port, error) {
 	return nil, fmt.Errorf("create tap %q: %w", name, errors.ErrUnsupported)
 }
 
+// CreateWith fails: TAP devices are Linux-only here.
+func CreateWith(name string, mac [6]byte, o Options) (*Port, error) { return Create(name, mac) }
+
 func (p *Port) Name() string                                   { return "" }
 func (p *Port) MAC() [6]byte                                   { return [6]byte{} }
 func (p *Port) Index() int                                     { return 0 }

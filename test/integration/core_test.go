@@ -30,8 +30,16 @@ func TestTrafficThroughTeam(t *testing.T) {
 	tp := newTopo(t)
 	nstest.RequireTool(t, "iperf3")
 	d := tp.start(t, tp.config(siHyperV))
-	if out := tp.vm.MustRun(t, "ethtool", "-k", "eth0"); !strings.Contains(out, "tcp-segmentation-offload: on") {
-		t.Fatalf("VM veth offloads are not at their defaults:\n%s", out)
+	// The VM keeps its default offloads. On the xdp backend the kernel
+	// itself withdraws TSO from the VM's veth while the XDP program sits
+	// on its other end (drivers/net/veth.c veth_xdp_set), so only the
+	// checksum offload is left to check there.
+	want := "tcp-segmentation-offload: on"
+	if backend() == "xdp" {
+		want = "tx-checksum-ip-generic: on"
+	}
+	if out := tp.vm.MustRun(t, "ethtool", "-k", "eth0"); !strings.Contains(out, want) {
+		t.Fatalf("VM veth offloads are not at their defaults (want %q):\n%s", want, out)
 	}
 	pingOK(t, tp.vm, "10.77.0.2")
 	if tx, rx := pingStats(t, tp.vm, "-c", "5", "-i", "0.05", "10.77.0.2"); rx != tx {

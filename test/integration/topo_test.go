@@ -73,8 +73,19 @@ type daemon struct {
 	h    *testbed.Daemon
 }
 
+// backend is the data path under test: TEAMD_TEST_BACKEND, af_packet or
+// xdp, empty for the daemon's default (af_packet).
+func backend() string { return os.Getenv("TEAMD_TEST_BACKEND") }
+
+// config is a team config: the team's name, the backend under test, and
+// body. The backend is TEAMD_TEST_BACKEND (the Makefile runs the suite
+// once per backend), or the daemon's default when it is empty.
 func (tp *topo) config(body string) string {
-	return "team: " + tp.team + "\n" + body
+	head := "team: " + tp.team + "\n"
+	if b := backend(); b != "" {
+		head += "backend: " + b + "\n"
+	}
+	return head + body
 }
 
 // start runs teamd-go with cfg and waits until its control socket answers.
