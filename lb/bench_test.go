@@ -2,7 +2,9 @@ package lb_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/teamd-go/teamd-go/dataplane/frame"
 	"github.com/teamd-go/teamd-go/lb"
@@ -14,7 +16,7 @@ import (
 // looks up its table).
 func BenchmarkPick(b *testing.B) {
 	flows := makeFlows(0, 1024)
-	for _, name := range lb.Names() {
+	for _, name := range append(lb.Names(), autoVariant) {
 		for _, members := range []int{2, 8, 64} {
 			b.Run(fmt.Sprintf("%s/members=%d", name, members), func(b *testing.B) {
 				ids := make([]int, members)
@@ -22,7 +24,15 @@ func BenchmarkPick(b *testing.B) {
 					ids[m] = m
 				}
 				v := lbtest.Homed(suiteVNICs, ids...)
-				p := mustNew(b, name, lb.Options{Hash: lb.DefaultHash | lb.HashL4}).NewPicker()
+				algo, auto := strings.CutSuffix(name, "/auto")
+				o := lb.Options{Hash: lb.DefaultHash | lb.HashL4}
+				if auto { // every member queues 1 ms: each frame reads a delay
+					o.Delays = new(lb.Delays)
+					for m := range ids {
+						o.Delays.Publish(m, 1<<40, int64(time.Millisecond))
+					}
+				}
+				p := mustNew(b, algo, o).NewPicker()
 				now := int64(0)
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
