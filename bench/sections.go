@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/teamd-go/teamd-go/internal/testbed"
+	"github.com/teamd-go/teamd-go/team"
 )
 
 // Sections are measurements of the team itself that run after the rows
@@ -250,34 +251,33 @@ func runReorder(ctx context.Context, b *testbed.Bed, o *options, res *sectionRes
 	}
 }
 
-// probe opens the VM's probe to the receiver and a wire observer at
-// each end: the switch's ports facing the members, and the receiver's
-// interface. Call finish on all three.
-func (l *teamLab) probe(o *options) (pr *probe, atSwitch, atReceiver *wireObserver, err error) {
+// probe reads the team's state before a probe run, then opens the VM's
+// probe to the receiver and a wire observer at each end: the switch's
+// ports facing the members, and the receiver's interface. Call finish on
+// all three.
+func (l *teamLab) probe(o *options) (s0 team.State, pr *probe, atSwitch, atReceiver *wireObserver, err error) {
+	if s0, err = l.state(); err != nil {
+		return s0, nil, nil, nil, fmt.Errorf("state: %w", err)
+	}
 	if pr, err = openProbe(l.vm, srcIP, l.rcv, dstIP, o.probePPS, probePayload); err != nil {
-		return nil, nil, nil, err
+		return s0, nil, nil, nil, err
 	}
 	if atSwitch, err = startWire(l.sw, srcIP, pr, labSwitchPs...); err != nil {
 		pr.close()
-		return nil, nil, nil, err
+		return s0, nil, nil, nil, err
 	}
 	if atReceiver, err = startWire(l.rcv, srcIP, pr, "eth0"); err != nil {
 		pr.close()
 		atSwitch.finish()
-		return nil, nil, nil, err
+		return s0, nil, nil, nil, err
 	}
-	return pr, atSwitch, atReceiver, nil
+	return s0, pr, atSwitch, atReceiver, nil
 }
 
 func reorderRun(ctx context.Context, b *testbed.Bed, o *options, l *teamLab, secs int, perFlow string, r *ReorderResult) {
 	mark := b.Depth()
 	defer b.UnwindTo(mark)
-	s0, err := l.state()
-	if err != nil {
-		r.note("state: %v", err)
-		return
-	}
-	pr, w, wr, err := l.probe(o)
+	s0, pr, w, wr, err := l.probe(o)
 	if err != nil {
 		r.note("%v", err)
 		return
@@ -374,12 +374,7 @@ func runReload(ctx context.Context, b *testbed.Bed, o *options, res *sectionResu
 }
 
 func reloadRun(ctx context.Context, l *teamLab, o *options, length, every time.Duration, r *ReloadResult) {
-	s0, err := l.state()
-	if err != nil {
-		r.note("state: %v", err)
-		return
-	}
-	pr, w, wr, err := l.probe(o)
+	s0, pr, w, wr, err := l.probe(o)
 	if err != nil {
 		r.note("%v", err)
 		return
