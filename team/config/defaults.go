@@ -148,6 +148,17 @@ func defaultBalance(c *Config) string {
 
 // setARPDefaults fills the arp_ping parameters that set does not report
 // as given.
+// inheritDelays gives member m the team's hold times lw where its own
+// key (set reports which were in the file) is not given.
+func inheritDelays(m *Member, lw LinkWatch, set func(key string) bool) {
+	if !set("delay_up") {
+		m.DelayUp = lw.DelayUp
+	}
+	if !set("delay_down") {
+		m.DelayDown = lw.DelayDown
+	}
+}
+
 func setARPDefaults(lw *LinkWatch, set func(key string) bool) {
 	if lw.Name != LinkWatchARPPing {
 		return

@@ -57,6 +57,12 @@ func Dump(c *Config) ([]byte, error) {
 			put(n, "lacp_prio", intNode(m.LACPPrio))
 			put(n, "lacp_key", intNode(m.LACPKey))
 		}
+		if m.DelayUp != c.LinkWatch.DelayUp {
+			put(n, "delay_up", strNode(formatDuration(m.DelayUp)))
+		}
+		if m.DelayDown != c.LinkWatch.DelayDown {
+			put(n, "delay_down", strNode(formatDuration(m.DelayDown)))
+		}
 		members.Content = append(members.Content, n)
 	}
 	put(root, "members", members)
@@ -103,6 +109,10 @@ func Dump(c *Config) ([]byte, error) {
 		put(lw, "missed_max", intNode(c.LinkWatch.MissedMax))
 		put(lw, "source_host", strNode(c.LinkWatch.SourceHost))
 		put(lw, "target_host", strNode(c.LinkWatch.TargetHost))
+	}
+	if c.LinkWatch.DelayUp != 0 || c.LinkWatch.DelayDown != 0 {
+		put(lw, "delay_up", strNode(formatDuration(c.LinkWatch.DelayUp)))
+		put(lw, "delay_down", strNode(formatDuration(c.LinkWatch.DelayDown)))
 	}
 	put(root, "link_watch", lw)
 

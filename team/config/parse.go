@@ -241,10 +241,10 @@ func decodeYAML(data []byte) (root *yaml.Node, err error) {
 // the order of Dump).
 var (
 	topKeys    = []string{"team", "mode", "balance", "hash", "flowlet_gap", "source_mac_rewrite", "backend", "members", "vnics", "lacp", "link_watch", "rx_translation", "metrics"}
-	memberKeys = []string{"name", "primary", "standby", "prio", "sticky", "lacp_prio", "lacp_key"}
+	memberKeys = []string{"name", "primary", "standby", "prio", "sticky", "lacp_prio", "lacp_key", "delay_up", "delay_down"}
 	vnicKeys   = []string{"name", "tap", "mac", "macs", "mac_spoofing"}
 	lacpKeys   = []string{"active", "rate", "system_priority", "min_ports"}
-	lwKeys     = []string{"name", "interval", "missed_max", "source_host", "target_host"}
+	lwKeys     = []string{"name", "interval", "missed_max", "source_host", "target_host", "delay_up", "delay_down"}
 	rxKeys     = []string{"enabled", "learn", "age_time"}
 )
 
@@ -354,6 +354,10 @@ func (d *yamlDecoder) member(item *yaml.Node, ip string) Member {
 			d.integer(v, kp, &m.LACPPrio)
 		case "lacp_key":
 			d.integer(v, kp, &m.LACPKey)
+		case "delay_up":
+			d.duration(v, kp, &m.DelayUp)
+		case "delay_down":
+			d.duration(v, kp, &m.DelayDown)
 		}
 	})
 	return m
@@ -413,6 +417,10 @@ func (d *yamlDecoder) linkWatch(n *yaml.Node, path string, lw *LinkWatch) {
 			d.str(v, kp, &lw.SourceHost)
 		case "target_host":
 			d.str(v, kp, &lw.TargetHost)
+		case "delay_up":
+			d.duration(v, kp, &lw.DelayUp)
+		case "delay_down":
+			d.duration(v, kp, &lw.DelayDown)
 		}
 	})
 }
@@ -438,6 +446,9 @@ func (d *yamlDecoder) finish(c *Config) {
 		c.Balance = defaultBalance(c)
 	}
 	setARPDefaults(&c.LinkWatch, func(k string) bool { return d.src.given("link_watch." + k) })
+	for i := range c.Members {
+		inheritDelays(&c.Members[i], c.LinkWatch, func(k string) bool { return d.src.given(join(index("members", i), k)) })
+	}
 
 	// A lacp: block is only meaningful in mode lacp: the parsed
 	// values are kept either way, so only the file shows the mistake.

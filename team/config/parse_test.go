@@ -458,3 +458,55 @@ func TestBounds(t *testing.T) {
 		t.Errorf("Load of a 3 MiB file: %v", err)
 	}
 }
+
+// TestHoldDelays: delay_up and delay_down in YAML (the team's, and a
+// member's own over it) and in teamd JSON (the team's link_watch and a
+// port's), bad values named, and kept through Dump.
+func TestHoldDelays(t *testing.T) {
+	y := "team: t0\nmembers:\n  - name: eth1\n  - name: eth2\n    delay_up: 2s\nlink_watch:\n  delay_up: 500ms\n  delay_down: 100ms\n"
+	c, err := Parse([]byte(y), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := [][2]time.Duration{{c.LinkWatch.DelayUp, c.LinkWatch.DelayDown}}
+	for _, m := range c.Members {
+		got = append(got, [2]time.Duration{m.DelayUp, m.DelayDown})
+	}
+	want := [][2]time.Duration{{500 * time.Millisecond, 100 * time.Millisecond}, {500 * time.Millisecond, 100 * time.Millisecond}, {2 * time.Second, 100 * time.Millisecond}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("YAML delays (-want +got):\n%s", diff)
+	}
+	b, err := Dump(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(b, "dump.yaml")
+	if err != nil {
+		t.Fatalf("dump does not parse: %v\n%s", err, b)
+	}
+	if diff := cmp.Diff(c.Members, back.Members); diff != "" || back.LinkWatch != c.LinkWatch {
+		t.Errorf("dump lost delays (-parsed +dumped):\n%s\n%s", diff, b)
+	}
+
+	j := `{"device": "team0", "runner": {"name": "activebackup"},
+  "link_watch": {"name": "ethtool", "delay_up": 300},
+  "ports": {"eth1": {}, "eth2": {"link_watch": {"name": "ethtool", "delay_down": 50}}}}`
+	c, err = Parse([]byte(j), "t.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 0 || c.Members[0].DelayUp != 300*time.Millisecond || c.Members[0].DelayDown != 0 ||
+		c.Members[1].DelayUp != 0 || c.Members[1].DelayDown != 50*time.Millisecond {
+		t.Errorf("teamd delays: %+v, warnings %q", c.Members, c.Warnings)
+	}
+
+	for _, bad := range []struct{ body, want string }{
+		{"team: t0\nmembers:\n  - name: eth1\nlink_watch:\n  delay_up: -1s\n", "link_watch.delay_up: -1s is out of range"},
+		{"team: t0\nmembers:\n  - name: eth1\n    delay_down: 2h\n", "members[0].delay_down: 7200s is out of range"},
+		{`{"device": "t0", "link_watch": {"name": "ethtool", "delay_up": -5}, "ports": {"eth1": {}}}`, "link_watch.delay_up: must not be negative"},
+	} {
+		if _, err := Parse([]byte(bad.body), "bad"); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v, want an error containing %q", bad.body, err, bad.want)
+		}
+	}
+}

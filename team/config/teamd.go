@@ -380,6 +380,7 @@ func (t *teamdReader) linkWatch(top map[string]keyed, portLW []keyed, c *Config)
 		line int
 	}
 	var own []portWatch
+	ownOf := make([]*watch, len(c.Members))
 	allOwn := len(portLW) > 0
 	for i, kv := range portLW {
 		if kv.v == nil {
@@ -387,7 +388,11 @@ func (t *teamdReader) linkWatch(top map[string]keyed, portLW []keyed, c *Config)
 			continue
 		}
 		path := join(join("ports", c.Members[i].Name), "link_watch")
-		own = append(own, portWatch{t.watcher(kv.v, path, kv.line), kv.line})
+		w := t.watcher(kv.v, path, kv.line)
+		own = append(own, portWatch{w, kv.line})
+		if i < len(ownOf) {
+			ownOf[i] = w
+		}
 	}
 	if !teamSet && allOwn && len(own) > 0 {
 		// The team's default watcher is used by no port.
@@ -397,12 +402,20 @@ func (t *teamdReader) linkWatch(top map[string]keyed, portLW []keyed, c *Config)
 		return // reported
 	}
 	for _, o := range own {
-		if o.w == nil || o.w == ref || o.w.lw == ref.lw {
+		if o.w == nil || o.w == ref || sameWatcher(o.w.lw, ref.lw) {
 			continue
 		}
 		t.probs.add(o.line, o.w.path, "differs from %s (%s): teamd-go watches every member the same way; make them equal or remove the per-port link_watch", ref.path, lwDifference(o.w.lw, ref.lw))
 	}
 	c.LinkWatch = ref.lw
+	// Hold times may differ per port: each member takes its port's.
+	for i := range c.Members {
+		lw := ref.lw
+		if i < len(ownOf) && ownOf[i] != nil {
+			lw = ownOf[i].lw
+		}
+		c.Members[i].DelayUp, c.Members[i].DelayDown = lw.DelayUp, lw.DelayDown
+	}
 	for k, o := range ref.at {
 		t.src.at[join("link_watch", k)] = o
 	}
@@ -475,8 +488,12 @@ func (t *teamdReader) watcher(v *yaml.Node, path string, line int) *watch {
 			if t.integer(o.v, kp, &n) {
 				if n < 0 {
 					t.probs.add(o.line, kp, "must not be negative (milliseconds)")
-				} else if n > 0 {
-					t.warn(o.line, kp, "ignored: teamd-go reports carrier changes as they happen, without a delay")
+				}
+				d := time.Duration(n) * time.Millisecond
+				if key == "delay_up" {
+					w.lw.DelayUp = d
+				} else {
+					w.lw.DelayDown = d
 				}
 			}
 		case "interval":
@@ -512,6 +529,13 @@ func (t *teamdReader) watcher(v *yaml.Node, path string, line int) *watch {
 		return nil
 	}
 	return w
+}
+
+// sameWatcher reports whether a and b watch links the same way; hold
+// times are per member and may differ.
+func sameWatcher(a, b LinkWatch) bool {
+	a.DelayUp, a.DelayDown, b.DelayUp, b.DelayDown = 0, 0, 0, 0
+	return a == b
 }
 
 // lwDifference describes how a differs from b: "missed_max 0 here, 30 there".

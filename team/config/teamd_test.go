@@ -43,6 +43,15 @@ func TestTeamdCorpus(t *testing.T) {
 			SourceHost: "192.168.23.2", TargetHost: "192.168.23.1"}
 		return c
 	}
+	// delays gives the team and every member hold times (ethtool's
+	// delay_up and delay_down are read, in milliseconds).
+	delays := func(c *Config, up, down time.Duration) *Config {
+		c.LinkWatch.DelayUp, c.LinkWatch.DelayDown = up, down
+		for i := range c.Members {
+			c.Members[i].DelayUp, c.Members[i].DelayDown = up, down
+		}
+		return c
+	}
 	lacp := teamdTeam0(ModeLACP, BalanceAddressHash)
 	lacp.LACP.Rate = LACPRateFast
 
@@ -56,8 +65,7 @@ func TestTeamdCorpus(t *testing.T) {
 		{file: "activebackup_arp_ping_2.conf", err: ":17: ports.eth2.link_watch: differs from link_watch (missed_max 0 here, 30 there)"},
 		{file: "activebackup_ethtool_1.conf", want: teamdTeam0(ModeSwitchIndependent, BalanceActiveBackup, abMembers()...)},
 		{file: "activebackup_ethtool_2.conf", err: ":9: ports.eth1.queue_id: not supported by teamd-go"},
-		{file: "activebackup_ethtool_3.conf", want: teamdTeam0(ModeSwitchIndependent, BalanceActiveBackup, abMembers()...),
-			warnings: []string{":6: link_watch.delay_up: ignored", ":7: link_watch.delay_down: ignored"}},
+		{file: "activebackup_ethtool_3.conf", want: delays(teamdTeam0(ModeSwitchIndependent, BalanceActiveBackup, abMembers()...), 2500*time.Millisecond, time.Second)},
 		{file: "activebackup_multi_lw_1.conf", err: ":4: link_watch: 2 link watchers: teamd-go runs one per team"},
 		{file: "activebackup_multi_lw_2.conf", err: ":5: link_watch: 2 link watchers"},
 		{file: "activebackup_nsna_ping_1.conf", err: `:5: link_watch.name: "nsna_ping" is not supported by teamd-go`},

@@ -82,6 +82,11 @@ type Member struct {
 	// LACPPrio and LACPKey are the 802.1AX port priority and key.
 	LACPPrio int `yaml:"lacp_prio"`
 	LACPKey  int `yaml:"lacp_key"`
+	// DelayUp and DelayDown are the member's hold times (see LinkWatch):
+	// its own delay_up and delay_down keys, else the team's link_watch
+	// ones (filled in by the parsers).
+	DelayUp   time.Duration `yaml:"delay_up"`
+	DelayDown time.Duration `yaml:"delay_down"`
 }
 
 // VNIC is a port of the virtual switch above the team.
@@ -149,6 +154,14 @@ type LinkWatch struct {
 	MissedMax  int           `yaml:"missed_max"`
 	SourceHost string        `yaml:"source_host"`
 	TargetHost string        `yaml:"target_host"`
+	// DelayUp and DelayDown are hold times against flapping, teamd's
+	// delay_up and delay_down (bonding's updelay and downdelay): a member
+	// whose link comes up is used only once it has been up for DelayUp;
+	// one whose link goes down is taken out once it has been down for
+	// DelayDown. 0 acts at once. They apply to whatever the watcher
+	// reports (carrier, or arp_ping's verdict).
+	DelayUp   time.Duration `yaml:"delay_up"`
+	DelayDown time.Duration `yaml:"delay_down"`
 }
 
 // RxTranslation is receive-side MAC translation (the stale-mac bug,

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"time"
+
 	"fmt"
 	"net"
 	"net/netip"
@@ -142,6 +144,7 @@ func (v *validator) members(c *Config, modeOK bool) map[string]string {
 		if m.LACPKey < 0 || m.LACPKey > 65535 {
 			v.add(key+".lacp_key", "%d is out of range: want 0 to 65535", m.LACPKey)
 		}
+		v.delays(key+".", m.DelayUp, m.DelayDown)
 	}
 	if standby > 0 && standby == len(c.Members) && modeOK && c.Mode == ModeSwitchIndependent {
 		v.add("members", "every member is standby: at least one must not be, or the team never sends")
@@ -245,8 +248,24 @@ func (v *validator) lacp(c *Config, modeOK bool) {
 	}
 }
 
+// MaxHoldDelay bounds delay_up and delay_down.
+const MaxHoldDelay = time.Hour
+
+// delays checks hold times (prefix "link_watch." or "members[1].").
+func (v *validator) delays(prefix string, up, down time.Duration) {
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"delay_up", up}, {"delay_down", down}} {
+		if d.v < 0 || d.v > MaxHoldDelay {
+			v.add(prefix+d.key, "%s is out of range: want 0 (act at once) to %s", formatDuration(d.v), formatDuration(MaxHoldDelay))
+		}
+	}
+}
+
 // linkWatch checks the link_watch: block.
 func (v *validator) linkWatch(lw LinkWatch) {
+	v.delays("link_watch.", lw.DelayUp, lw.DelayDown)
 	if !v.enum("link_watch.name", lw.Name, watchers) {
 		return
 	}
