@@ -1,0 +1,66 @@
+package team
+
+// Hold timers against flapping (link_watch delay_up and delay_down, as
+// teamd's ethtool watcher and bonding's updelay/downdelay).
+//
+// A linkHold stands between what a member's link watcher says (carrier,
+// and arp_ping's verdict) and what the team uses. A change of the
+// watcher's verdict is used only once it has lasted its delay: a member
+// that comes up is used after being up for delayUp, one that goes down is
+// taken out after being down for delayDown. A change that is undone before
+// its delay is over never reaches the team: a link that flaps faster than
+// delay_up never carries traffic, and no vnic moves because of it. A zero
+// delay applies the change at once.
+//
+// It is a pure value with the clock injected: observe and expire take the
+// time, and next says when the pending change, if any, falls due, so the
+// team arms one timer and tests run in virtual time.
+type linkHold struct {
+	delayUp, delayDown int64 // ns
+	raw                bool  // the watcher's verdict
+	used               bool  // what the team uses
+	since              int64 // when raw last changed
+}
+
+// newLinkHold starts with the verdict at hand used at once: a member
+// that is up when it joins the team did not just come up.
+func newLinkHold(up bool, delayUp, delayDown int64) linkHold {
+	return linkHold{delayUp: delayUp, delayDown: delayDown, raw: up, used: up}
+}
+
+// observe records the watcher's verdict at now and reports whether the
+// verdict the team uses changed.
+func (h *linkHold) observe(up bool, now int64) bool {
+	if up != h.raw {
+		h.raw, h.since = up, now
+	}
+	return h.expire(now)
+}
+
+// expire applies a pending change whose delay is over at now, and
+// reports whether the used verdict changed.
+func (h *linkHold) expire(now int64) bool {
+	if due, ok := h.next(); ok && now >= due {
+		h.used = h.raw
+		return true
+	}
+	return false
+}
+
+// next returns when the pending change falls due, and false when none is
+// pending.
+func (h *linkHold) next() (int64, bool) {
+	if h.raw == h.used {
+		return 0, false
+	}
+	if h.raw {
+		return h.since + h.delayUp, true
+	}
+	return h.since + h.delayDown, true
+}
+
+// setDelays changes the delays (a reload); a pending change keeps the
+// time it started.
+func (h *linkHold) setDelays(delayUp, delayDown int64) {
+	h.delayUp, h.delayDown = delayUp, delayDown
+}
