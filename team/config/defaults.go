@@ -46,6 +46,10 @@ const (
 	DefaultLACPRate           = LACPRateFast
 	DefaultLACPSystemPriority = 65535 // 802.1AX: lowest priority; teamd's default too
 	DefaultLACPMinPorts       = 1
+	// Without a partner the team carries nothing (802.1AX), unless asked
+	// to fall back; three seconds is three fast LACPDUs missed.
+	DefaultLACPFallback      = FallbackNone
+	DefaultLACPFallbackAfter = 3 * time.Second
 	// MaxLACPMinPorts is teamd's upper bound for min_ports.
 	MaxLACPMinPorts = 1024
 	// DefaultLACPPortPriority and DefaultLACPKey are a member's
@@ -81,6 +85,13 @@ const (
 	LACPRateSlow = "slow" // every 30 seconds
 )
 
+// LACP fallbacks.
+const (
+	FallbackNone         = "none"
+	FallbackActiveBackup = "active-backup"
+	FallbackStatic       = "static"
+)
+
 // Link watchers.
 const (
 	LinkWatchCarrier = "carrier"
@@ -100,6 +111,7 @@ var (
 	rewrites   = []string{RewriteAuto, RewriteAlways, RewriteNever}
 	backends   = []string{BackendAFPacket, BackendXDP}
 	rates      = []string{LACPRateFast, LACPRateSlow}
+	fallbacks  = []string{FallbackNone, FallbackActiveBackup, FallbackStatic}
 	watchers   = []string{LinkWatchCarrier, LinkWatchARPPing}
 	learnings  = []string{LearnContinuous, LearnInit}
 	hashFields = lb.HashNames()
@@ -121,6 +133,8 @@ func defaults() *Config {
 			Rate:           DefaultLACPRate,
 			SystemPriority: DefaultLACPSystemPriority,
 			MinPorts:       DefaultLACPMinPorts,
+			Fallback:       DefaultLACPFallback,
+			FallbackAfter:  DefaultLACPFallbackAfter,
 		},
 		LinkWatch: LinkWatch{Name: DefaultLinkWatch},
 		RxTranslation: RxTranslation{

@@ -99,6 +99,8 @@ func Dump(c *Config) ([]byte, error) {
 		put(n, "rate", strNode(c.LACP.Rate))
 		put(n, "system_priority", intNode(c.LACP.SystemPriority))
 		put(n, "min_ports", intNode(c.LACP.MinPorts))
+		put(n, "fallback", strNode(c.LACP.Fallback))
+		put(n, "fallback_after", strNode(formatDuration(c.LACP.FallbackAfter)))
 		put(root, "lacp", n)
 	}
 

@@ -84,6 +84,8 @@ lacp:
   rate: fast
   system_priority: 65535
   min_ports: 1
+  fallback: none
+  fallback_after: 3s
 link_watch:
   name: carrier
 rx_translation:

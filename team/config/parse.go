@@ -243,7 +243,7 @@ var (
 	topKeys    = []string{"team", "mode", "balance", "hash", "flowlet_gap", "source_mac_rewrite", "backend", "members", "vnics", "lacp", "link_watch", "rx_translation", "metrics"}
 	memberKeys = []string{"name", "primary", "standby", "prio", "sticky", "lacp_prio", "lacp_key", "delay_up", "delay_down"}
 	vnicKeys   = []string{"name", "tap", "mac", "macs", "mac_spoofing"}
-	lacpKeys   = []string{"active", "rate", "system_priority", "min_ports"}
+	lacpKeys   = []string{"active", "rate", "system_priority", "min_ports", "fallback", "fallback_after"}
 	lwKeys     = []string{"name", "interval", "missed_max", "source_host", "target_host", "delay_up", "delay_down"}
 	rxKeys     = []string{"enabled", "learn", "age_time"}
 )
@@ -399,6 +399,10 @@ func (d *yamlDecoder) lacp(n *yaml.Node, path string, l *LACP) {
 			d.integer(v, kp, &l.SystemPriority)
 		case "min_ports":
 			d.integer(v, kp, &l.MinPorts)
+		case "fallback":
+			d.enum(v, kp, &l.Fallback)
+		case "fallback_after":
+			d.duration(v, kp, &l.FallbackAfter)
 		}
 	})
 }

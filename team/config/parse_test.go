@@ -69,7 +69,7 @@ func TestParseYAML(t *testing.T) {
 					{Name: "eth2", Prio: 10, Sticky: true, LACPPrio: 100, LACPKey: 7},
 				},
 				VNICs: []VNIC{{Name: "vm1"}, {Name: "team0", TAP: true, MAC: "02:aa:bb:00:00:01"}},
-				LACP:  LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1},
+				LACP:  LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1, Fallback: FallbackNone, FallbackAfter: DefaultLACPFallbackAfter},
 				LinkWatch: LinkWatch{Name: LinkWatchARPPing, Interval: 100 * time.Millisecond, MissedMax: 5,
 					SourceHost: "192.168.23.2", TargetHost: "192.168.23.1"},
 				RxTranslation: RxTranslation{Learn: LearnInit, AgeTime: 10 * time.Minute},
@@ -85,7 +85,7 @@ func TestParseYAML(t *testing.T) {
 				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
 				Members:       []Member{{Name: "eth1", LACPPrio: 255}},
 				VNICs:         []VNIC{{Name: "vm1"}},
-				LACP:          LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1},
+				LACP:          LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1, Fallback: FallbackNone, FallbackAfter: DefaultLACPFallbackAfter},
 				LinkWatch:     LinkWatch{Name: LinkWatchCarrier},
 				RxTranslation: RxTranslation{Learn: LearnContinuous, AgeTime: 300 * time.Second},
 			},
@@ -98,7 +98,7 @@ func TestParseYAML(t *testing.T) {
 				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true,
 				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
 				Members:       []Member{{Name: "eth1", LACPPrio: 255}, {Name: "eth2", LACPPrio: 255}},
-				LACP:          LACP{Active: true, Rate: LACPRateSlow, SystemPriority: 65535, MinPorts: 1},
+				LACP:          LACP{Active: true, Rate: LACPRateSlow, SystemPriority: 65535, MinPorts: 1, Fallback: FallbackNone, FallbackAfter: DefaultLACPFallbackAfter},
 				LinkWatch:     LinkWatch{Name: LinkWatchCarrier},
 				RxTranslation: RxTranslation{Learn: LearnContinuous, AgeTime: 300 * time.Second},
 			},
@@ -111,7 +111,7 @@ func TestParseYAML(t *testing.T) {
 				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true,
 				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
 				Members: []Member{{Name: "eth1", LACPPrio: 255}},
-				LACP:    LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1},
+				LACP:    LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1, Fallback: FallbackNone, FallbackAfter: DefaultLACPFallbackAfter},
 				LinkWatch: LinkWatch{Name: LinkWatchARPPing, Interval: time.Second, MissedMax: 3,
 					SourceHost: "0.0.0.0", TargetHost: "10.0.0.1"},
 				RxTranslation: RxTranslation{Learn: LearnContinuous, AgeTime: 300 * time.Second},
@@ -128,7 +128,7 @@ func TestParseYAML(t *testing.T) {
 				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
 				Members:       []Member{{Name: "eth1", Primary: true, LACPPrio: 255}, {Name: "eth2", Standby: true, LACPPrio: 255}},
 				VNICs:         []VNIC{{Name: "vm1"}},
-				LACP:          LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1},
+				LACP:          LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1, Fallback: FallbackNone, FallbackAfter: DefaultLACPFallbackAfter},
 				LinkWatch:     LinkWatch{Name: LinkWatchCarrier},
 				RxTranslation: RxTranslation{Enabled: true, Learn: LearnContinuous, AgeTime: 300 * time.Second},
 			},
@@ -508,5 +508,47 @@ func TestHoldDelays(t *testing.T) {
 		if _, err := Parse([]byte(bad.body), "bad"); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: %v, want an error containing %q", bad.body, err, bad.want)
 		}
+	}
+	c, err = Parse([]byte(`{"device": "t0", "runner": {"name": "activebackup", "fallback": true}, "ports": {"eth1": {}}}`), "ab")
+	if err != nil || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "runner.fallback") {
+		t.Errorf("fallback in an activebackup runner: %v, warnings %q; want one warning naming it", err, c.Warnings)
+	}
+}
+
+// TestLACPFallbackConfig: lacp.fallback and fallback_after in YAML, the
+// runner's fallback key in teamd JSON (SONiC's boolean, or a name), and
+// bad values named.
+func TestLACPFallbackConfig(t *testing.T) {
+	for _, tc := range []struct {
+		body, fallback string
+		after          time.Duration
+	}{
+		{"team: t0\nmode: lacp\nmembers:\n  - name: eth1\n", FallbackNone, 3 * time.Second},
+		{"team: t0\nmode: lacp\nmembers:\n  - name: eth1\nlacp:\n  fallback: static\n  fallback_after: 10s\n", FallbackStatic, 10 * time.Second},
+		{`{"device": "t0", "runner": {"name": "lacp", "fallback": true}, "ports": {"eth1": {}}}`, FallbackActiveBackup, 3 * time.Second},
+		{`{"device": "t0", "runner": {"name": "lacp", "fallback": false}, "ports": {"eth1": {}}}`, FallbackNone, 3 * time.Second},
+		{`{"device": "t0", "runner": {"name": "lacp", "fallback": "static"}, "ports": {"eth1": {}}}`, FallbackStatic, 3 * time.Second},
+	} {
+		c, err := Parse([]byte(tc.body), "f")
+		if err != nil {
+			t.Errorf("%q: %v", tc.body, err)
+			continue
+		}
+		if c.LACP.Fallback != tc.fallback || c.LACP.FallbackAfter != tc.after {
+			t.Errorf("%q: fallback %q after %v, want %q after %v", tc.body, c.LACP.Fallback, c.LACP.FallbackAfter, tc.fallback, tc.after)
+		}
+	}
+	for _, bad := range []struct{ body, want string }{
+		{"team: t0\nmode: lacp\nmembers:\n  - name: eth1\nlacp:\n  fallback: roundrobin\n", `lacp.fallback: want none, active-backup or static; got "roundrobin"`},
+		{"team: t0\nmode: lacp\nmembers:\n  - name: eth1\nlacp:\n  fallback_after: 0s\n", "lacp.fallback_after: 0s is out of range"},
+		{`{"device": "t0", "runner": {"name": "lacp", "fallback": "maybe"}, "ports": {"eth1": {}}}`, `runner.fallback: want none, active-backup or static; got "maybe"`},
+	} {
+		if _, err := Parse([]byte(bad.body), "bad"); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v, want an error containing %q", bad.body, err, bad.want)
+		}
+	}
+	c, err := Parse([]byte(`{"device": "t0", "runner": {"name": "activebackup", "fallback": true}, "ports": {"eth1": {}}}`), "ab")
+	if err != nil || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "runner.fallback") {
+		t.Errorf("fallback in an activebackup runner: %v, warnings %q; want one warning naming it", err, c.Warnings)
 	}
 }

@@ -64,11 +64,11 @@ const maxJSONDepth = 32
 
 var (
 	teamdTopKeys    = []string{"device", "debug_level", "hwaddr", "runner", "notify_peers", "mcast_rejoin", "link_watch", "link_watch_policy", "ports"}
-	teamdRunnerKeys = []string{"name", "hwaddr_policy", "tx_hash", "tx_balancer", "active", "fast_rate", "sys_prio", "min_ports", "agg_select_policy", "addr"}
+	teamdRunnerKeys = []string{"name", "hwaddr_policy", "tx_hash", "tx_balancer", "active", "fast_rate", "sys_prio", "min_ports", "agg_select_policy", "fallback", "addr"}
 	teamdRunnerOwn  = map[string][]string{
 		"activebackup": {"hwaddr_policy"},
 		"loadbalance":  {"tx_hash", "tx_balancer"},
-		"lacp":         {"tx_hash", "tx_balancer", "active", "fast_rate", "sys_prio", "min_ports", "agg_select_policy"},
+		"lacp":         {"tx_hash", "tx_balancer", "active", "fast_rate", "sys_prio", "min_ports", "agg_select_policy", "fallback"},
 	}
 	teamdRunners   = []string{"broadcast", "roundrobin", "random", "activebackup", "loadbalance", "lacp"}
 	teamdPortKeys  = []string{"prio", "sticky", "lacp_prio", "lacp_key", "queue_id", "link_watch"}
@@ -284,6 +284,23 @@ func (t *teamdReader) runnerOption(o keyed, path string, c *Config) {
 	case "min_ports":
 		t.integer(o.v, path, &c.LACP.MinPorts)
 		t.src.record("lacp.min_ports", o.line, path)
+	case "fallback":
+		// SONiC's teamd: "fallback": true brings the LAG up on one port
+		// without a partner (active-backup); teamd-go's names are taken
+		// too.
+		switch n := resolve(o.v); {
+		case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool":
+			var b bool
+			if t.boolean(o.v, path, &b) {
+				c.LACP.Fallback = FallbackNone
+				if b {
+					c.LACP.Fallback = FallbackActiveBackup
+				}
+			}
+		default:
+			t.str(o.v, path, &c.LACP.Fallback)
+		}
+		t.src.record("lacp.fallback", o.line, path)
 	case "agg_select_policy":
 		var p string
 		if !t.str(o.v, path, &p) {

@@ -169,7 +169,7 @@ func TestTeamdJSON(t *testing.T) {
   "ports": {"eth1": {"lacp_prio": 10, "lacp_key": 3}, "eth2": {}}}`,
 			want: func(c *Config) {
 				c.Mode, c.Balance, c.Hash = ModeLACP, BalanceAddressHash, []string{"l3", "l4"}
-				c.LACP = LACP{Active: false, Rate: LACPRateSlow, SystemPriority: 100, MinPorts: 2}
+				c.LACP = LACP{Active: false, Rate: LACPRateSlow, SystemPriority: 100, MinPorts: 2, Fallback: FallbackNone, FallbackAfter: DefaultLACPFallbackAfter}
 				c.Members[0].LACPPrio, c.Members[0].LACPKey = 10, 3
 				c.VNICs[0].MAC = "02:00:00:00:00:0a"
 			},

@@ -144,6 +144,14 @@ type LACP struct {
 	// MinPorts is the minimum number of members that must be
 	// collecting-distributing before the team carries traffic.
 	MinPorts int `yaml:"min_ports"`
+	// Fallback is what the team does when no LACPDU has been received on
+	// any member for FallbackAfter (a host that PXE-boots, a switch not
+	// configured yet): FallbackNone carries nothing (802.1AX), as before;
+	// FallbackActiveBackup runs one member, the others standing by;
+	// FallbackStatic runs every member as a static LAG. As soon as a
+	// partner speaks, LACP takes over again, without a restart.
+	Fallback      string        `yaml:"fallback"`
+	FallbackAfter time.Duration `yaml:"fallback_after"`
 }
 
 // LinkWatch selects how member link state is watched.
