@@ -89,6 +89,7 @@ func (t *Team) stopARPWatch() {
 	t.arpw = nil
 	for _, m := range t.members {
 		m.watchOK = true
+		t.observeLink(m)
 	}
 }
 
@@ -108,7 +109,7 @@ func (t *Team) arpWatchTick() {
 				m.downs++
 			}
 			m.watchOK = ok
-			t.changed("arp_ping")
+			t.observeLink(m)
 			if ok {
 				t.log.Info("arp_ping: member answered again; up", "member", m.name)
 			} else {

@@ -1,5 +1,7 @@
 package team
 
+import "time"
+
 // Hold timers against flapping (link_watch delay_up and delay_down, as
 // teamd's ethtool watcher and bonding's updelay/downdelay).
 //
@@ -57,6 +59,63 @@ func (h *linkHold) next() (int64, bool) {
 		return h.since + h.delayUp, true
 	}
 	return h.since + h.delayDown, true
+}
+
+// observeLink hands member m's link verdict (carrier and the watcher's)
+// to its hold; the team changes only when the hold lets the change
+// through, now or when expireHolds finds it due.
+func (t *Team) observeLink(m *member) {
+	up := m.carrier && m.watchOK
+	was, pending := m.hold.used, m.hold.raw != m.hold.used
+	if m.hold.observe(up, t.now()) {
+		t.holdChanged(m)
+		return
+	}
+	if up == was {
+		if pending {
+			// Undone before its delay was over: the team never saw it.
+			t.c.linkChangesHeld.Add(1)
+		}
+		return
+	}
+	if due, ok := m.hold.next(); ok {
+		state, delay := "down", "delay_down"
+		if up {
+			state, delay = "up", "delay_up"
+		}
+		t.log.Info("member link "+state+"; held", "member", m.name, delay, time.Duration(due-t.now()))
+	}
+}
+
+// expireHolds lets through the held changes that are due (control
+// goroutine, after every operation and event, and when nextHold is due).
+func (t *Team) expireHolds() {
+	now := t.now()
+	for _, m := range t.members {
+		if m.hold.expire(now) {
+			t.holdChanged(m)
+		}
+	}
+}
+
+func (t *Team) holdChanged(m *member) {
+	state := "down"
+	if m.hold.used {
+		state = "up"
+	}
+	t.changed("link " + state + " on " + m.name)
+}
+
+// nextHold returns the earliest time a held change falls due.
+func (t *Team) nextHold() (int64, bool) {
+	var next int64
+	found := false
+	for _, m := range t.members {
+		if due, ok := m.hold.next(); ok && (!found || due < next) {
+			next, found = due, true
+		}
+	}
+	return next, found
 }
 
 // setDelays changes the delays (a reload); a pending change keeps the

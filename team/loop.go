@@ -124,6 +124,7 @@ func (t *Team) loop() {
 // it must, one snapshot is published if anything changed, and ports that
 // were removed are closed. It returns the errors of closing them.
 func (t *Team) finish() error {
+	t.expireHolds()
 	if t.lacp != nil {
 		t.lacpRun()
 	}
@@ -169,6 +170,9 @@ func (t *Team) nextWake() time.Duration {
 		if next, ok := t.lacp.r.NextDeadline(); ok {
 			d = min(d, max(next-t.monotonic(), 0))
 		}
+	}
+	if next, ok := t.nextHold(); ok {
+		d = min(d, time.Duration(max(next-t.now(), 0)))
 	}
 	now := time.Now()
 	for _, l := range t.later {

@@ -364,6 +364,7 @@ func (t *Team) LinkChanged(name string, carrier bool) {
 		if t.lacp != nil {
 			t.lacp.linkChanged(m.id, carrier)
 		}
+		t.observeLink(m)
 		if !hadMembers && len(t.eligible()) > 0 {
 			// All members down and up again: the team was toggled.
 			t.rebuildXlat("members back up")

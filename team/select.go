@@ -15,7 +15,7 @@ func (t *Team) eligible() []*member {
 		_, dist = t.lacp.collectingDistributing()
 	}
 	for _, m := range t.members {
-		if !m.carrier || !m.watchOK || (t.lacp != nil && !dist[m.id]) {
+		if !m.hold.used || (t.lacp != nil && !dist[m.id]) {
 			continue
 		}
 		if m.cfg.Standby {
@@ -194,7 +194,7 @@ func (t *Team) publish(why string) {
 		// 802.1AX: a member may collect before it distributes.
 		coll, _ := t.lacp.collectingDistributing()
 		for _, m := range t.members {
-			s.collecting[m.id] = m.carrier && m.watchOK && coll[m.id]
+			s.collecting[m.id] = m.hold.used && coll[m.id]
 		}
 	}
 	s.view.Home = make([]int, len(t.vnics))

@@ -1,6 +1,8 @@
 package team
 
 import (
+	"time"
+
 	"slices"
 
 	"github.com/teamd-go/teamd-go/team/config"
@@ -59,6 +61,10 @@ type MemberState struct {
 	// LinkDownCount is how often the member's link (carrier and the
 	// link watcher's verdict) went down.
 	LinkDownCount uint64 `json:"link_down_count"`
+	// Hold is set while a link change waits for delay_up or delay_down:
+	// "up in 350ms" (the team still treats the member as down) or "down
+	// in 80ms".
+	Hold string `json:"hold,omitempty"`
 	// ARPMissed is the number of arp_ping intervals since the member's
 	// last ARP reply (0 with the carrier watcher).
 	ARPMissed int `json:"arp_missed,omitempty"`
@@ -157,6 +163,9 @@ type Counters struct {
 	VNICMoves              uint64 `json:"vnic_moves"`
 	FlowletMoves           uint64 `json:"flowlet_moves"`
 	FlowletMovesRefused    uint64 `json:"flowlet_moves_refused"`
+	LinkChangesHeld        uint64 `json:"link_changes_held"`
+	LACPFallbacks          uint64 `json:"lacp_fallbacks"`
+	LACPFallbacksEnded     uint64 `json:"lacp_fallbacks_ended"`
 	FlowsReassigned        uint64 `json:"flows_reassigned"`
 	ReloadsOK              uint64 `json:"reloads_ok"`
 	ReloadsFailed          uint64 `json:"reloads_failed"`
@@ -209,6 +218,13 @@ func (t *Team) state() State {
 		}
 		if m.carrier && m.watchOK {
 			ms.Link = "up"
+		}
+		if due, ok := m.hold.next(); ok {
+			ms.Hold = "down in "
+			if m.hold.raw {
+				ms.Hold = "up in "
+			}
+			ms.Hold += time.Duration(max(due-now, 0)).Round(time.Millisecond).String()
 		}
 		if t.lacp != nil {
 			if ms.LACP = t.lacp.state(m.id); ms.LACP != nil && ms.LACP.Aggregator >= 0 {
@@ -268,6 +284,9 @@ func (t *Team) state() State {
 		FlowletMoves:           t.balStats().Moves,
 		FlowletMovesRefused:    t.balStats().Refused,
 		FlowsReassigned:        t.balStats().Reassigned,
+		LinkChangesHeld:        c.linkChangesHeld.Load(),
+		LACPFallbacks:          c.lacpFallbacks.Load(),
+		LACPFallbacksEnded:     c.lacpFallbacksEnded.Load(),
 		ReloadsOK:              c.reloadsOK.Load(),
 		ReloadsFailed:          c.reloadsFailed.Load(),
 	}

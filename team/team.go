@@ -176,6 +176,9 @@ type member struct {
 	// watchOK is the link watcher's verdict beyond carrier (arp_ping);
 	// always true with the carrier watcher. Control path.
 	watchOK bool
+	// hold delays what carrier and the watcher say by delay_up and
+	// delay_down; hold.used is what the team goes by. Control path.
+	hold linkHold
 	// downs counts the times carrier or the link watcher's verdict went
 	// from up to down. Control path.
 	downs uint64
@@ -211,6 +214,9 @@ type counters struct {
 	txTranslated           atomic.Uint64
 	arpAnswered            atomic.Uint64
 	vnicMoves              atomic.Uint64
+	linkChangesHeld        atomic.Uint64
+	lacpFallbacks          atomic.Uint64
+	lacpFallbacksEnded     atomic.Uint64
 	reloadsOK              atomic.Uint64
 	reloadsFailed          atomic.Uint64
 	// rxSlowDropped counts Slow Protocols frames dropped because the
@@ -487,7 +493,8 @@ func (t *Team) addMember(mc config.Member) error {
 		return fmt.Errorf("open member %q: %w", mc.Name, err)
 	}
 	m := &member{id: id, cfg: mc, mac: l.MAC, carrier: l.Carrier, watchOK: true,
-		delays: &t.delays, clock: t.now, measure: &t.measure}
+		delays: &t.delays, clock: t.now, measure: &t.measure,
+		hold: newLinkHold(l.Carrier, int64(mc.DelayUp), int64(mc.DelayDown))}
 	m.txq, _ = dp.(dataplane.TxQueuer)
 	t.delays.Forget(id) // the ID's previous member's estimate
 
@@ -530,6 +537,8 @@ func (t *Team) updateMember(mc config.Member) error {
 		return fmt.Errorf("member %q: %w", mc.Name, ErrNoSuchPort)
 	}
 	m.cfg = mc
+	m.hold.setDelays(int64(mc.DelayUp), int64(mc.DelayDown))
+	t.observeLink(m)
 	if t.lacp != nil {
 		t.lacp.memberChanged(m)
 	}

@@ -540,7 +540,7 @@ func TestLACPFallbackConfig(t *testing.T) {
 	}
 	for _, bad := range []struct{ body, want string }{
 		{"team: t0\nmode: lacp\nmembers:\n  - name: eth1\nlacp:\n  fallback: roundrobin\n", `lacp.fallback: want none, active-backup or static; got "roundrobin"`},
-		{"team: t0\nmode: lacp\nmembers:\n  - name: eth1\nlacp:\n  fallback_after: 0s\n", "lacp.fallback_after: 0s is out of range"},
+		{"team: t0\nmode: lacp\nmembers:\n  - name: eth1\nlacp:\n  fallback: static\n  fallback_after: 0s\n", "lacp.fallback_after: 0s is out of range"},
 		{`{"device": "t0", "runner": {"name": "lacp", "fallback": "maybe"}, "ports": {"eth1": {}}}`, `runner.fallback: want none, active-backup or static; got "maybe"`},
 	} {
 		if _, err := Parse([]byte(bad.body), "bad"); err == nil || !strings.Contains(err.Error(), bad.want) {

@@ -238,8 +238,11 @@ func (v *validator) combinations(c *Config, modeOK, balanceOK bool) {
 // error outside mode lacp (Parse reports that).
 func (v *validator) lacp(c *Config, modeOK bool) {
 	v.enum("lacp.rate", c.LACP.Rate, rates)
-	v.enum("lacp.fallback", c.LACP.Fallback, fallbacks)
-	if c.LACP.FallbackAfter <= 0 || c.LACP.FallbackAfter > MaxHoldDelay {
+	// A Config built in code may leave fallback empty: none.
+	if c.LACP.Fallback != "" {
+		v.enum("lacp.fallback", c.LACP.Fallback, fallbacks)
+	}
+	if fb := c.LACP.Fallback; fb != "" && fb != FallbackNone && (c.LACP.FallbackAfter <= 0 || c.LACP.FallbackAfter > MaxHoldDelay) {
 		v.add("lacp.fallback_after", "%s is out of range: want more than 0, at most %s (default %s)",
 			formatDuration(c.LACP.FallbackAfter), formatDuration(MaxHoldDelay), formatDuration(DefaultLACPFallbackAfter))
 	}

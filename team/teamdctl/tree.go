@@ -136,11 +136,18 @@ func ifinfo(name string, i Iface) obj {
 }
 
 // linkWatch is the member's watcher in teamd's terms: teamd-go's carrier
-// watcher is teamd's ethtool watcher (no delays), arp_ping keeps its name
-// and shows all of teamd's keys.
+// watcher is teamd's ethtool watcher (with the member's hold times, in
+// milliseconds), arp_ping keeps its name and shows all of teamd's keys.
 func linkWatch(c *config.Config, m *team.MemberState) obj {
 	if c.LinkWatch.Name != config.LinkWatchARPPing {
-		return obj{"name": "ethtool", "up": m.Carrier, "down_count": int(m.LinkDownCount), "delay_up": 0, "delay_down": 0}
+		up, down := c.LinkWatch.DelayUp, c.LinkWatch.DelayDown
+		for _, mc := range c.Members {
+			if mc.Name == m.Name {
+				up, down = mc.DelayUp, mc.DelayDown
+			}
+		}
+		return obj{"name": "ethtool", "up": m.Carrier, "down_count": int(m.LinkDownCount),
+			"delay_up": int(up.Milliseconds()), "delay_down": int(down.Milliseconds())}
 	}
 	lw := &c.LinkWatch
 	return obj{
