@@ -164,8 +164,6 @@ type Counters struct {
 	FlowletMoves           uint64 `json:"flowlet_moves"`
 	FlowletMovesRefused    uint64 `json:"flowlet_moves_refused"`
 	LinkChangesHeld        uint64 `json:"link_changes_held"`
-	LACPFallbacks          uint64 `json:"lacp_fallbacks"`
-	LACPFallbacksEnded     uint64 `json:"lacp_fallbacks_ended"`
 	FlowsReassigned        uint64 `json:"flows_reassigned"`
 	ReloadsOK              uint64 `json:"reloads_ok"`
 	ReloadsFailed          uint64 `json:"reloads_failed"`
@@ -285,8 +283,6 @@ func (t *Team) state() State {
 		FlowletMovesRefused:    t.balStats().Refused,
 		FlowsReassigned:        t.balStats().Reassigned,
 		LinkChangesHeld:        c.linkChangesHeld.Load(),
-		LACPFallbacks:          c.lacpFallbacks.Load(),
-		LACPFallbacksEnded:     c.lacpFallbacksEnded.Load(),
 		ReloadsOK:              c.reloadsOK.Load(),
 		ReloadsFailed:          c.reloadsFailed.Load(),
 	}
