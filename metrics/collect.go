@@ -198,6 +198,8 @@ var counterHelp = map[string]string{
 	"flowlet_moves_refused":          "balance dynamic, flowlet_gap auto: flowlets that stayed on their member because they had been idle for less than the margin plus the measured delay difference.",
 	"flows_reassigned":               "balance dynamic: flows moved at once because their member left.",
 	"link_changes_held":              "Link changes of members undone before their delay_up or delay_down was over: flaps the team never acted on.",
+	"lacp_fallbacks":                 "Times a LACP team heard no LACPDU for fallback_after and fell back to active-backup or static.",
+	"lacp_fallbacks_ended":           "Times a partner's LACPDU ended a fallback and LACP took over again.",
 	"reloads_ok":                     "Configuration reloads applied.",
 	"reloads_failed":                 "Configuration reloads rejected; the running configuration was kept.",
 }

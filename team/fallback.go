@@ -1,6 +1,12 @@
 package team
 
-import "github.com/teamd-go/teamd-go/team/config"
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/teamd-go/teamd-go/team/config"
+)
 
 // LACP fallback (lacp.fallback, lacp.fallback_after): a LACP team whose
 // members hear no partner (a host that PXE-boots, a switch port not
@@ -29,15 +35,20 @@ func newLACPFallback(kind string, after, now int64) lacpFallback {
 // enabled reports whether the team falls back at all.
 func (f *lacpFallback) enabled() bool { return f.kind != "" && f.kind != config.FallbackNone }
 
-// heardPDU records a LACPDU received at now and reports whether that ends
-// the fallback.
-func (f *lacpFallback) heardPDU(now int64) bool {
-	f.heard = now
-	if f.active {
-		f.active, f.since = false, now
-		return true
+// heardPDU records a LACPDU received at now: no fallback begins for
+// another after.
+func (f *lacpFallback) heardPDU(now int64) { f.heard = now }
+
+// partnerUp ends the fallback at now because LACP distributes again (a
+// partner spoke and agreed), and reports whether it was on. The fallback
+// is kept until then, not dropped at the first LACPDU, so that traffic
+// goes on while the two ends negotiate.
+func (f *lacpFallback) partnerUp(now int64) bool {
+	if !f.active {
+		return false
 	}
-	return false
+	f.active, f.since = false, now
+	return true
 }
 
 // expire reports whether fallback begins at now: no LACPDU for after.
@@ -65,4 +76,36 @@ func (f *lacpFallback) reconfigure(kind string, after int64) {
 	if !f.enabled() {
 		f.active = false
 	}
+}
+
+// fallbackRun starts the fallback when it is due (control goroutine,
+// after every operation and event, and when its deadline is due).
+func (t *Team) fallbackRun() {
+	fb := &t.lacp.fb
+	if fb.active {
+		if _, dist := t.lacp.collectingDistributing(); slices.Contains(dist[:], true) && fb.partnerUp(t.now()) {
+			t.c.lacpFallbacksEnded.Add(1)
+			t.log.Info("lacp: the partner agreed; LACP takes over from the fallback", "fallback", fb.kind)
+			t.changed("lacp partner")
+		}
+		return
+	}
+	if fb.expire(t.now()) {
+		t.c.lacpFallbacks.Add(1)
+		t.log.Warn("lacp: no LACPDU on any member; falling back", "fallback", fb.kind,
+			"after", time.Duration(fb.after))
+		t.changed("lacp fallback")
+	}
+}
+
+// fallbackState is State's lacp_fallback ("" without a fallback).
+func (t *Team) fallbackState() string {
+	if t.lacp == nil || !t.lacp.fb.enabled() {
+		return ""
+	}
+	fb := &t.lacp.fb
+	if fb.active {
+		return fmt.Sprintf("%s: no LACPDU on any member for %s", fb.kind, time.Duration(fb.after))
+	}
+	return "lacp: a partner spoke " + time.Duration(t.now()-fb.heard).Round(time.Millisecond).String() + " ago"
 }

@@ -21,6 +21,7 @@ type lacpMode struct {
 	t      *Team
 	r      *lacp.Runner
 	frames [][]byte // reused by flush
+	fb     lacpFallback
 }
 
 type slowFrame struct {
@@ -71,7 +72,7 @@ func (t *Team) startLACP() error {
 		}
 		_ = r.SetLink(m.id, m.carrier, now)
 	}
-	t.lacp = &lacpMode{t: t, r: r}
+	t.lacp = &lacpMode{t: t, r: r, fb: newLACPFallback(t.cfg.LACP.Fallback, int64(t.cfg.LACP.FallbackAfter), t.now())}
 	t.log.Info("lacp started", "system", frame.MAC(sys), "system_priority", t.cfg.LACP.SystemPriority,
 		"active", t.cfg.LACP.Active, "rate", t.cfg.LACP.Rate)
 	return nil
@@ -103,6 +104,10 @@ func (t *Team) lacpFrame(f slowFrame) {
 	}
 	if err := t.lacp.r.HandleFrame(f.member, f.eth, t.monotonic()); err != nil {
 		t.c.rxSlowMalformed.Add(1)
+		return
+	}
+	if len(f.eth) > 14 && f.eth[14] == 1 { // a LACPDU: a partner speaks
+		t.lacp.fb.heardPDU(t.now())
 	}
 }
 

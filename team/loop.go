@@ -127,6 +127,7 @@ func (t *Team) finish() error {
 	t.expireHolds()
 	if t.lacp != nil {
 		t.lacpRun()
+		t.fallbackRun()
 	}
 	if t.dirty != "" {
 		t.publish(t.dirty)
@@ -169,6 +170,11 @@ func (t *Team) nextWake() time.Duration {
 	if t.lacp != nil {
 		if next, ok := t.lacp.r.NextDeadline(); ok {
 			d = min(d, max(next-t.monotonic(), 0))
+		}
+	}
+	if t.lacp != nil {
+		if next, ok := t.lacp.fb.next(); ok {
+			d = min(d, time.Duration(max(next-t.now(), 0)))
 		}
 	}
 	if next, ok := t.nextHold(); ok {

@@ -333,6 +333,7 @@ func (t *Team) setMode(m mode, name string) {
 func (t *Team) setLACP(l config.LACP) {
 	t.cfg.LACP = l
 	if t.lacp != nil {
+		t.lacp.fb.reconfigure(l.Fallback, int64(l.FallbackAfter))
 		if err := t.lacp.reconfigure(t.cfg); err != nil {
 			t.log.Error("lacp reconfigure", "err", err)
 		}

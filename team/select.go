@@ -15,7 +15,7 @@ func (t *Team) eligible() []*member {
 		_, dist = t.lacp.collectingDistributing()
 	}
 	for _, m := range t.members {
-		if !m.hold.used || (t.lacp != nil && !dist[m.id]) {
+		if !m.hold.used || (t.lacp != nil && !t.lacp.fb.active && !dist[m.id]) {
 			continue
 		}
 		if m.cfg.Standby {
@@ -25,7 +25,17 @@ func (t *Team) eligible() []*member {
 		}
 	}
 	if len(up) == 0 {
-		return standby
+		up = standby
+	}
+	if t.lacp != nil && t.lacp.fb.active && t.lacp.fb.kind == config.FallbackActiveBackup && len(up) > 1 {
+		// Fallen back to active-backup: the first member carries.
+		best := up[0]
+		for _, m := range up[1:] {
+			if better(m, best) {
+				best = m
+			}
+		}
+		return []*member{best}
 	}
 	return up
 }
@@ -190,7 +200,7 @@ func (t *Team) publish(why string) {
 		s.view.Members = append(s.view.Members, m.id)
 		s.collecting[m.id] = true
 	}
-	if t.lacp != nil {
+	if t.lacp != nil && !t.lacp.fb.active {
 		// 802.1AX: a member may collect before it distributes.
 		coll, _ := t.lacp.collectingDistributing()
 		for _, m := range t.members {

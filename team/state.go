@@ -25,6 +25,9 @@ type State struct {
 	Counters Counters      `json:"counters"`
 	// RxTranslation is the translation table when rx_translation is on.
 	RxTranslation *XlatState `json:"rx_translation,omitempty"`
+	// LACPFallback says, in mode lacp with a fallback, whether the team
+	// runs LACP or its fallback, and why.
+	LACPFallback string `json:"lacp_fallback,omitempty"`
 	// Flowlets is dynamic's flowlet gap, with balance dynamic only.
 	Flowlets *FlowletState `json:"flowlets,omitempty"`
 }
@@ -164,6 +167,8 @@ type Counters struct {
 	FlowletMoves           uint64 `json:"flowlet_moves"`
 	FlowletMovesRefused    uint64 `json:"flowlet_moves_refused"`
 	LinkChangesHeld        uint64 `json:"link_changes_held"`
+	LACPFallbacks          uint64 `json:"lacp_fallbacks"`
+	LACPFallbacksEnded     uint64 `json:"lacp_fallbacks_ended"`
 	FlowsReassigned        uint64 `json:"flows_reassigned"`
 	ReloadsOK              uint64 `json:"reloads_ok"`
 	ReloadsFailed          uint64 `json:"reloads_failed"`
@@ -283,10 +288,13 @@ func (t *Team) state() State {
 		FlowletMovesRefused:    t.balStats().Refused,
 		FlowsReassigned:        t.balStats().Reassigned,
 		LinkChangesHeld:        c.linkChangesHeld.Load(),
+		LACPFallbacks:          c.lacpFallbacks.Load(),
+		LACPFallbacksEnded:     c.lacpFallbacksEnded.Load(),
 		ReloadsOK:              c.reloadsOK.Load(),
 		ReloadsFailed:          c.reloadsFailed.Load(),
 	}
 	st.RxTranslation = t.xlatState()
+	st.LACPFallback = t.fallbackState()
 	st.Flowlets = t.flowletState(s, now)
 	return st
 }

@@ -215,6 +215,8 @@ type counters struct {
 	arpAnswered            atomic.Uint64
 	vnicMoves              atomic.Uint64
 	linkChangesHeld        atomic.Uint64
+	lacpFallbacks          atomic.Uint64
+	lacpFallbacksEnded     atomic.Uint64
 	reloadsOK              atomic.Uint64
 	reloadsFailed          atomic.Uint64
 	// rxSlowDropped counts Slow Protocols frames dropped because the

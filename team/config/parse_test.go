@@ -530,13 +530,6 @@ func TestLACPFallbackConfig(t *testing.T) {
 		{`{"device": "t0", "runner": {"name": "lacp", "fallback": "static"}, "ports": {"eth1": {}}}`, FallbackStatic, 3 * time.Second},
 	} {
 		c, err := Parse([]byte(tc.body), "f")
-		if tc.fallback != FallbackNone {
-			// Until the team implements it, a fallback is refused.
-			if err == nil || !strings.Contains(err.Error(), "not implemented yet") {
-				t.Errorf("%q: %v, want fallback refused as not implemented", tc.body, err)
-			}
-			continue
-		}
 		if err != nil {
 			t.Errorf("%q: %v", tc.body, err)
 			continue
@@ -546,6 +539,7 @@ func TestLACPFallbackConfig(t *testing.T) {
 		}
 	}
 	for _, bad := range []struct{ body, want string }{
+		{"team: t0\nmode: lacp\nmembers:\n  - name: eth1\nlacp:\n  fallback: static\n  fallback_after: 0s\n", "lacp.fallback_after: 0s is out of range"},
 		{"team: t0\nmode: lacp\nmembers:\n  - name: eth1\nlacp:\n  fallback: roundrobin\n", `lacp.fallback: want none, active-backup or static; got "roundrobin"`},
 		{`{"device": "t0", "runner": {"name": "lacp", "fallback": "maybe"}, "ports": {"eth1": {}}}`, `runner.fallback: want none, active-backup or static; got "maybe"`},
 	} {

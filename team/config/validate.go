@@ -239,8 +239,8 @@ func (v *validator) combinations(c *Config, modeOK, balanceOK bool) {
 func (v *validator) lacp(c *Config, modeOK bool) {
 	v.enum("lacp.rate", c.LACP.Rate, rates)
 	// A Config built in code may leave fallback empty: none.
-	if c.LACP.Fallback != "" && v.enum("lacp.fallback", c.LACP.Fallback, fallbacks) && c.LACP.Fallback != FallbackNone {
-		v.add("lacp.fallback", "%q is not implemented yet: only none", c.LACP.Fallback)
+	if c.LACP.Fallback != "" {
+		v.enum("lacp.fallback", c.LACP.Fallback, fallbacks)
 	}
 	if fb := c.LACP.Fallback; fb != "" && fb != FallbackNone && (c.LACP.FallbackAfter <= 0 || c.LACP.FallbackAfter > MaxHoldDelay) {
 		v.add("lacp.fallback_after", "%s is out of range: want more than 0, at most %s (default %s)",
