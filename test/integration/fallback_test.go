@@ -15,13 +15,14 @@ func fallbackConfig(fallback string) string {
 	return lacpConfig(true, "fast") + "  fallback: " + fallback + "\n  fallback_after: 2s\n"
 }
 
-// TestLACPFallbackWithOVS: Open vSwitch's bond has LACP off; the team
-// hears no LACPDU, falls back to active-backup after fallback_after and
-// traffic flows; then LACP is turned on in OVS at run time and the team
+// TestLACPFallbackWithOVS: Open vSwitch's ports are not configured for
+// LACP (plain ports, as an unconfigured switch); the team hears no
+// LACPDU, falls back to active-backup after fallback_after and traffic
+// flows; then OVS bonds the ports with LACP at run time and the team
 // aggregates without a restart (the loss of a ping stream across the
 // change is logged).
 func TestLACPFallbackWithOVS(t *testing.T) {
-	tp, sw := newOVSTopo(t, "lacp=off", "bond_mode=active-backup")
+	tp, sw := newOVSTopo(t)
 	d := tp.start(t, tp.config(fallbackConfig("active-backup")))
 	nstest.Eventually(t, 15*time.Second, func() error {
 		st := d.state()
@@ -51,9 +52,12 @@ func TestLACPFallbackWithOVS(t *testing.T) {
 		done <- result{tx, rx}
 	}()
 	time.Sleep(500 * time.Millisecond)
-	if _, err := sw.Vsctl("set", "port", "bond0", "lacp=active", "bond_mode=balance-tcp", "other_config:lacp-time=fast"); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{"p1", "p2"} {
+		if _, err := sw.Vsctl("del-port", "br0", p); err != nil {
+			t.Fatal(err)
+		}
 	}
+	must(t, sw.AddBond("br0", "bond0", []string{"p1", "p2"}, "lacp=active", "bond_mode=balance-tcp", "other_config:lacp-time=fast"))
 	waitAggregated(t, d, sw)
 	r := <-done
 	st := d.state()
@@ -67,7 +71,7 @@ func TestLACPFallbackWithOVS(t *testing.T) {
 // TestLACPNoFallbackWithOVS: fallback none is today's behaviour: with
 // LACP off in OVS the team carries nothing.
 func TestLACPNoFallbackWithOVS(t *testing.T) {
-	tp, _ := newOVSTopo(t, "lacp=off", "bond_mode=active-backup")
+	tp, _ := newOVSTopo(t)
 	d := tp.start(t, tp.config(fallbackConfig("none")))
 	time.Sleep(4 * time.Second) // twice fallback_after
 	st := d.state()
