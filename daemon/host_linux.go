@@ -56,6 +56,27 @@ func (p takenPort) Close() error {
 	return errors.Join(p.Port.Close(), p.taken.Restore())
 }
 
+// queuedPort is a takenPort whose socket reports its transmit queue
+// (dataplane.TxQueuer, AF_PACKET's SIOCOUTQ): the wrapper must keep that
+// method visible, or flowlet_gap: auto measures nothing on the member.
+type queuedPort struct {
+	takenPort
+	q dataplane.TxQueuer
+}
+
+func (p queuedPort) TxQueued() (int, error) { return p.q.TxQueued() }
+
+var _ dataplane.TxQueuer = queuedPort{}
+
+// wrap returns the taken port, keeping the optional interfaces of p.
+func wrap(p dataplane.Port, taken *link.Taken) dataplane.Port {
+	tp := takenPort{Port: p, taken: taken}
+	if q, ok := p.(dataplane.TxQueuer); ok {
+		return queuedPort{takenPort: tp, q: q}
+	}
+	return tp
+}
+
 func (h *host) open(name string) (dataplane.Port, team.Link, error) {
 	taken, err := link.Takeover(name, link.TakeoverOptions{})
 	if err != nil {
@@ -87,7 +108,7 @@ func (h *host) open(name string) (dataplane.Port, team.Link, error) {
 		_ = taken.Restore()
 		return nil, team.Link{}, err
 	}
-	return takenPort{Port: p, taken: taken}, team.Link{MAC: frame.MAC(ev.MAC), Carrier: ev.Carrier}, nil
+	return wrap(p, taken), team.Link{MAC: frame.MAC(ev.MAC), Carrier: ev.Carrier}, nil
 }
 
 func (h *host) OpenMember(name string) (dataplane.Port, team.Link, error) {
