@@ -54,6 +54,12 @@ PRIV_PKGS  = $(shell $(TEST_DEPS) | awk -v h='$(addprefix $(MODULE)/,$(HARNESS))
 ALL_PKGS   = $(shell $(GO) list ./...)
 UNIT_PKGS  = $(filter-out $(PRIV_PKGS),$(ALL_PKGS))
 
+# RACE_PRIV are privileged packages whose tests also drive in-process
+# code with fakes (the load-balancer emulator's forwarder, the metrics
+# collector, the probe stream): they run a second time under the race
+# detector, as they did before the tiers were derived.
+RACE_PRIV := ./lab/lbemu/ ./metrics/ ./internal/udpprobe/
+
 # XDP_IT are the integration tests that run a second time with every
 # daemon on backend: xdp (TEAMD_TEST_BACKEND); the first pass runs them
 # all on the default backend, af_packet.
@@ -64,6 +70,7 @@ test: deps build check-generate
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 	$(GO) test -count=1 -run 'Alloc' $(UNIT_PKGS)
 	$(GO) test -count=1 -timeout 60m -p 1 $(PRIV_PKGS)
+	$(GO) test -race -count=1 -p 1 $(RACE_PRIV)
 	TEAMD_TEST_BACKEND=xdp $(GO) test -count=1 -timeout 30m -p 1 -run '$(XDP_IT)' ./test/integration/
 
 unit:
