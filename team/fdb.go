@@ -46,6 +46,8 @@ type fdbEntry struct {
 	// ipv4 is the last IPv4 source address seen from this MAC (for
 	// gratuitous ARP on failover), 0 if none.
 	ipv4 atomic.Uint32
+	// ipv6 is the IPv6 addresses seen from this MAC (fdb6.go).
+	ipv6 ipv6Set
 }
 
 type fdb struct {
@@ -153,6 +155,7 @@ func (f *fdb) storeLocked(old map[frame.MAC]*fdbEntry, mac frame.MAC, vnic int, 
 	e.lastSeen.Store(now)
 	if prev, ok := old[mac]; ok {
 		e.ipv4.Store(prev.ipv4.Load())
+		e.ipv6.copyFrom(&prev.ipv6)
 	}
 	m[mac] = e
 	f.table.Store(&m)

@@ -152,6 +152,7 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 		switch verdict {
 		case learnOK:
 			learnIPv4(e, f, eth)
+			learnIPv6(e, f, eth, now)
 		case learnSpoofed:
 			// Never sent anywhere: not to a member (the physical
 			// switch would move the MAC), not to another vnic.
@@ -284,5 +285,17 @@ func learnIPv4(e *fdbEntry, f *frame.Frame, eth []byte) {
 	}
 	if ip != 0 && e.ipv4.Load() != ip {
 		e.ipv4.Store(ip)
+	}
+}
+
+// learnIPv6 remembers the IPv6 addresses a MAC speaks for (its source
+// addresses, and the target of its neighbour advertisements), used to
+// announce them by unsolicited neighbour advertisement after a failover.
+func learnIPv6(e *fdbEntry, f *frame.Frame, eth []byte, now int64) {
+	if f.EtherType != frame.EtherTypeIPv6 || !f.HasIP {
+		return
+	}
+	if learnableIPv6(f.SrcIP) {
+		e.ipv6.learn(f.SrcIP, now)
 	}
 }
