@@ -1,7 +1,8 @@
 // Package frame parses Ethernet frames into a caller-owned struct without
 // allocating: MAC addresses, VLAN tag, EtherType, IPv4/IPv6 addresses and
 // TCP/UDP/SCTP ports, gathered into a comparable flow key, and where an
-// ARP packet starts (read it with the neigh.ARP view).
+// ARP packet or an IPv6 neighbour solicitation or advertisement starts
+// (read them with the neigh.ARP and neigh.ND views).
 package frame
 
 import (
@@ -122,6 +123,11 @@ type Frame struct {
 	// fields are not part of the Key: a flow hash sees an ARP frame by
 	// its MACs only, as teamd's tx_hash does.
 	ARP bool
+	// ND is set for an IPv6 neighbour solicitation or advertisement that
+	// neigh.ND accepts (ICMPv6 right after the IPv6 header, hop limit
+	// 255, checksum and options right): neigh.ND(eth[f.L3:]) reads it.
+	// Its Key is the IPv6 one (Proto ProtoICMPv6, no ports).
+	ND bool
 }
 
 var v4InV6Prefix = [12]byte{10: 0xff, 11: 0xff}
@@ -214,9 +220,23 @@ func Parse(eth []byte, f *Frame) error {
 			break
 		}
 		f.Proto = next
+		if next == ProtoICMPv6 && l4 == off+40 && isND(eth[off:]) {
+			f.ND = true
+		}
 		parseL4(eth, l4, f)
 	}
 	return nil
+}
+
+// isND reports whether the IPv6 packet ip (ICMPv6 as next header) is a
+// valid NS or NA: the type is looked at first, so other ICMPv6 messages
+// cost no checksum.
+func isND(ip []byte) bool {
+	if len(ip) < 41 {
+		return false
+	}
+	t := neigh.NDType(ip[40])
+	return (t == neigh.TypeNeighborSolicitation || t == neigh.TypeNeighborAdvertisement) && neigh.ND(ip).IsValid()
 }
 
 func parseL4(eth []byte, off int, f *Frame) {

@@ -16,6 +16,17 @@ func arp4(vlan bool) []byte {
 	return b
 }
 
+// ns6 returns a neighbour solicitation for 2001:db8::2, tagged with
+// VLAN 42 if vlan.
+func ns6(vlan bool) []byte {
+	mac := [6]byte{0x02, 0, 0, 0, 0, 1}
+	b := neigh.AppendNS(nil, mac, neigh.LinkLocal(mac), [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 2})
+	if vlan {
+		b = append(b[:12:12], append([]byte{0x81, 0x00, 0x00, 0x2a}, b[12:]...)...)
+	}
+	return b
+}
+
 // udp4 returns an Ethernet+IPv4+UDP frame, tagged with VLAN 42 if vlan.
 func udp4(vlan bool) []byte {
 	b := make([]byte, 0, 64)
@@ -87,6 +98,34 @@ func TestParse(t *testing.T) {
 				t.Errorf("got %+v", f)
 			}
 		}},
+		{name: "nd", in: ns6(false), check: func(t *testing.T, f *Frame) {
+			if !f.ND || f.L3 != 14 || !f.HasIP || f.Proto != ProtoICMPv6 || f.L4 != 0 || f.ARP {
+				t.Fatalf("got %+v", f)
+			}
+			if n := neigh.ND(ns6(false)[f.L3:]); n.Type() != neigh.TypeNeighborSolicitation || n.Target()[15] != 2 {
+				t.Errorf("type %d, target %x", n.Type(), n.Target())
+			}
+		}},
+		{name: "vlan nd", in: ns6(true), check: func(t *testing.T, f *Frame) {
+			if !f.ND || f.L3 != 18 || !f.Tagged || f.VLAN != 42 {
+				t.Errorf("got %+v", f)
+			}
+		}},
+		{name: "nd with a bad checksum", in: func() []byte { b := ns6(false); b[14+40+2] ^= 1; return b }(), check: func(t *testing.T, f *Frame) {
+			if f.ND || !f.HasIP || f.Proto != ProtoICMPv6 {
+				t.Errorf("got %+v", f)
+			}
+		}},
+		{name: "icmpv6 echo", in: func() []byte { b := ns6(false); b[14+40] = 128; return b }(), check: func(t *testing.T, f *Frame) {
+			if f.ND || f.Proto != ProtoICMPv6 {
+				t.Errorf("got %+v", f)
+			}
+		}},
+		{name: "truncated nd", in: ns6(false)[:14+41], check: func(t *testing.T, f *Frame) {
+			if f.ND {
+				t.Errorf("got %+v", f)
+			}
+		}},
 		{name: "truncated ip", in: udp4(false)[:20], check: func(t *testing.T, f *Frame) {
 			if f.HasIP || f.EtherType != EtherTypeIPv4 {
 				t.Errorf("got %+v", f)
@@ -125,7 +164,7 @@ func TestParseMAC(t *testing.T) {
 }
 
 func TestParseAllocs(t *testing.T) {
-	for name, b := range map[string][]byte{"udp4": udp4(true), "arp": arp4(true)} {
+	for name, b := range map[string][]byte{"udp4": udp4(true), "arp": arp4(true), "nd": ns6(true)} {
 		var f Frame
 		if n := testing.AllocsPerRun(1000, func() { _ = Parse(b, &f) }); n != 0 {
 			t.Errorf("Parse(%s) allocates %v times per frame", name, n)
@@ -144,6 +183,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(v6)
 	f.Add(arp4(false))
 	f.Add(arp4(true))
+	f.Add(ns6(false))
+	f.Add(ns6(true))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fr Frame
 		_ = Parse(b, &fr)
@@ -152,6 +193,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if fr.ARP && !neigh.ARP(b[fr.L3:]).IsValid() {
 			t.Fatalf("ARP set, but no valid ARP packet at offset %d of %x", fr.L3, b)
+		}
+		if fr.ND && (fr.ARP || !neigh.ND(b[fr.L3:]).IsValid()) {
+			t.Fatalf("ND set, but no valid NS/NA at offset %d of %x", fr.L3, b)
 		}
 	})
 }

@@ -1,18 +1,21 @@
 // Package neigh reads and builds the frames of neighbour resolution: ARP
 // for IPv4 (RFC 826), with its reverse form RARP (RFC 903) that
-// hypervisors send to announce a migrated VM. IPv6 neighbour discovery
-// (RFC 4861) will sit beside it, in the same shape.
+// hypervisors send to announce a migrated VM, and IPv6 neighbour
+// discovery's solicitations and advertisements (RFC 4861) in the same
+// shape.
 //
-// Reading is through byte views over a received frame (ARP), in the
+// Reading is through byte views over a received frame (ARP, ND), in the
 // style of gVisor's pkg/tcpip/header: a validity check, then accessors
 // at fixed offsets, with no copy and no allocation; setters rewrite a
 // field in place. Building is append-style (AppendRequest, AppendReply,
 // ...): the caller passes the buffer, and a buffer with room for
-// FrameLen more bytes is filled without allocating. Packet is the same
-// content as a struct with UnmarshalBinary for code off the hot path.
+// FrameLen (NDFrameLen for ND) more bytes is filled without allocating.
+// Packet and NDPacket are the same content as a struct with
+// UnmarshalBinary for code off the hot path.
 //
 // The package imports only the standard library; addresses are plain
-// arrays, so frame.MAC and [4]byte IPv4 addresses pass as they are.
+// arrays, so frame.MAC, [4]byte IPv4 and [16]byte IPv6 addresses pass
+// as they are.
 package neigh
 
 import "encoding/binary"
