@@ -15,7 +15,9 @@ const announceRepeat = 200 * time.Millisecond
 
 // announce tells the physical switch that v's MACs now live behind
 // member m: for each MAC a RARP frame (as hypervisors announce a migrated
-// VM) and, when its IPv4 address is known, a gratuitous ARP. Only in
+// VM), when its IPv4 address is known a gratuitous ARP, and an
+// unsolicited neighbour advertisement for each IPv6 address it is known
+// to speak for (as bonding's num_unsol_na). Only in
 // switch-independent mode: a LAG is one port to the switch. Control
 // goroutine; the repetition is deferred work of the control goroutine.
 func (t *Team) announce(v *vnic, m *member) {
@@ -32,6 +34,9 @@ func (t *Team) announce(v *vnic, m *member) {
 		if e := t.fdb.entry(mac); e != nil {
 			if ip := e.ipv4.Load(); ip != 0 {
 				frames = append(frames, gratuitousARP(mac, ip))
+			}
+			for _, ip := range e.ipv6.addrs() {
+				frames = append(frames, unsolicitedNA(mac, ip.As16()))
 			}
 		}
 	}
@@ -59,12 +64,20 @@ func gratuitousARP(mac frame.MAC, ip uint32) []byte {
 	return neigh.AppendGratuitous(newControlFrame(), mac, ipv4(ip))
 }
 
+// unsolicitedNA builds an unsolicited neighbour advertisement for ip
+// from mac to all nodes (virtio header included), with the override flag:
+// neighbours that cache ip update it to mac, and the switch learns mac
+// on the port it arrives from (RFC 4861 7.2.6).
+func unsolicitedNA(mac frame.MAC, ip [16]byte) []byte {
+	return neigh.AppendUnsolicitedNA(newControlFrame(), mac, ip, neigh.FlagOverride)
+}
+
 // newControlFrame returns a zero virtio-net header with room for one
-// neigh frame after it. The team's own frames are rare (announcements,
+// neigh frame (ARP or neighbour discovery) after it. The team's own frames are rare (announcements,
 // arp_ping probes) and outlive the call that builds them, so each gets
 // its own buffer.
 func newControlFrame() []byte {
-	return make([]byte, dataplane.VnetHdrLen, dataplane.VnetHdrLen+neigh.FrameLen)
+	return make([]byte, dataplane.VnetHdrLen, dataplane.VnetHdrLen+max(neigh.FrameLen, neigh.NDFrameLen))
 }
 
 // ipv4 turns the uint32 form the fdb keeps into address bytes.
