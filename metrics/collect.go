@@ -194,6 +194,7 @@ var counterHelp = map[string]string{
 	"rx_translation_miss":            "rx_translation: frames for the team MAC dropped because no VM holds their destination IP.",
 	"tx_translated":                  "rx_translation: frames from VMs sent with the team MAC as source.",
 	"arp_answered":                   "rx_translation: ARP requests for VMs' IPs answered by the team.",
+	"nd_answered":                    "rx_translation: IPv6 neighbour solicitations for VMs' addresses answered by the team.",
 	"flowlet_moves":                  "balance dynamic: flowlets sent on another member than the previous flowlet of their flow.",
 	"flowlet_moves_refused":          "balance dynamic, flowlet_gap auto: flowlets that stayed on their member because they had been idle for less than the margin plus the measured delay difference.",
 	"flows_reassigned":               "balance dynamic: flows moved at once because their member left.",

@@ -361,20 +361,18 @@ func (t *Team) peek(s *snapshot, v *vnic, f *frame.Frame, size int, now int64) l
 
 // explainXlatTx is xlat.tx without its effects.
 func (t *Team) explainXlatTx(s *snapshot, x *xlat, f *frame.Frame, eth []byte, v *vnic, e *Explanation) {
-	var ip [4]byte
-	switch {
-	case untaggedARP(f, eth) != nil:
-		ip = untaggedARP(f, eth).SenderIP()
-	case f.EtherType == frame.EtherTypeIPv4 && f.HasIP:
-		ip, _ = frame.IPv4(f.SrcIP)
-	}
+	ip := txAddr(f, eth)
 	xe := &ExplainedXlat{Action: "source rewritten to the team MAC", Learn: t.learnName(x), TeamMAC: x.teamMAC.String()}
-	if ip != ([4]byte{}) {
-		xe.IP = netip.AddrFrom4(ip).String()
+	if bindable(ip) {
+		xe.IP = netip.AddrFrom16(ip).Unmap().String()
+		how := "gratuitous ARP"
+		if _, v4 := frame.IPv4(ip); !v4 {
+			how = "unsolicited neighbour advertisement"
+		}
 		switch b, ok := (*x.table.Load())[ip]; {
 		case f.Src.IsMulticast():
 		case !ok:
-			e.step("rx_translation: %s is new: bound to %v on %s, and announced by gratuitous ARP from the team MAC", xe.IP, f.Src, v.name)
+			e.step("rx_translation: %s is new: bound to %v on %s, and announced by %s from the team MAC", xe.IP, f.Src, v.name, how)
 		case b.mac == f.Src && b.vnic == v.id:
 			xe.Binding, xe.BindingVNIC = b.mac.String(), v.name
 			e.step("rx_translation: %s is bound to %v (this vnic)", xe.IP, b.mac)
@@ -426,8 +424,8 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 	if x := s.xlat; x != nil {
 		act, ip, mac := x.rxAction(&f, eth)
 		xe := &ExplainedXlat{Learn: t.learnName(x), TeamMAC: x.teamMAC.String()}
-		if ip != ([4]byte{}) {
-			xe.IP = netip.AddrFrom4(ip).String()
+		if ip != ([16]byte{}) {
+			xe.IP = netip.AddrFrom16(ip).Unmap().String()
 			if b, ok := (*x.table.Load())[ip]; ok {
 				xe.Binding, xe.BindingVNIC = b.mac.String(), s.vnicName(b.vnic)
 			}
@@ -442,10 +440,15 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 			e.Verdict, e.Counter = VerdictAnswered, "arp_answered"
 			e.step("rx_translation: an ARP request for %s (bound to %s): the team answers with the team MAC %v", xe.IP, xe.Binding, x.teamMAC)
 			return
+		case xlatAnswerND:
+			xe.Action = "answer"
+			e.Verdict, e.Counter = VerdictAnswered, "nd_answered"
+			e.step("rx_translation: a neighbour solicitation for %s (bound to %s): the team answers with the team MAC %v", xe.IP, xe.Binding, x.teamMAC)
+			return
 		case xlatMiss:
 			xe.Action = "miss"
 			if xe.IP == "" {
-				e.drop("rx_translation_miss", "for the team MAC, but neither IPv4 nor ARP: no address to translate")
+				e.drop("rx_translation_miss", "for the team MAC, but neither IPv4, IPv6 nor ARP: no address to translate")
 			} else {
 				e.drop("rx_translation_miss", "for the team MAC, but no VM is bound to %s", xe.IP)
 			}
@@ -457,7 +460,7 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 				xe.IP, mac, xe.BindingVNIC, xe.Learn, mac)
 			if t.fdb.lookup(mac) < 0 {
 				for k, en := range *t.fdb.table.Load() {
-					if en.ipv4.Load() == binary.BigEndian.Uint32(ip[:]) && k != mac {
+					if speaksFor(en, ip) && k != mac {
 						e.step("rx_translation: the binding is stale: %s now speaks for %s from %v", s.vnicName(en.vnic), xe.IP, k)
 					}
 				}
@@ -503,4 +506,14 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 			e.step("%v is vnic %s's: delivered", f.Dst, e.Owner)
 		}
 	}
+}
+
+// speaksFor reports whether the FDB entry's MAC speaks for ip (16 bytes,
+// IPv4 mapped), as far as the FDB knows.
+func speaksFor(e *fdbEntry, ip [16]byte) bool {
+	if a, ok := frame.IPv4(ip); ok {
+		return e.ipv4.Load() == binary.BigEndian.Uint32(a[:])
+	}
+	hi, lo := ip6Words(ip)
+	return e.ipv6.find(hi, lo) >= 0
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/teamd-go/teamd-go/dataplane"
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 	"github.com/teamd-go/teamd-go/team/config"
 )
 
@@ -17,6 +18,10 @@ func FuzzForward(f *testing.F) {
 	f.Add(gratuitousARP(vm1MAC, vmIP)[dataplane.VnetHdrLen:])
 	f.Add(toVM(macFor("eth1")))
 	f.Add(append([]byte{0x01, 0x80, 0xc2, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x88, 0x09, 1, 1, 1, 0}, make([]byte, 40)...))
+	f.Add(neigh.AppendNS(nil, peerMAC, peerIP6, vmIP6))
+	f.Add(neigh.AppendNS(nil, vm1MAC, [16]byte{}, vmIP6))
+	f.Add(neigh.AppendUnsolicitedNA(nil, vm1MAC, vmIP6, neigh.FlagOverride))
+	f.Add(udp6(macFor("eth1"), peerMAC, vmIP6, peerIP6, 1, 2))
 	f.Add([]byte{})
 	f.Add(make([]byte, 13))
 

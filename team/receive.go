@@ -20,7 +20,8 @@ type memberReceiver struct {
 	m   *member
 	out outbox
 	f   frame.Frame
-	// arp holds ARP replies rx_translation sends in one batch.
+	// arp holds the ARP replies and neighbour advertisements
+	// rx_translation sends in one batch.
 	arp  [dataplane.BatchSize][]byte
 	narp int
 }
@@ -132,21 +133,28 @@ func (s *snapshot) switchRx(db *fdb, f *frame.Frame, m int, now int64) (rxVerdic
 }
 
 // translate applies rx_translation to a received frame. It answers ARP
-// requests for the VMs' IPs itself (consuming them) and readdresses
-// frames sent to the team MAC to the VM holding their destination IP. It
-// reports whether the frame was consumed.
+// requests and neighbour solicitations for the VMs' IPs itself
+// (consuming them) and readdresses frames sent to the team MAC to the VM
+// holding their destination IP. It reports whether the frame was
+// consumed.
 func (r *memberReceiver) translate(x *xlat, f *frame.Frame, eth, fr []byte) bool {
 	t := r.t
 	act, _, mac := x.rxAction(f, eth)
 	switch act {
-	case xlatAnswerARP:
+	case xlatAnswerARP, xlatAnswerND:
 		if r.arp[r.narp] == nil {
-			r.arp[r.narp] = make([]byte, dataplane.VnetHdrLen+neigh.FrameLen)
+			r.arp[r.narp] = make([]byte, dataplane.VnetHdrLen+max(neigh.FrameLen, neigh.NDFrameLen))
 		}
-		reply := x.arpReply(r.arp[r.narp], untaggedARP(f, eth))
+		var reply []byte
+		if act == xlatAnswerARP {
+			reply = x.arpReply(r.arp[r.narp], untaggedARP(f, eth))
+			t.c.arpAnswered.Add(1)
+		} else {
+			reply = x.ndReply(r.arp[r.narp], untaggedND(f, eth), f.Src)
+			t.c.ndAnswered.Add(1)
+		}
 		r.narp++
 		r.out.members[r.m.id] = append(r.out.members[r.m.id], reply)
-		t.c.arpAnswered.Add(1)
 		return true
 	case xlatPass:
 		return false
@@ -169,30 +177,41 @@ type xlatAction uint8
 const (
 	xlatPass      xlatAction = iota // not for the team MAC: left alone
 	xlatAnswerARP                   // an ARP request for a VM's IP: the team answers
+	xlatAnswerND                    // a neighbour solicitation for a VM's IPv6 address: the team answers
 	xlatReaddress                   // for the team MAC: to the VM holding the IP
 	xlatMiss                        // for the team MAC, no binding: dropped
 )
 
 // rxAction decides what rx_translation does with a received frame and,
-// for xlatReaddress, the VM MAC it goes to; ip is the IPv4 address the
-// decision was made on. The data path and explain share it.
-func (x *xlat) rxAction(f *frame.Frame, eth []byte) (act xlatAction, ip [4]byte, mac frame.MAC) {
+// for xlatReaddress, the VM MAC it goes to; ip is the address the
+// decision was made on (16 bytes, IPv4 mapped). The data path and
+// explain share it.
+func (x *xlat) rxAction(f *frame.Frame, eth []byte) (act xlatAction, ip [16]byte, mac frame.MAC) {
 	arp := untaggedARP(f, eth)
 	if arp != nil && arp.Op() == neigh.OpRequest {
-		target := arp.TargetIP()
+		target := mapped4(arp.TargetIP())
 		if _, ok := x.lookup(target); !ok || arp.IsGratuitous() {
 			return xlatPass, target, mac // not ours, or a gratuitous ARP: pass it on
 		}
 		return xlatAnswerARP, target, mac
+	}
+	if nd := untaggedND(f, eth); nd != nil && nd.Type() == neigh.TypeNeighborSolicitation {
+		target := nd.Target()
+		if _, ok := x.lookup(target); !ok || nd.Src() == ([16]byte{}) {
+			// Not ours, or duplicate address detection: the VM
+			// defends its address itself (its NA leaves rewritten).
+			return xlatPass, target, mac
+		}
+		return xlatAnswerND, target, mac
 	}
 	if f.Dst != x.teamMAC {
 		return xlatPass, ip, mac
 	}
 	switch {
 	case arp != nil:
-		ip = arp.TargetIP()
-	case f.EtherType == frame.EtherTypeIPv4 && f.HasIP:
-		ip, _ = frame.IPv4(f.DstIP)
+		ip = mapped4(arp.TargetIP())
+	case (f.EtherType == frame.EtherTypeIPv4 || f.EtherType == frame.EtherTypeIPv6) && f.HasIP:
+		ip = f.DstIP
 	default:
 		return xlatMiss, ip, mac
 	}

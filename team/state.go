@@ -163,6 +163,7 @@ type Counters struct {
 	RxTranslationMiss      uint64 `json:"rx_translation_miss"`
 	TxTranslated           uint64 `json:"tx_translated"`
 	ARPAnswered            uint64 `json:"arp_answered"`
+	NDAnswered             uint64 `json:"nd_answered"`
 	VNICMoves              uint64 `json:"vnic_moves"`
 	FlowletMoves           uint64 `json:"flowlet_moves"`
 	FlowletMovesRefused    uint64 `json:"flowlet_moves_refused"`
@@ -283,6 +284,7 @@ func (t *Team) state() State {
 		RxTranslationMiss:      c.rxTranslationMiss.Load(),
 		TxTranslated:           c.txTranslated.Load(),
 		ARPAnswered:            c.arpAnswered.Load(),
+		NDAnswered:             c.ndAnswered.Load(),
 		VNICMoves:              c.vnicMoves.Load(),
 		FlowletMoves:           t.balStats().Moves,
 		FlowletMovesRefused:    t.balStats().Refused,

@@ -213,6 +213,7 @@ type counters struct {
 	rxTranslationMiss      atomic.Uint64
 	txTranslated           atomic.Uint64
 	arpAnswered            atomic.Uint64
+	ndAnswered             atomic.Uint64
 	vnicMoves              atomic.Uint64
 	linkChangesHeld        atomic.Uint64
 	lacpFallbacks          atomic.Uint64

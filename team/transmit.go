@@ -8,6 +8,7 @@ import (
 
 	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
+	"github.com/teamd-go/teamd-go/dataplane/neigh"
 	"github.com/teamd-go/teamd-go/lb"
 )
 
@@ -212,7 +213,11 @@ func (w *vnicForwarder) toTeam(s *snapshot, eth, fr []byte, now int64) {
 		if ip, isNew := x.tx(f, eth, w.v.id, now); isNew {
 			// A VM new to this host (started, or migrated in): tell
 			// the network its IP now lives behind our team MAC.
-			w.out.members[m] = append(w.out.members[m], gratuitousARP(x.teamMAC, binary.BigEndian.Uint32(ip[:])))
+			if a, ok := frame.IPv4(ip); ok {
+				w.out.members[m] = append(w.out.members[m], gratuitousARP(x.teamMAC, binary.BigEndian.Uint32(a[:])))
+			} else {
+				w.out.members[m] = append(w.out.members[m], unsolicitedNA(x.teamMAC, ip))
+			}
 			t.c.announcements.Add(1)
 		}
 		t.c.txTranslated.Add(1)
@@ -297,5 +302,13 @@ func learnIPv6(e *fdbEntry, f *frame.Frame, eth []byte, now int64) {
 	}
 	if learnableIPv6(f.SrcIP) {
 		e.ipv6.learn(f.SrcIP, now)
+	}
+	if f.ND {
+		// An advertisement's target is the sender's address (its own,
+		// or one it answers for); a solicitation's source was learned
+		// above.
+		if nd := neigh.ND(eth[f.L3:]); nd.Type() == neigh.TypeNeighborAdvertisement && learnableIPv6(nd.Target()) {
+			e.ipv6.learn(nd.Target(), now)
+		}
 	}
 }

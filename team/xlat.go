@@ -1,7 +1,6 @@
 package team
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"slices"
 	"sync"
@@ -17,14 +16,18 @@ import (
 // Receive-side MAC translation (rx_translation), as the Broadcom team of
 // the stale-mac bug (docs/bugs.md) does it: the physical network sees
 // only the team's MAC.
-// Frames from VMs leave with the team MAC as source (and as ARP sender);
-// the team answers ARP for its VMs' IPv4 addresses with the team MAC; a
-// frame arriving for the team MAC is readdressed to the VM that holds its
-// destination IP, found in a table IP -> VM MAC.
+// Frames from VMs leave with the team MAC as source (and as ARP sender,
+// and in the link-layer address options of their neighbour
+// solicitations and advertisements); the team answers ARP for its VMs'
+// IPv4 addresses and neighbour solicitations for their IPv6 ones with
+// the team MAC; a frame arriving for the team MAC is readdressed to the
+// VM that holds its destination IP, found in a table IP -> VM MAC. The
+// table holds both families: a key is 16 bytes, an IPv4 address in its
+// IPv4-mapped form, as in frame.Key.
 //
 // How that table is kept is the whole bug:
 //   - learn: continuous updates a binding from every frame a VM sends
-//     (IPv4 source, ARP sender), forgets a vnic's bindings when its link
+//     (IPv4 or IPv6 source, ARP sender, NA target), forgets a vnic's bindings when its link
 //     goes down or it is detached, and ages bindings out;
 //   - learn: init keeps the first binding it saw for an IP for ever, like
 //     a driver that reads its VMs' MACs only when it starts: a VM that
@@ -43,7 +46,7 @@ type xlat struct {
 	continuous bool
 	ageTime    time.Duration
 
-	table atomic.Pointer[map[[4]byte]*xlatEntry]
+	table atomic.Pointer[map[[16]byte]*xlatEntry]
 	mu    sync.Mutex // writers
 }
 
@@ -52,22 +55,23 @@ func newXlat(teamMAC frame.MAC, rc config.RxTranslation) *xlat {
 	if x.ageTime <= 0 {
 		x.ageTime = config.DefaultRxAgeTime
 	}
-	m := map[[4]byte]*xlatEntry{}
+	m := map[[16]byte]*xlatEntry{}
 	x.table.Store(&m)
 	return x
 }
 
-func (x *xlat) lookup(ip [4]byte) (frame.MAC, bool) {
+func (x *xlat) lookup(ip [16]byte) (frame.MAC, bool) {
 	if e, ok := (*x.table.Load())[ip]; ok {
 		return e.mac, true
 	}
 	return frame.MAC{}, false
 }
 
-// learn records that vnic's mac speaks for ip. It reports whether the IP
-// is new to the table (then the team announces it).
-func (x *xlat) learn(ip [4]byte, mac frame.MAC, vnic int, now int64) bool {
-	if ip == ([4]byte{}) || mac.IsMulticast() {
+// learn records that vnic's mac speaks for ip (16 bytes, IPv4 mapped).
+// It reports whether the IP is new to the table (then the team announces
+// it).
+func (x *xlat) learn(ip [16]byte, mac frame.MAC, vnic int, now int64) bool {
+	if !bindable(ip) || mac.IsMulticast() {
 		return false
 	}
 	e, ok := (*x.table.Load())[ip]
@@ -80,7 +84,7 @@ func (x *xlat) learn(ip [4]byte, mac frame.MAC, vnic int, now int64) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	old := *x.table.Load()
-	m := make(map[[4]byte]*xlatEntry, len(old)+1)
+	m := make(map[[16]byte]*xlatEntry, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
@@ -92,7 +96,7 @@ func (x *xlat) learn(ip [4]byte, mac frame.MAC, vnic int, now int64) bool {
 }
 
 // replace swaps in a whole new table (toggle).
-func (x *xlat) replace(m map[[4]byte]*xlatEntry) {
+func (x *xlat) replace(m map[[16]byte]*xlatEntry) {
 	x.mu.Lock()
 	x.table.Store(&m)
 	x.mu.Unlock()
@@ -103,7 +107,7 @@ func (x *xlat) drop(gone func(e *xlatEntry) bool) int {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	old := *x.table.Load()
-	m := make(map[[4]byte]*xlatEntry, len(old))
+	m := make(map[[16]byte]*xlatEntry, len(old))
 	for k, v := range old {
 		if !gone(v) {
 			m[k] = v
@@ -141,7 +145,7 @@ func (t *Team) xlatState() *XlatState {
 			name = t.vnics[e.vnic].name
 		}
 		st.Table = append(st.Table, XlatEntry{
-			IP: netip.AddrFrom4(ip).String(), MAC: e.mac.String(), VNIC: name,
+			IP: netip.AddrFrom16(ip).Unmap().String(), MAC: e.mac.String(), VNIC: name,
 			Age: time.Duration(now - e.lastSeen.Load()).Round(time.Second).String(),
 		})
 	}
@@ -152,28 +156,35 @@ func (t *Team) xlatState() *XlatState {
 }
 
 // rebuildXlat re-reads the table from the switch's own knowledge:
-// each MAC a vnic owns with the IPv4 address it last spoke for. This is
-// what toggling the team does (and what learn: init does only then).
+// each MAC a vnic owns with the IPv4 address it last spoke for and the
+// IPv6 addresses it speaks for. This is what toggling the team does (and
+// what learn: init does only then).
 func (t *Team) rebuildXlat(why string) {
 	x := t.xlat
 	if x == nil {
 		return
 	}
-	m := map[[4]byte]*xlatEntry{}
+	m := map[[16]byte]*xlatEntry{}
 	now := t.now()
 	for mac, e := range *t.fdb.table.Load() {
-		ip := e.ipv4.Load()
-		if ip == 0 || e.static {
+		if e.static {
 			continue
 		}
-		var a [4]byte
-		binary.BigEndian.PutUint32(a[:], ip)
-		if prev, ok := m[a]; ok && prev.lastSeen.Load() >= e.lastSeen.Load() {
-			continue
+		var ips [][16]byte
+		if ip := e.ipv4.Load(); ip != 0 {
+			ips = append(ips, mapped4(ipv4(ip)))
 		}
-		ne := &xlatEntry{mac: mac, vnic: e.vnic}
-		ne.lastSeen.Store(max(e.lastSeen.Load(), now-int64(x.ageTime)/2))
-		m[a] = ne
+		for _, a := range e.ipv6.addrs() {
+			ips = append(ips, a.As16())
+		}
+		for _, a := range ips {
+			if prev, ok := m[a]; ok && prev.lastSeen.Load() >= e.lastSeen.Load() {
+				continue
+			}
+			ne := &xlatEntry{mac: mac, vnic: e.vnic}
+			ne.lastSeen.Store(max(e.lastSeen.Load(), now-int64(x.ageTime)/2))
+			m[a] = ne
+		}
 	}
 	x.replace(m)
 	t.log.Info("rx_translation table re-read", "reason", why, "entries", len(m))
@@ -190,23 +201,76 @@ func (t *Team) Toggle() error {
 }
 
 // tx applies translation to a frame leaving the team: learns the
-// binding and puts the team MAC in the source (and ARP sender) field.
-// It reports whether the IP was new, to be announced.
-func (x *xlat) tx(f *frame.Frame, eth []byte, vnic int, now int64) (newIP [4]byte, isNew bool) {
-	var ip [4]byte
-	arp := untaggedARP(f, eth)
-	switch {
-	case arp != nil:
-		ip = arp.SenderIP()
-	case f.EtherType == frame.EtherTypeIPv4 && f.HasIP:
-		ip, _ = frame.IPv4(f.SrcIP)
-	}
+// binding and puts the team MAC in the source field (and the ARP sender,
+// and the link-layer address options of a neighbour solicitation or
+// advertisement, whose checksum is fixed). It reports whether the IP
+// (16 bytes, IPv4 mapped) was new, to be announced.
+func (x *xlat) tx(f *frame.Frame, eth []byte, vnic int, now int64) (newIP [16]byte, isNew bool) {
+	ip := txAddr(f, eth)
 	isNew = x.learn(ip, f.Src, vnic, now)
+	if nd := untaggedND(f, eth); nd != nil && nd.Type() == neigh.TypeNeighborAdvertisement && nd.Target() != ip {
+		// An NA for another of the VM's addresses than its source.
+		if x.learn(nd.Target(), f.Src, vnic, now) && !isNew {
+			ip, isNew = nd.Target(), true
+		}
+	}
 	copy(eth[6:12], x.teamMAC[:])
-	if arp != nil {
+	if arp := untaggedARP(f, eth); arp != nil {
 		arp.SetSenderMAC(x.teamMAC)
 	}
+	if nd := untaggedND(f, eth); nd != nil {
+		nd.SetSourceLinkAddr(x.teamMAC)
+		nd.SetTargetLinkAddr(x.teamMAC)
+	}
 	return ip, isNew
+}
+
+// txAddr returns the address a frame a VM sends speaks for (16 bytes,
+// IPv4 mapped; zero if none): the ARP sender, or the IP source.
+func txAddr(f *frame.Frame, eth []byte) [16]byte {
+	switch {
+	case untaggedARP(f, eth) != nil:
+		return mapped4(untaggedARP(f, eth).SenderIP())
+	case (f.EtherType == frame.EtherTypeIPv4 || f.EtherType == frame.EtherTypeIPv6) && f.HasIP:
+		return f.SrcIP
+	}
+	return [16]byte{}
+}
+
+// bindable reports whether rx_translation binds ip (16 bytes, IPv4
+// mapped) to a VM: an IPv4 address other than 0.0.0.0, or an IPv6 one
+// that names a host (learnableIPv6).
+func bindable(ip [16]byte) bool {
+	if a, ok := frame.IPv4(ip); ok {
+		return a != [4]byte{}
+	}
+	return learnableIPv6(ip)
+}
+
+// mapped4 returns the IPv4-mapped form of an IPv4 address, the key of
+// the translation table (and frame.Key's form).
+func mapped4(a [4]byte) [16]byte {
+	return [16]byte{10: 0xff, 11: 0xff, 12: a[0], 13: a[1], 14: a[2], 15: a[3]}
+}
+
+// untaggedND returns the neighbour solicitation or advertisement of an
+// untagged frame, or nil. As with ARP, the team learns, rewrites and
+// answers only untagged ones.
+func untaggedND(f *frame.Frame, eth []byte) neigh.ND {
+	if !f.ND || f.Tagged {
+		return nil
+	}
+	return neigh.ND(eth[f.L3:])
+}
+
+// ndReply builds, into b (cap >= VnetHdrLen+neigh.NDFrameLen), the
+// team's answer to the neighbour solicitation ns from solicitor: the
+// target is at the team MAC (solicited and override flags, target
+// link-layer option the team MAC).
+func (x *xlat) ndReply(b []byte, ns neigh.ND, solicitor frame.MAC) []byte {
+	b = b[:dataplane.VnetHdrLen]
+	clear(b)
+	return neigh.AppendNA(b, x.teamMAC, ns, solicitor, neigh.FlagOverride)
 }
 
 // untaggedARP returns the ARP packet of an untagged ARP frame, or nil.
