@@ -407,9 +407,9 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 		e.step("a LACPDU or Marker: handed to LACP (dropped without it); never to a vnic")
 		return
 	}
-	if f.ARP && s.arpw != nil && s.arpw.isReply(s.macs[m.id], &f, eth) {
+	if (f.ARP || f.ND) && s.pingw != nil && s.pingw.isReply(s.macs[m.id], &f, eth) {
 		e.Verdict = VerdictConsumed
-		e.step("an arp_ping reply to %s: taken by the link watcher", m.name)
+		e.step("an %s answer to %s: taken by the link watcher", s.pingw.name, m.name)
 		return
 	}
 	if !s.collecting[m.id] {

@@ -87,9 +87,9 @@ func (t *Team) loop() {
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
 	for !t.closed {
-		var arpTick <-chan time.Time
-		if t.arpw != nil {
-			arpTick = t.arpw.tick.C
+		var pingTick <-chan time.Time
+		if t.pingw != nil {
+			pingTick = t.pingw.tick.C
 		}
 		select {
 		case o := <-t.ops:
@@ -106,8 +106,8 @@ func (t *Team) loop() {
 		case f := <-t.slowRx:
 			t.lacpFrame(f)
 			_ = t.finish()
-		case <-arpTick:
-			t.arpWatchTick()
+		case <-pingTick:
+			t.pingWatchTick()
 			_ = t.finish()
 		case <-aging.C:
 			t.age()

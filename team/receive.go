@@ -47,9 +47,9 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 			t.slowProtocol(m, eth)
 			continue
 		}
-		if f.ARP && s.arpw != nil && s.arpw.isReply(s.macs[m.id], f, eth) {
-			s.arpw.replied[m.id].Store(now)
-			continue // an arp_ping reply, for the link watcher
+		if (f.ARP || f.ND) && s.pingw != nil && s.pingw.isReply(s.macs[m.id], f, eth) {
+			s.pingw.replied[m.id].Store(now)
+			continue // an arp_ping or nsna_ping answer, for the link watcher
 		}
 		if !s.collecting[m.id] {
 			t.c.rxDroppedNotCollecting.Add(1)

@@ -175,7 +175,7 @@ func (t *Team) publish(why string) {
 		hyperv:  t.bal.Name() == config.BalanceHyperVPort,
 		bcastRx: -1,
 		xlat:    t.xlat,
-		arpw:    t.arpw,
+		pingw:   t.pingw,
 	}
 	for _, m := range t.members {
 		s.members[m.id] = m

@@ -59,7 +59,8 @@ type MemberState struct {
 	Link    string `json:"link"`
 	Carrier bool   `json:"carrier"`
 	// LinkWatch is the link watcher's verdict: "carrier" when only
-	// carrier is watched, else "arp_ping ok" or "arp_ping failed".
+	// carrier is watched, else "arp_ping ok", "arp_ping failed",
+	// "nsna_ping ok" or "nsna_ping failed".
 	LinkWatch string `json:"link_watch"`
 	// LinkDownCount is how often the member's link (carrier and the
 	// link watcher's verdict) went down.
@@ -71,6 +72,9 @@ type MemberState struct {
 	// ARPMissed is the number of arp_ping intervals since the member's
 	// last ARP reply (0 with the carrier watcher).
 	ARPMissed int `json:"arp_missed,omitempty"`
+	// NSNAMissed is the number of nsna_ping intervals since the
+	// member's last neighbour advertisement (0 with other watchers).
+	NSNAMissed int `json:"nsna_missed,omitempty"`
 	// Active is true for a member that carries the team's traffic: in
 	// active-backup the active member only, in the other modes every
 	// member the balancer may pick (link up, and in lacp
@@ -213,12 +217,16 @@ func (t *Team) state() State {
 		ms.Carrier = m.carrier
 		ms.LinkDownCount = m.downs
 		ms.LinkWatch = "carrier"
-		if w := t.arpw; w != nil {
-			ms.LinkWatch = "arp_ping ok"
+		if w := t.pingw; w != nil {
+			ms.LinkWatch = w.name + " ok"
 			if !m.watchOK {
-				ms.LinkWatch = "arp_ping failed"
+				ms.LinkWatch = w.name + " failed"
 			}
-			ms.ARPMissed = int(max(0, t.now()-w.replied[m.id].Load()) / int64(w.interval))
+			if w.nsna {
+				ms.NSNAMissed = w.missedRounds(m.id, now)
+			} else {
+				ms.ARPMissed = w.missedRounds(m.id, now)
+			}
 		}
 		if m.carrier && m.watchOK {
 			ms.Link = "up"

@@ -173,7 +173,8 @@ type member struct {
 	cfg     config.Member
 	mac     frame.MAC
 	carrier bool // control path
-	// watchOK is the link watcher's verdict beyond carrier (arp_ping);
+	// watchOK is the link watcher's verdict beyond carrier (arp_ping,
+	// nsna_ping);
 	// always true with the carrier watcher. Control path.
 	watchOK bool
 	// hold delays what carrier and the watcher say by delay_up and
@@ -249,9 +250,9 @@ type snapshot struct {
 	bcastUntil [lb.MaxMembers]int64
 	// xlat is rx_translation, nil when off.
 	xlat *xlat
-	// arpw is the arp_ping watcher, nil when members are watched by
+	// pingw is the arp_ping or nsna_ping watcher, nil when members are watched by
 	// carrier only.
-	arpw *arpWatch
+	pingw *pingWatch
 	// prevHome and movedAt (by vnic) let a vnic's previous home keep
 	// delivering to it for homeGrace after a move: frames the switch
 	// sent before it learned the move, some still in the ring.
@@ -339,8 +340,8 @@ type Team struct {
 	measure atomic.Bool
 	// balBase holds the counts of balancers replaced by reloads.
 	balBase lb.Stats
-	// arpw is the arp_ping link watcher, nil with carrier.
-	arpw *arpWatch
+	// pingw is the arp_ping or nsna_ping link watcher, nil with carrier.
+	pingw *pingWatch
 	// xlat is rx_translation's table, nil when it is off.
 	xlat *xlat
 	// dirty is why the current operation must publish ("" nothing);
@@ -499,8 +500,8 @@ func (t *Team) addMember(mc config.Member) error {
 	m.txq, _ = dp.(dataplane.TxQueuer)
 	t.delays.Forget(id) // the ID's previous member's estimate
 
-	if t.arpw != nil {
-		t.arpw.replied[id].Store(t.now())
+	if t.pingw != nil {
+		t.pingw.replied[id].Store(t.now())
 	}
 	m.port = port{name: mc.Name, dp: dp, done: make(chan struct{})}
 	t.members = append(t.members, m)
@@ -655,7 +656,7 @@ func (t *Team) Close() error {
 func (t *Team) shutdown() error {
 	t.closed = true
 	t.stopLACP()
-	t.stopARPWatch()
+	t.stopPingWatch()
 	t.later = nil
 	var errs []error
 	for _, m := range t.members {

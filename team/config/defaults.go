@@ -66,6 +66,11 @@ const (
 	DefaultARPInterval   = time.Second
 	DefaultARPMissedMax  = 3
 	DefaultARPSourceHost = "0.0.0.0"
+	// nsna_ping defaults, the same as arp_ping's (teamd's two ping
+	// watchers share them). nsna_ping has no source_host: each member
+	// solicits from its own link-local address (see LinkWatch).
+	DefaultNSNAInterval  = DefaultARPInterval
+	DefaultNSNAMissedMax = DefaultARPMissedMax
 
 	// Receive-side MAC translation is off; when on, it keeps learning.
 	DefaultRxLearn   = LearnContinuous
@@ -94,8 +99,9 @@ const (
 
 // Link watchers.
 const (
-	LinkWatchCarrier = "carrier"
-	LinkWatchARPPing = "arp_ping"
+	LinkWatchCarrier  = "carrier"
+	LinkWatchARPPing  = "arp_ping"
+	LinkWatchNSNAPing = "nsna_ping"
 )
 
 // Learning policies of rx_translation.
@@ -112,7 +118,7 @@ var (
 	backends   = []string{BackendAFPacket, BackendXDP}
 	rates      = []string{LACPRateFast, LACPRateSlow}
 	fallbacks  = []string{FallbackNone, FallbackActiveBackup, FallbackStatic}
-	watchers   = []string{LinkWatchCarrier, LinkWatchARPPing}
+	watchers   = []string{LinkWatchCarrier, LinkWatchARPPing, LinkWatchNSNAPing}
 	learnings  = []string{LearnContinuous, LearnInit}
 	hashFields = lb.HashNames()
 )
@@ -160,8 +166,6 @@ func defaultBalance(c *Config) string {
 	return BalanceAddressHash
 }
 
-// setARPDefaults fills the arp_ping parameters that set does not report
-// as given.
 // inheritDelays gives member m the team's hold times lw where its own
 // key (set reports which were in the file) is not given.
 func inheritDelays(m *Member, lw LinkWatch, set func(key string) bool) {
@@ -173,17 +177,26 @@ func inheritDelays(m *Member, lw LinkWatch, set func(key string) bool) {
 	}
 }
 
-func setARPDefaults(lw *LinkWatch, set func(key string) bool) {
-	if lw.Name != LinkWatchARPPing {
-		return
-	}
-	if !set("interval") {
-		lw.Interval = DefaultARPInterval
-	}
-	if !set("missed_max") {
-		lw.MissedMax = DefaultARPMissedMax
-	}
-	if !set("source_host") {
-		lw.SourceHost = DefaultARPSourceHost
+// setPingDefaults fills the arp_ping and nsna_ping parameters that set
+// does not report as given.
+func setPingDefaults(lw *LinkWatch, set func(key string) bool) {
+	switch lw.Name {
+	case LinkWatchARPPing:
+		if !set("interval") {
+			lw.Interval = DefaultARPInterval
+		}
+		if !set("missed_max") {
+			lw.MissedMax = DefaultARPMissedMax
+		}
+		if !set("source_host") {
+			lw.SourceHost = DefaultARPSourceHost
+		}
+	case LinkWatchNSNAPing:
+		if !set("interval") {
+			lw.Interval = DefaultNSNAInterval
+		}
+		if !set("missed_max") {
+			lw.MissedMax = DefaultNSNAMissedMax
+		}
 	}
 }

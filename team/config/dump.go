@@ -112,6 +112,11 @@ func Dump(c *Config) ([]byte, error) {
 		put(lw, "source_host", strNode(c.LinkWatch.SourceHost))
 		put(lw, "target_host", strNode(c.LinkWatch.TargetHost))
 	}
+	if c.LinkWatch.Name == LinkWatchNSNAPing {
+		put(lw, "interval", strNode(formatDuration(c.LinkWatch.Interval)))
+		put(lw, "missed_max", intNode(c.LinkWatch.MissedMax))
+		put(lw, "target_host", strNode(c.LinkWatch.TargetHost))
+	}
 	if c.LinkWatch.DelayUp != 0 || c.LinkWatch.DelayDown != 0 {
 		put(lw, "delay_up", strNode(formatDuration(c.LinkWatch.DelayUp)))
 		put(lw, "delay_down", strNode(formatDuration(c.LinkWatch.DelayDown)))

@@ -33,6 +33,7 @@ func TestDumpRoundTrip(t *testing.T) {
 			"vnics: [{name: \"yes\"}, {name: '#x'}, {name: \"é*\"}]\n",
 		"flowlet_gap auto":                       "team: t\nbalance: dynamic\nflowlet_gap: auto\nmembers: [{name: e}]\n",
 		"odd durations":                          "team: t\nbalance: dynamic\nflowlet_gap: 1.5ms\nmembers: [{name: e}]\nrx_translation: {age_time: 1h1ns}\n",
+		"nsna_ping":                              "team: t\nmembers: [{name: e}]\nlink_watch: {name: nsna_ping, target_host: \"2001:db8::1\", interval: 250ms, missed_max: 5}\n",
 		"non-default lacp values in static mode": "team: t\nmode: static\nmembers: [{name: e, lacp_key: 4}]\n",
 	}
 	for name, in := range inputs {

@@ -449,7 +449,7 @@ func (d *yamlDecoder) finish(c *Config) {
 	if c.Balance == "" && !d.probs.has("balance") {
 		c.Balance = defaultBalance(c)
 	}
-	setARPDefaults(&c.LinkWatch, func(k string) bool { return d.src.given("link_watch." + k) })
+	setPingDefaults(&c.LinkWatch, func(k string) bool { return d.src.given("link_watch." + k) })
 	for i := range c.Members {
 		inheritDelays(&c.Members[i], c.LinkWatch, func(k string) bool { return d.src.given(join(index("members", i), k)) })
 	}

@@ -42,9 +42,11 @@ import (
 //	link_watch ethtool      carrier
 //	link_watch arp_ping     arp_ping: interval (milliseconds), missed_max,
 //	                        source_host, target_host (IPv4 addresses, not names)
+//	link_watch nsna_ping    nsna_ping: interval (milliseconds), missed_max,
+//	                        target_host (an IPv6 address, not a name)
 //
 // Errors, because ignoring them would change what the team does:
-// runners broadcast and random; link watchers nsna_ping and tipc;
+// runners broadcast and random; the link watcher tipc;
 // several link watchers (teamd-go runs one per team); a per-port
 // link_watch that differs from the team's; runner.tx_balancer (active
 // Tx balancing: write YAML with balance: dynamic instead);
@@ -54,7 +56,7 @@ import (
 // Warnings in Config.Warnings, because ignoring them is harmless:
 // debug_level, notify_peers, mcast_rejoin, runner.hwaddr_policy,
 // runner.agg_select_policy other than lacp_prio, runner.addr, the
-// ethtool delays, arp_ping init_wait, validate_active, validate_inactive
+// ethtool delays, arp_ping and nsna_ping init_wait, validate_active, validate_inactive
 // and send_always, options of another runner or link watcher (teamd
 // ignores those too). link_watch_policy is accepted: with one link
 // watcher it makes no difference.
@@ -478,10 +480,9 @@ func (t *teamdReader) watcher(v *yaml.Node, path string, line int) *watch {
 	case "arp_ping":
 		w.lw.Name = LinkWatchARPPing
 	case "nsna_ping":
-		t.probs.add(nameKV.line, join(path, "name"), "%q is not supported by teamd-go (IPv6 neighbour solicitation link watch); use arp_ping or ethtool", name)
-		return nil
+		w.lw.Name = LinkWatchNSNAPing
 	case "tipc":
-		t.probs.add(nameKV.line, join(path, "name"), "%q is not supported by teamd-go (TIPC bearer link watch); use ethtool or arp_ping", name)
+		t.probs.add(nameKV.line, join(path, "name"), "%q is not supported by teamd-go (TIPC bearer link watch); use ethtool, arp_ping or nsna_ping", name)
 		return nil
 	default:
 		t.probs.add(nameKV.line, join(path, "name"), "unknown link watcher %q%s; teamd has %s", name, suggest(name, teamdLWs), oneOf(teamdLWs))
@@ -523,7 +524,7 @@ func (t *teamdReader) watcher(v *yaml.Node, path string, line int) *watch {
 			}
 		case "init_wait":
 			if t.integer(o.v, kp, &n) && n > 0 {
-				t.warn(o.line, kp, "ignored: teamd-go sends the first ARP request at once")
+				t.warn(o.line, kp, "ignored: teamd-go starts probing at once, the first verdict after missed_max intervals")
 			}
 		case "missed_max":
 			t.integer(o.v, kp, &w.lw.MissedMax)
@@ -541,7 +542,7 @@ func (t *teamdReader) watcher(v *yaml.Node, path string, line int) *watch {
 		}
 		w.at[key] = origin{line: o.line, key: kp}
 	}
-	setARPDefaults(&w.lw, func(k string) bool { _, ok := w.at[k]; return ok })
+	setPingDefaults(&w.lw, func(k string) bool { _, ok := w.at[k]; return ok })
 	if !usable {
 		return nil
 	}

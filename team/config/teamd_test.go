@@ -43,6 +43,10 @@ func TestTeamdCorpus(t *testing.T) {
 			SourceHost: "192.168.23.2", TargetHost: "192.168.23.1"}
 		return c
 	}
+	nsna := func(c *Config, interval time.Duration, missed int, target string) *Config {
+		c.LinkWatch = LinkWatch{Name: LinkWatchNSNAPing, Interval: interval, MissedMax: missed, TargetHost: target}
+		return c
+	}
 	// delays gives the team and every member hold times (ethtool's
 	// delay_up and delay_down are read, in milliseconds).
 	delays := func(c *Config, up, down time.Duration) *Config {
@@ -68,7 +72,7 @@ func TestTeamdCorpus(t *testing.T) {
 		{file: "activebackup_ethtool_3.conf", want: delays(teamdTeam0(ModeSwitchIndependent, BalanceActiveBackup, abMembers()...), 2500*time.Millisecond, time.Second)},
 		{file: "activebackup_multi_lw_1.conf", err: ":4: link_watch: 2 link watchers: teamd-go runs one per team"},
 		{file: "activebackup_multi_lw_2.conf", err: ":5: link_watch: 2 link watchers"},
-		{file: "activebackup_nsna_ping_1.conf", err: `:5: link_watch.name: "nsna_ping" is not supported by teamd-go`},
+		{file: "activebackup_nsna_ping_1.conf", want: nsna(teamdTeam0(ModeSwitchIndependent, BalanceActiveBackup, abMembers()...), 200*time.Millisecond, 15, "fe80::210:18ff:feaa:bbcc")},
 		{file: "activebackup_tipc.conf", err: `:7: ports.eth0.link_watch.name: "tipc" is not supported by teamd-go`},
 		{file: "broadcast.conf", err: `:3: runner.name: "broadcast" is not supported by teamd-go`},
 		{file: "lacp_1.conf", want: lacp},
@@ -221,6 +225,32 @@ func TestTeamdJSON(t *testing.T) {
 				"x.conf:4: link_watch.send_always: not supported by teamd-go; ignored",
 				"x.conf:4: link_watch.delay_up: ignored by the arp_ping link watcher",
 			},
+		},
+		{
+			name: "nsna_ping with teamd's keys and defaults",
+			in: `{"device": "team0", "runner": {"name": "activebackup"},
+  "link_watch": {"name": "nsna_ping", "target_host": "2001:db8::1", "init_wait": 100, "source_host": "2001:db8::2"},
+  "ports": {"eth1": {"link_watch": {"name": "nsna_ping", "target_host": "2001:db8::1", "missed_max": 3}}, "eth2": {}}}`,
+			want: func(c *Config) {
+				c.Mode, c.Balance = ModeSwitchIndependent, BalanceActiveBackup
+				c.LinkWatch = LinkWatch{Name: LinkWatchNSNAPing, Interval: time.Second, MissedMax: 3, TargetHost: "2001:db8::1"}
+			},
+			warnings: []string{
+				"x.conf:2: link_watch.init_wait: ignored: teamd-go starts probing at once",
+				"x.conf:2: link_watch.source_host: ignored by the nsna_ping link watcher (teamd ignores it too)",
+			},
+		},
+		{
+			name: "nsna_ping per port, differing",
+			in: `{"device": "team0",
+  "ports": {"eth1": {"link_watch": {"name": "nsna_ping", "target_host": "fe80::1"}},
+            "eth2": {"link_watch": {"name": "nsna_ping", "target_host": "fe80::2"}}}}`,
+			err: []string{`x.conf:3: ports.eth2.link_watch: differs from ports.eth1.link_watch (target_host fe80::2 here, fe80::1 there)`},
+		},
+		{
+			name: "nsna_ping with an IPv4 target",
+			in:   `{"device": "team0", "link_watch": {"name": "nsna_ping", "target_host": "192.168.1.1"}, "ports": {"eth1": {}}}`,
+			err:  []string{`x.conf:1: link_watch.target_host: want an IPv6 address like fe80::1 or 2001:db8::1, got "192.168.1.1"`},
 		},
 		{
 			name: "problems",

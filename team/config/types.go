@@ -156,8 +156,14 @@ type LACP struct {
 
 // LinkWatch selects how member link state is watched.
 type LinkWatch struct {
-	Name string `yaml:"name"` // carrier | arp_ping
-	// arp_ping parameters, as teamd names them.
+	Name string `yaml:"name"` // carrier | arp_ping | nsna_ping
+	// arp_ping and nsna_ping parameters, as teamd names them. nsna_ping
+	// has no SourceHost: each member sends its neighbour solicitations
+	// from its own link-local address, fe80:: and the modified EUI-64 of
+	// the member's MAC (the address the kernel gives the member
+	// interface), so the target's answer comes back to that member's
+	// MAC and no address of the host is bound to a member's MAC in the
+	// target's neighbour cache.
 	Interval   time.Duration `yaml:"interval"`
 	MissedMax  int           `yaml:"missed_max"`
 	SourceHost string        `yaml:"source_host"`

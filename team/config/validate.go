@@ -279,7 +279,7 @@ func (v *validator) linkWatch(lw LinkWatch) {
 	}
 	switch lw.Name {
 	case LinkWatchCarrier:
-		v.onlyWith("link_watch.", "only with name: arp_ping (this team watches the carrier)",
+		v.onlyWith("link_watch.", "only with name: arp_ping or nsna_ping (this team watches the carrier)",
 			field{"interval", lw.Interval != 0},
 			field{"missed_max", lw.MissedMax != 0},
 			field{"source_host", lw.SourceHost != ""},
@@ -299,6 +299,21 @@ func (v *validator) linkWatch(lw LinkWatch) {
 		if lw.TargetHost == "" {
 			v.add("link_watch.target_host", "required with arp_ping: the IPv4 address to send ARP requests to, e.g. the gateway")
 		} else if msg := checkIPv4(lw.TargetHost, true); msg != "" {
+			v.add("link_watch.target_host", "%s", msg)
+		}
+	case LinkWatchNSNAPing:
+		if lw.Interval <= 0 {
+			v.add("link_watch.interval", "must be more than 0: the time between two neighbour solicitations (default %s)", formatDuration(DefaultNSNAInterval))
+		}
+		if lw.MissedMax < 0 {
+			v.add("link_watch.missed_max", "must not be negative: the number of unanswered solicitations after which the link is down (default %d)", DefaultNSNAMissedMax)
+		}
+		if lw.SourceHost != "" {
+			v.add("link_watch.source_host", "only with name: arp_ping; nsna_ping sends from each member's link-local address (fe80:: and the EUI-64 of the member's MAC)")
+		}
+		if lw.TargetHost == "" {
+			v.add("link_watch.target_host", "required with nsna_ping: the IPv6 address to send neighbour solicitations to, e.g. the gateway's link-local address")
+		} else if msg := checkIPv6Target(lw.TargetHost); msg != "" {
 			v.add("link_watch.target_host", "%s", msg)
 		}
 	}
@@ -372,6 +387,23 @@ func checkIPv4(s string, target bool) string {
 	}
 	if !target && (a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
 		return fmt.Sprintf("%s is not a host address: want one of this host's IPv4 addresses, or 0.0.0.0", a)
+	}
+	return ""
+}
+
+// checkIPv6Target returns why s is not an IPv6 address nsna_ping can
+// solicit, or "": a unicast address on the members' link, link-local or
+// global, without a zone (the team sends on every member).
+func checkIPv6Target(s string) string {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return fmt.Sprintf("want an IPv6 address like fe80::1 or 2001:db8::1, got %q (teamd-go does not resolve host names; arp_ping watches IPv4 hosts)", s)
+	}
+	if a.Zone() != "" {
+		return fmt.Sprintf("%s: no zone: the team asks on every member", a)
+	}
+	if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() {
+		return fmt.Sprintf("%s cannot answer neighbour solicitations: want the unicast address of a host on the members' link, e.g. the gateway", a)
 	}
 	return ""
 }

@@ -58,6 +58,14 @@ func ConfigTree(c *config.Config, present []string) obj {
 }
 
 func linkWatchConfig(lw *config.LinkWatch) obj {
+	if lw.Name == config.LinkWatchNSNAPing {
+		return obj{
+			"name":        "nsna_ping",
+			"interval":    int(lw.Interval.Milliseconds()),
+			"missed_max":  lw.MissedMax,
+			"target_host": lw.TargetHost,
+		}
+	}
 	if lw.Name != config.LinkWatchARPPing {
 		return obj{"name": "ethtool"}
 	}

@@ -43,6 +43,10 @@ func newFakeBackend(runner string) *fakeBackend {
 	case "arp_ping":
 		c.Mode, c.Balance = config.ModeSwitchIndependent, config.BalanceDynamic
 		c.LinkWatch = config.LinkWatch{Name: config.LinkWatchARPPing, Interval: 100 * time.Millisecond, MissedMax: 3, SourceHost: "10.0.0.1", TargetHost: "10.0.0.9"}
+	case "nsna_ping":
+		c.Mode, c.Balance = config.ModeSwitchIndependent, config.BalanceActiveBackup
+		c.LinkWatch = config.LinkWatch{Name: config.LinkWatchNSNAPing, Interval: 200 * time.Millisecond, MissedMax: 15, TargetHost: "fe80::1"}
+		st.Active = "eth1"
 	default:
 		c.Mode, c.Balance = config.ModeSwitchIndependent, config.BalanceHyperVPort
 	}
@@ -145,6 +149,8 @@ func TestMethods(t *testing.T) {
 		{"get lacp aggregator", "lacp", "StateItemValueGet", []string{"ports.eth2.runner.aggregator.id"}, "3", nil},
 		{"get lacp partner state", "lacp", "StateItemValueGet", []string{"ports.eth2.runner.partner_lacpdu_info.state"}, "61", nil},
 		{"get arp_ping missed_max", "arp_ping", "StateItemValueGet", []string{"ports.eth1.link_watches.list.link_watch_0.missed_max"}, "3", nil},
+		{"get nsna_ping target", "nsna_ping", "StateItemValueGet", []string{"ports.eth1.link_watches.list.link_watch_0.target_host"}, "fe80::1", nil},
+		{"get nsna_ping interval", "nsna_ping", "StateItemValueGet", []string{"ports.eth2.link_watches.list.link_watch_0.interval"}, "200", nil},
 		{"set active port", "activebackup", "StateItemValueSet", []string{"runner.active_port", "eth1"}, "", []string{"SetActivePort eth1"}},
 		{"set active port unknown", "activebackup", "StateItemValueSet", []string{"runner.active_port", "eth9"}, CodeItemValueSetFail, []string{"SetActivePort eth9"}},
 		{"set active port not ab", "lacp", "StateItemValueSet", []string{"runner.active_port", "eth1"}, CodePathDoesNotExist, nil},
@@ -259,7 +265,7 @@ var cmpSorted = cmp.Transformer("sort", func(in []string) []string {
 // TestConfigDumpIsReadable: the teamd JSON a teamd team dumps is read back
 // by teamd-go's config reader to the same team.
 func TestConfigDumpIsReadable(t *testing.T) {
-	for _, runner := range []string{"activebackup", "lacp"} {
+	for _, runner := range []string{"activebackup", "lacp", "nsna_ping"} {
 		fb := newFakeBackend(runner)
 		fb.s.Config.Members[1].Sticky = true
 		fb.s.Config.Members[0].LACPPrio = 7
@@ -282,6 +288,9 @@ func TestConfigDumpIsReadable(t *testing.T) {
 		}
 		if c.Mode != want.Mode || c.Balance != want.Balance || c.Team != want.Team {
 			t.Errorf("%s: read back %s/%s/%s", runner, c.Team, c.Mode, c.Balance)
+		}
+		if c.LinkWatch != want.LinkWatch {
+			t.Errorf("%s: link watch read back %+v, want %+v", runner, c.LinkWatch, want.LinkWatch)
 		}
 	}
 }

@@ -137,9 +137,23 @@ func ifinfo(name string, i Iface) obj {
 
 // linkWatch is the member's watcher in teamd's terms: teamd-go's carrier
 // watcher is teamd's ethtool watcher (with the member's hold times, in
-// milliseconds), arp_ping keeps its name and shows all of teamd's keys.
+// milliseconds), arp_ping and nsna_ping keep their names and show all of
+// teamd's keys.
 func linkWatch(c *config.Config, m *team.MemberState) obj {
-	if c.LinkWatch.Name != config.LinkWatchARPPing {
+	lw := &c.LinkWatch
+	if lw.Name == config.LinkWatchNSNAPing {
+		return obj{
+			"name":        "nsna_ping",
+			"up":          m.Link == "up",
+			"down_count":  int(m.LinkDownCount),
+			"target_host": lw.TargetHost,
+			"interval":    int(lw.Interval.Milliseconds()),
+			"init_wait":   0,
+			"missed_max":  lw.MissedMax,
+			"missed":      m.NSNAMissed,
+		}
+	}
+	if lw.Name != config.LinkWatchARPPing {
 		up, down := c.LinkWatch.DelayUp, c.LinkWatch.DelayDown
 		for _, mc := range c.Members {
 			if mc.Name == m.Name {
@@ -149,7 +163,6 @@ func linkWatch(c *config.Config, m *team.MemberState) obj {
 		return obj{"name": "ethtool", "up": m.Carrier, "down_count": int(m.LinkDownCount),
 			"delay_up": int(up.Milliseconds()), "delay_down": int(down.Milliseconds())}
 	}
-	lw := &c.LinkWatch
 	return obj{
 		"name":        "arp_ping",
 		"up":          m.Link == "up",

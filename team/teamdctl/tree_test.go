@@ -16,8 +16,9 @@ var (
 	viewPort = map[string]byte{"ifinfo.dev_addr": 's', "ifinfo.dev_addr_len": 'i', "ifinfo.ifindex": 'i', "ifinfo.ifname": 's',
 		"link.duplex": 's', "link.speed": 'i', "link.up": 'b', "link_watches.up": 'b', "link_watches.list": 'o'}
 	viewWatch = map[string]map[string]byte{
-		"ethtool":  {"name": 's', "up": 'b', "down_count": 'i', "delay_up": 'i', "delay_down": 'i'},
-		"arp_ping": {"name": 's', "up": 'b', "down_count": 'i', "source_host": 's', "target_host": 's', "interval": 'i', "init_wait": 'i', "validate_active": 'b', "validate_inactive": 'b', "send_always": 'b', "missed_max": 'i', "missed": 'i'},
+		"ethtool":   {"name": 's', "up": 'b', "down_count": 'i', "delay_up": 'i', "delay_down": 'i'},
+		"nsna_ping": {"name": 's', "up": 'b', "down_count": 'i', "target_host": 's', "interval": 'i', "init_wait": 'i', "missed_max": 'i', "missed": 'i'},
+		"arp_ping":  {"name": 's', "up": 'b', "down_count": 'i', "source_host": 's', "target_host": 's', "interval": 'i', "init_wait": 'i', "validate_active": 'b', "validate_inactive": 'b', "send_always": 'b', "missed_max": 'i', "missed": 'i'},
 	}
 	viewLACPRunner = map[string]byte{"active": 'b', "sys_prio": 'i', "fast_rate": 'b'}
 	viewLACPPort   = map[string]byte{"selected": 'b', "aggregator.id": 'i', "aggregator.selected": 'b', "state": 's', "key": 'i', "prio": 'i'}
@@ -84,7 +85,7 @@ func checkTypes(t *testing.T, where string, v any, want map[string]byte) {
 // TestStateTreeTypes checks every key teamdctl's view reads, in every
 // runner teamd-go reports and with both link watchers.
 func TestStateTreeTypes(t *testing.T) {
-	for _, runner := range []string{"activebackup", "lacp", "loadbalance", "arp_ping"} {
+	for _, runner := range []string{"activebackup", "lacp", "loadbalance", "arp_ping", "nsna_ping"} {
 		t.Run(runner, func(t *testing.T) {
 			fb := newFakeBackend(runner)
 			tree := decoded(t, StateTree(&fb.s))
