@@ -24,19 +24,19 @@ func (t *Team) announce(v *vnic, m *member) {
 	if t.mode != modeSwitchIndependent || m == nil || v == nil {
 		return
 	}
-	macs := t.fdb.owned(v.id)
-	if len(macs) == 0 {
+	keys := t.fdb.owned(v.id)
+	if len(keys) == 0 {
 		return
 	}
-	frames := make([][]byte, 0, 2*len(macs))
-	for _, mac := range macs {
-		frames = append(frames, rarpAnnounce(mac))
-		if e := t.fdb.entry(mac); e != nil {
+	frames := make([][]byte, 0, 2*len(keys))
+	for _, k := range keys {
+		frames = append(frames, rarpAnnounce(k.mac))
+		if e := t.fdb.entry(k); e != nil {
 			if ip := e.ipv4.Load(); ip != 0 {
-				frames = append(frames, gratuitousARP(mac, ip))
+				frames = append(frames, gratuitousARP(k.mac, ip))
 			}
 			for _, ip := range e.ipv6.addrs() {
-				frames = append(frames, unsolicitedNA(mac, ip.As16()))
+				frames = append(frames, unsolicitedNA(k.mac, ip.As16()))
 			}
 		}
 	}

@@ -51,7 +51,7 @@ func TestFailoverAnnouncesIPv6(t *testing.T) {
 		tt.h.port("vm1").Inject(udp6(peerMAC, vm1MAC, ip6("2001:db8::aa"), a, 1, 2))
 	}
 	waitFor(t, func() error {
-		if e := tt.fdb.entry(vm1MAC); e == nil || len(e.ipv6.addrs()) != 2 {
+		if e := tt.fdb.entry(fdbKey{0, vm1MAC}); e == nil || len(e.ipv6.addrs()) != 2 {
 			return errors.New("IPv6 addresses not learned")
 		}
 		return nil

@@ -230,7 +230,8 @@ func (t *Team) explainTx(s *snapshot, v *vnic, eth []byte, now int64, e *Explana
 	}
 	// Source learning, as fdb.learn would do it (nothing is learned here).
 	learns := false
-	switch en := t.fdb.entry(f.Src); {
+	vid, _ := frame.VLANTag(eth)
+	switch en := t.fdb.entry(fdbKey{vid, f.Src}); {
 	case en != nil && en.vnic == v.id:
 		e.step("source %v: owned by this vnic", f.Src)
 	case en != nil:
@@ -245,7 +246,7 @@ func (t *Team) explainTx(s *snapshot, v *vnic, eth []byte, now int64, e *Explana
 		learns = true
 		e.step("source %v: would be learned on %s", f.Src, v.name)
 	}
-	owner, flood := switchTx(t.fdb, &f)
+	owner, flood := switchTx(t.fdb, &f, vid)
 	if !flood && f.Dst == f.Src && learns {
 		owner = v.id // the data path learns before it switches
 	}
@@ -458,16 +459,17 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 			f.Dst = mac
 			e.step("rx_translation: for the team MAC; %s is bound to %v (learned on %s, learn: %s): readdressed to %v",
 				xe.IP, mac, xe.BindingVNIC, xe.Learn, mac)
-			if t.fdb.lookup(mac) < 0 {
+			if t.fdb.lookup(fdbKey{0, mac}) < 0 {
 				for k, en := range *t.fdb.table.Load() {
-					if speaksFor(en, ip) && k != mac {
-						e.step("rx_translation: the binding is stale: %s now speaks for %s from %v", s.vnicName(en.vnic), xe.IP, k)
+					if speaksFor(en, ip) && k.mac != mac {
+						e.step("rx_translation: the binding is stale: %s now speaks for %s from %v", s.vnicName(en.vnic), xe.IP, k.mac)
 					}
 				}
 			}
 		}
 	}
-	verdict, owner := s.switchRx(t.fdb, &f, m.id, now)
+	rvid, _ := frame.VLANTag(eth)
+	verdict, owner := s.switchRx(t.fdb, &f, rvid, m.id, now)
 	if verdict == rxFlood && s.bcastRx >= 0 {
 		if by := t.bcast.deliveredBy(m.id, eth, now); by >= 0 {
 			e.drop("rx_dropped_duplicate_broadcast", "a group address that %s delivered less than %s ago: a copy the switch flooded to both members around a move",

@@ -9,7 +9,9 @@ import (
 	"github.com/teamd-go/teamd-go/team/config"
 )
 
-// The forwarding database maps MAC addresses to the vnic that owns them.
+// The forwarding database maps (VLAN, MAC) pairs to the vnic that owns
+// them: the same MAC on two VLANs is two entries, which two vnics may
+// own (fdbKey).
 // Lookups happen on every frame and take no lock: the table is an
 // immutable map behind an atomic pointer, replaced (copied) when an entry
 // is added, moved or removed, which is rare. Entries refresh their
@@ -39,6 +41,14 @@ const (
 	fdbRefresh = int64(1e9)
 )
 
+// fdbKey is what the FDB is keyed by: a MAC on a VLAN. vlan is the
+// VLAN the frame belongs to in the switch (vlan.go), 0 for untagged
+// frames of VLAN-transparent vnics and members.
+type fdbKey struct {
+	vlan uint16
+	mac  frame.MAC
+}
+
 type fdbEntry struct {
 	vnic     int
 	static   bool
@@ -51,7 +61,7 @@ type fdbEntry struct {
 }
 
 type fdb struct {
-	table atomic.Pointer[map[frame.MAC]*fdbEntry]
+	table atomic.Pointer[map[fdbKey]*fdbEntry]
 
 	mu      sync.Mutex // serialises writers
 	refused atomic.Uint64
@@ -59,14 +69,14 @@ type fdb struct {
 
 func newFDB() *fdb {
 	f := &fdb{}
-	m := map[frame.MAC]*fdbEntry{}
+	m := map[fdbKey]*fdbEntry{}
 	f.table.Store(&m)
 	return f
 }
 
-// lookup returns the vnic owning mac, or -1.
-func (f *fdb) lookup(mac frame.MAC) int {
-	if e, ok := (*f.table.Load())[mac]; ok {
+// lookup returns the vnic owning k, or -1.
+func (f *fdb) lookup(k fdbKey) int {
+	if e, ok := (*f.table.Load())[k]; ok {
 		return e.vnic
 	}
 	return -1
@@ -82,11 +92,12 @@ const (
 	learnSkipped                     // a multicast or zero source: nothing to learn
 )
 
-// learn records that vnic sent a frame from mac at now. It is called per
-// frame and is cheap when nothing changes. locked means the vnic may send
-// only from MACs it owns already (vnics[].macs without mac_spoofing).
-func (f *fdb) learn(mac frame.MAC, vnic int, locked bool, now int64) (*fdbEntry, learnVerdict) {
-	if e, ok := (*f.table.Load())[mac]; ok {
+// learn records that vnic sent a frame from k.mac on VLAN k.vlan at now.
+// It is called per frame and is cheap when nothing changes. locked means
+// the vnic may send only from MACs it owns already (vnics[].macs without
+// mac_spoofing).
+func (f *fdb) learn(k fdbKey, vnic int, locked bool, now int64) (*fdbEntry, learnVerdict) {
+	if e, ok := (*f.table.Load())[k]; ok {
 		if e.vnic != vnic {
 			return nil, learnSpoofed
 		}
@@ -98,18 +109,18 @@ func (f *fdb) learn(mac frame.MAC, vnic int, locked bool, now int64) (*fdbEntry,
 	if locked {
 		return nil, learnSpoofed
 	}
-	if mac.IsMulticast() || mac.IsZero() {
+	if k.mac.IsMulticast() || k.mac.IsZero() {
 		return nil, learnSkipped
 	}
-	return f.claim(mac, vnic, now)
+	return f.claim(k, vnic, now)
 }
 
-// claim adds mac for vnic if nobody owns it (slow path of learn).
-func (f *fdb) claim(mac frame.MAC, vnic int, now int64) (*fdbEntry, learnVerdict) {
+// claim adds k for vnic if nobody owns it (slow path of learn).
+func (f *fdb) claim(k fdbKey, vnic int, now int64) (*fdbEntry, learnVerdict) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old := *f.table.Load()
-	if e, ok := old[mac]; ok {
+	if e, ok := old[k]; ok {
 		if e.vnic != vnic {
 			return nil, learnSpoofed // claimed by another vnic meanwhile
 		}
@@ -119,50 +130,50 @@ func (f *fdb) claim(mac frame.MAC, vnic int, now int64) (*fdbEntry, learnVerdict
 		f.refused.Add(1)
 		return nil, learnRefused
 	}
-	return f.storeLocked(old, mac, vnic, false, now), learnOK
+	return f.storeLocked(old, k, vnic, false, now), learnOK
 }
 
 // add inserts or moves an entry whatever its owner, unless a learned
 // entry would take a static one's place: the operator's and the
 // configuration's path (pins, the TAP's MAC), never a frame's.
-func (f *fdb) add(mac frame.MAC, vnic int, static bool, now int64) *fdbEntry {
+func (f *fdb) add(k fdbKey, vnic int, static bool, now int64) *fdbEntry {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old := *f.table.Load()
-	if e, ok := old[mac]; ok && e.vnic == vnic {
+	if e, ok := old[k]; ok && e.vnic == vnic {
 		e.lastSeen.Store(now)
 		return e
 	} else if ok && e.static && !static {
 		// A static MAC does not move by learning.
 		return nil
 	}
-	if _, ok := old[mac]; !ok {
+	if _, ok := old[k]; !ok {
 		if len(old) >= fdbMaxEntries || (!static && f.countLocked(old, vnic) >= fdbMaxPerVNIC) {
 			f.refused.Add(1)
 			return nil
 		}
 	}
-	return f.storeLocked(old, mac, vnic, static, now)
+	return f.storeLocked(old, k, vnic, static, now)
 }
 
-// storeLocked publishes a copy of old with mac owned by vnic.
-func (f *fdb) storeLocked(old map[frame.MAC]*fdbEntry, mac frame.MAC, vnic int, static bool, now int64) *fdbEntry {
-	m := make(map[frame.MAC]*fdbEntry, len(old)+1)
+// storeLocked publishes a copy of old with k owned by vnic.
+func (f *fdb) storeLocked(old map[fdbKey]*fdbEntry, k fdbKey, vnic int, static bool, now int64) *fdbEntry {
+	m := make(map[fdbKey]*fdbEntry, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
 	e := &fdbEntry{vnic: vnic, static: static}
 	e.lastSeen.Store(now)
-	if prev, ok := old[mac]; ok {
+	if prev, ok := old[k]; ok {
 		e.ipv4.Store(prev.ipv4.Load())
 		e.ipv6.copyFrom(&prev.ipv6)
 	}
-	m[mac] = e
+	m[k] = e
 	f.table.Store(&m)
 	return e
 }
 
-func (f *fdb) countLocked(m map[frame.MAC]*fdbEntry, vnic int) int {
+func (f *fdb) countLocked(m map[fdbKey]*fdbEntry, vnic int) int {
 	n := 0
 	for _, e := range m {
 		if e.vnic == vnic {
@@ -173,11 +184,11 @@ func (f *fdb) countLocked(m map[frame.MAC]*fdbEntry, vnic int) int {
 }
 
 // remove deletes entries for which drop returns true.
-func (f *fdb) remove(drop func(mac frame.MAC, e *fdbEntry) bool) []frame.MAC {
+func (f *fdb) remove(drop func(k fdbKey, e *fdbEntry) bool) []fdbKey {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old := *f.table.Load()
-	var gone []frame.MAC
+	var gone []fdbKey
 	for k, e := range old {
 		if drop(k, e) {
 			gone = append(gone, k)
@@ -186,7 +197,7 @@ func (f *fdb) remove(drop func(mac frame.MAC, e *fdbEntry) bool) []frame.MAC {
 	if len(gone) == 0 {
 		return nil
 	}
-	m := make(map[frame.MAC]*fdbEntry, len(old))
+	m := make(map[fdbKey]*fdbEntry, len(old))
 	for k, v := range old {
 		m[k] = v
 	}
@@ -198,44 +209,66 @@ func (f *fdb) remove(drop func(mac frame.MAC, e *fdbEntry) bool) []frame.MAC {
 }
 
 // age removes learned entries not refreshed since before cutoff.
-func (f *fdb) age(cutoff int64) []frame.MAC {
-	return f.remove(func(_ frame.MAC, e *fdbEntry) bool {
+func (f *fdb) age(cutoff int64) []fdbKey {
+	return f.remove(func(_ fdbKey, e *fdbEntry) bool {
 		return !e.static && e.lastSeen.Load() < cutoff
 	})
 }
 
-// pin makes vnic the static owner of exactly macs: its other static
-// entries go (learned ones stay), and each of macs moves to it from
+// pin makes vnic the static owner of exactly keys: its other static
+// entries go (learned ones stay), and each of keys moves to it from
 // whoever had it (configuration, so it may).
-func (f *fdb) pin(vnic int, macs []frame.MAC, now int64) {
-	f.remove(func(mac frame.MAC, e *fdbEntry) bool {
-		return e.vnic == vnic && e.static && !slices.Contains(macs, mac)
+func (f *fdb) pin(vnic int, keys []fdbKey, now int64) {
+	f.remove(func(k fdbKey, e *fdbEntry) bool {
+		return e.vnic == vnic && e.static && !slices.Contains(keys, k)
 	})
-	for _, mac := range macs {
-		if e := f.entry(mac); e == nil || e.vnic != vnic || !e.static {
-			f.remove(func(k frame.MAC, _ *fdbEntry) bool { return k == mac })
-			f.add(mac, vnic, true, now)
+	for _, k := range keys {
+		if e := f.entry(k); e == nil || e.vnic != vnic || !e.static {
+			f.remove(func(o fdbKey, _ *fdbEntry) bool { return o == k })
+			f.add(k, vnic, true, now)
 		}
 	}
 }
 
 // forget removes every entry of a vnic.
 func (f *fdb) forget(vnic int) {
-	f.remove(func(_ frame.MAC, e *fdbEntry) bool { return e.vnic == vnic })
+	f.remove(func(_ fdbKey, e *fdbEntry) bool { return e.vnic == vnic })
 }
 
-// owned returns the MACs a vnic owns (control path).
-func (f *fdb) owned(vnic int) []frame.MAC {
-	var out []frame.MAC
+// owned returns the keys a vnic owns, sorted by VLAN then MAC (control
+// path).
+func (f *fdb) owned(vnic int) []fdbKey {
+	var out []fdbKey
 	for k, e := range *f.table.Load() {
 		if e.vnic == vnic {
 			out = append(out, k)
 		}
 	}
+	slices.SortFunc(out, compareKeys)
 	return out
 }
 
-// entry returns the entry of mac, or nil (control path).
-func (f *fdb) entry(mac frame.MAC) *fdbEntry {
-	return (*f.table.Load())[mac]
+// compareKeys orders keys by VLAN, then MAC.
+func compareKeys(a, b fdbKey) int {
+	if a.vlan != b.vlan {
+		return int(a.vlan) - int(b.vlan)
+	}
+	return slices.Compare(a.mac[:], b.mac[:])
+}
+
+// entry returns the entry of k, or nil (control path).
+func (f *fdb) entry(k fdbKey) *fdbEntry {
+	return (*f.table.Load())[k]
+}
+
+// entries returns the keys of mac on every VLAN (control path).
+func (f *fdb) entries(mac frame.MAC) []fdbKey {
+	var out []fdbKey
+	for k := range *f.table.Load() {
+		if k.mac == mac {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, compareKeys)
+	return out
 }

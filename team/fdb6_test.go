@@ -124,7 +124,7 @@ func TestVNICLearnsIPv6(t *testing.T) {
 	if err := tt.h.port("eth1").WaitSent(4, wait); err != nil {
 		t.Fatal(err)
 	}
-	e := tt.fdb.entry(vm1MAC)
+	e := tt.fdb.entry(fdbKey{0, vm1MAC})
 	if e == nil {
 		t.Fatal("vm1's MAC not learned")
 	}
@@ -150,7 +150,7 @@ func TestLearnIPv6Allocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { fw.batch(bufs, sizes) }); n != 0 {
 		t.Errorf("vnic->team IPv6: %v allocations per batch", n)
 	}
-	if got := len(fw.t.fdb.entry(vm1MAC).ipv6.addrs()); got != fdbMaxIPv6 {
+	if got := len(fw.t.fdb.entry(fdbKey{0, vm1MAC}).ipv6.addrs()); got != fdbMaxIPv6 {
 		t.Errorf("%d addresses learned, want %d", got, fdbMaxIPv6)
 	}
 }

@@ -46,7 +46,7 @@ func FuzzForward(f *testing.F) {
 	var pairs []pair
 	for _, tm := range []*Team{xt, lt} {
 		s := tm.snap.Load()
-		tm.fdb.add(vm1MAC, s.vnics[0].id, false, 0)
+		tm.fdb.add(fdbKey{0, vm1MAC}, s.vnics[0].id, false, 0)
 		pairs = append(pairs, pair{&vnicForwarder{t: tm, v: s.vnics[0]}, &memberReceiver{t: tm, m: s.members[0]}})
 	}
 	bufs, sizes := newBatch()

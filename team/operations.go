@@ -174,6 +174,9 @@ func (t *Team) applyPlan(plan config.Changes, next *config.Config) (err error) {
 	if err := plan.Err(); err != nil {
 		return err
 	}
+	if err := vlansImplemented(next); err != nil {
+		return err
+	}
 	mode, bal := t.mode, t.bal
 	if plan.Mode {
 		if mode, err = parseMode(next.Mode); err != nil {
@@ -437,7 +440,7 @@ func (t *Team) vnicLink(v *vnic, carrier bool) {
 	if carrier || v.cfg.TAP {
 		return
 	}
-	t.fdb.remove(func(_ frame.MAC, e *fdbEntry) bool { return e.vnic == v.id && !e.static })
+	t.fdb.remove(func(_ fdbKey, e *fdbEntry) bool { return e.vnic == v.id && !e.static })
 	if x := t.xlat; x != nil && x.continuous {
 		n := x.drop(func(e *xlatEntry) bool { return e.vnic == v.id })
 		t.log.Info("vnic link down: bindings forgotten", "vnic", v.name, "rx_translation_entries", n)

@@ -60,7 +60,8 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 				continue
 			}
 		}
-		switch verdict, owner := s.switchRx(t.fdb, f, m.id, now); verdict {
+		vid, _ := frame.VLANTag(eth)
+		switch verdict, owner := s.switchRx(t.fdb, f, vid, m.id, now); verdict {
 		case rxFlood:
 			if s.bcastRx >= 0 && !t.bcast.admit(m.id, eth, now) {
 				// Around a move the filter keeps the old and the new
@@ -106,7 +107,7 @@ const (
 // rxDeliver. The data path and explain share it. An rxFlood still passes
 // the broadcast filter (bcastFilter.admit) when one member takes
 // broadcasts in.
-func (s *snapshot) switchRx(db *fdb, f *frame.Frame, m int, now int64) (rxVerdict, int) {
+func (s *snapshot) switchRx(db *fdb, f *frame.Frame, vid uint16, m int, now int64) (rxVerdict, int) {
 	if f.Dst.IsMulticast() {
 		if !s.takesBroadcasts(m, now) {
 			// The switch floods broadcasts to every member; in
@@ -115,7 +116,7 @@ func (s *snapshot) switchRx(db *fdb, f *frame.Frame, m int, now int64) (rxVerdic
 		}
 		return rxFlood, -1
 	}
-	owner := db.lookup(f.Dst)
+	owner := db.lookup(fdbKey{vid, f.Dst})
 	if owner < 0 || owner >= len(s.vnics) || s.vnics[owner] == nil {
 		// docs/contract.md §1: the virtual switch delivers only to
 		// MACs a vnic owns. A reply sent to a member's own MAC (the

@@ -50,7 +50,11 @@ func (v *vnic) pinnedMACs() []frame.MAC {
 // MACs become v's static entries (moved from whoever had them: the
 // configuration is the operator's word), other static entries of v go.
 func (t *Team) pin(v *vnic) {
-	t.fdb.pin(v.id, v.pinnedMACs(), t.now())
+	var keys []fdbKey
+	for _, mac := range v.pinnedMACs() {
+		keys = append(keys, fdbKey{0, mac})
+	}
+	t.fdb.pin(v.id, keys, t.now())
 	v.src.locked.Store(len(v.cfg.MACs) > 0 && !v.cfg.MACSpoofing)
 }
 
@@ -67,7 +71,7 @@ func (t *Team) repin(vc config.VNIC) {
 
 // spoofed counts (and now and then logs) a frame the vnic sent from a
 // source it may not use; the frame is dropped.
-func (w *vnicForwarder) spoofed(s *snapshot, src frame.MAC, now int64) {
+func (w *vnicForwarder) spoofed(s *snapshot, src fdbKey, now int64) {
 	t, v := w.t, w.v
 	n := v.src.spoofed.Add(1)
 	if l := v.src.logged.Load(); (l == 0 || now-(l-1) >= spoofLogEvery) && v.src.logged.CompareAndSwap(l, now+1) {
@@ -76,27 +80,30 @@ func (w *vnicForwarder) spoofed(s *snapshot, src frame.MAC, now int64) {
 			owner = s.vnics[o].name
 		}
 		t.log.Warn("vnic sends from a MAC it does not own; frames dropped",
-			"vnic", v.name, "mac", src, "owner", owner, "dropped_spoofed", n)
+			"vnic", v.name, "mac", src.mac, "vlan", src.vlan, "owner", owner, "dropped_spoofed", n)
 	}
 }
 
-// ForgetMAC removes a learned MAC from the switch (`ctl mac forget`):
-// the next vnic that sends from it owns it. A pinned MAC is refused.
+// ForgetMAC removes a learned MAC from the switch (`ctl mac forget`), on
+// every VLAN: the next vnic that sends from it owns it. A MAC pinned on
+// any VLAN is refused, and then nothing is forgotten.
 func (t *Team) ForgetMAC(mac frame.MAC) error {
 	return t.do(func() error {
-		e := t.fdb.entry(mac)
-		if e == nil {
+		keys := t.fdb.entries(mac)
+		if len(keys) == 0 {
 			return fmt.Errorf("MAC %s: no vnic owns it", mac)
 		}
-		if e.static {
-			name := ""
-			if e.vnic < len(t.vnics) && t.vnics[e.vnic] != nil {
-				name = t.vnics[e.vnic].name
+		for _, k := range keys {
+			if e := t.fdb.entry(k); e != nil && e.static {
+				name := ""
+				if e.vnic < len(t.vnics) && t.vnics[e.vnic] != nil {
+					name = t.vnics[e.vnic].name
+				}
+				return fmt.Errorf("MAC %s of vnic %q: %w; change the vnic's macs (or mac) in the configuration and reload", mac, name, ErrMACPinned)
 			}
-			return fmt.Errorf("MAC %s of vnic %q: %w; change the vnic's macs (or mac) in the configuration and reload", mac, name, ErrMACPinned)
 		}
-		t.fdb.remove(func(k frame.MAC, _ *fdbEntry) bool { return k == mac })
-		t.log.Info("MAC forgotten by the operator", "mac", mac)
+		t.fdb.remove(func(k fdbKey, _ *fdbEntry) bool { return k.mac == mac })
+		t.log.Info("MAC forgotten by the operator", "mac", mac, "vlans", len(keys))
 		return nil
 	})
 }

@@ -71,7 +71,7 @@ func (tt *testTeam) vnicState(name string) VNICState {
 }
 
 func (tt *testTeam) owner(mac frame.MAC) string {
-	if o := tt.fdb.lookup(mac); o >= 0 {
+	if o := tt.fdb.lookup(fdbKey{0, mac}); o >= 0 {
 		return tt.vnics[o].name
 	}
 	return ""
@@ -242,7 +242,7 @@ func TestSpoofedAllocs(t *testing.T) {
 	defer done()
 	tm := fw.t
 	other := tm.snap.Load().vnics[1]
-	tm.fdb.add(vm2MAC, other.id, false, tm.now())
+	tm.fdb.add(fdbKey{0, vm2MAC}, other.id, false, tm.now())
 	bufs, sizes := newBatch()
 	fill(bufs, sizes, func(i int) []byte { return udp(peerMAC, vm2MAC, uint16(i), 80) })
 	fw.batch(bufs, sizes) // logs once

@@ -263,7 +263,12 @@ func (t *Team) state() State {
 		for _, mac := range v.pinnedMACs() {
 			vs.Pinned = append(vs.Pinned, mac.String())
 		}
-		macs := t.fdb.owned(v.id)
+		var macs []frame.MAC
+		for _, k := range t.fdb.owned(v.id) {
+			if !slices.Contains(macs, k.mac) {
+				macs = append(macs, k.mac)
+			}
+		}
 		slices.SortFunc(macs, func(a, b frame.MAC) int { return slices.Compare(a[:], b[:]) })
 		for _, mac := range macs {
 			vs.MACs = append(vs.MACs, mac.String())

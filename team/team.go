@@ -381,6 +381,9 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 		t.ageTime = 300 * time.Second
 	}
 	t.log = t.log.With("team", cfg.Team)
+	if err := vlansImplemented(cfg); err != nil {
+		return nil, err
+	}
 	m, err := parseMode(cfg.Mode)
 	if err != nil {
 		return nil, err
@@ -428,6 +431,21 @@ func (t *Team) start(cfg *config.Config) error {
 		}
 	}
 	t.changed("start")
+	return nil
+}
+
+// ErrNotImplemented means a configuration asks for something the team
+// does not do yet.
+var ErrNotImplemented = errors.New("not implemented by the team yet")
+
+// vlansImplemented refuses vnics with a vlan key until the switch
+// handles VLANs (the configuration reads them already).
+func vlansImplemented(cfg *config.Config) error {
+	for i, v := range cfg.VNICs {
+		if !v.VLAN.IsZero() {
+			return fmt.Errorf("vnics[%d].vlan (vnic %q): %w", i, v.Name, ErrNotImplemented)
+		}
+	}
 	return nil
 }
 

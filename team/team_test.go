@@ -181,7 +181,7 @@ func (tt *testTeam) learn(t *testing.T, vnic string, mac frame.MAC) {
 	waitFor(t, func() error {
 		// rx_packets counts a batch once it is forwarded: after this,
 		// the broadcast's copies have all been written.
-		if tt.fdb.lookup(mac) < 0 || tt.vnicRx(vnic) == before {
+		if tt.fdb.lookup(fdbKey{0, mac}) < 0 || tt.vnicRx(vnic) == before {
 			return errors.New("not learned")
 		}
 		return nil
@@ -370,7 +370,7 @@ func TestFailover(t *testing.T) {
 	arp := gratuitousARP(vm1MAC, 0x0a000001)[dataplane.VnetHdrLen:]
 	tt.h.port("vm1").Inject(arp)
 	waitFor(t, func() error {
-		if e := tt.fdb.entry(vm1MAC); e == nil || e.ipv4.Load() != 0x0a000001 {
+		if e := tt.fdb.entry(fdbKey{0, vm1MAC}); e == nil || e.ipv4.Load() != 0x0a000001 {
 			return errors.New("IPv4 not learned")
 		}
 		return nil
@@ -485,7 +485,7 @@ func TestAging(t *testing.T) {
 	tt.learn(t, "vm1", vm1MAC)
 	tt.advance(301 * time.Second)
 	tt.Tick()
-	if tt.fdb.lookup(vm1MAC) >= 0 {
+	if tt.fdb.lookup(fdbKey{0, vm1MAC}) >= 0 {
 		t.Fatal("vm1's MAC did not age out")
 	}
 }
@@ -529,7 +529,7 @@ func forwarders(tb testing.TB, bal string) (*vnicForwarder, *memberReceiver, fun
 		tb.Fatal(err)
 	}
 	s := tm.snap.Load()
-	tm.fdb.add(vm1MAC, s.vnics[0].id, false, tm.now())
+	tm.fdb.add(fdbKey{0, vm1MAC}, s.vnics[0].id, false, tm.now())
 	home := s.home(s.vnics[0].id)
 	return &vnicForwarder{t: tm, v: s.vnics[0]}, &memberReceiver{t: tm, m: s.members[home]}, func() { tm.Close() }
 }

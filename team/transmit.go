@@ -149,7 +149,8 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 			t.c.vnicDroppedSlowProto.Add(1)
 			continue
 		}
-		e, verdict := t.fdb.learn(f.Src, v.id, v.src.locked.Load(), now)
+		vid, _ := frame.VLANTag(eth)
+		e, verdict := t.fdb.learn(fdbKey{vid, f.Src}, v.id, v.src.locked.Load(), now)
 		switch verdict {
 		case learnOK:
 			learnIPv4(e, f, eth)
@@ -157,12 +158,12 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 		case learnSpoofed:
 			// Never sent anywhere: not to a member (the physical
 			// switch would move the MAC), not to another vnic.
-			w.spoofed(s, f.Src, now)
+			w.spoofed(s, fdbKey{vid, f.Src}, now)
 			continue
 		case learnRefused:
 			v.src.learnRefused.Add(1)
 		}
-		if owner, flood := switchTx(t.fdb, f); !flood {
+		if owner, flood := switchTx(t.fdb, f, vid); !flood {
 			if owner >= 0 {
 				if owner != v.id {
 					w.out.toVNIC(owner, fr)
@@ -234,15 +235,15 @@ func (w *vnicForwarder) toTeam(s *snapshot, eth, fr []byte, now int64) {
 // The decisions below are shared by the data path and explain (explain.go),
 // so that explain can never disagree with what the data path does.
 
-// switchTx is the virtual switch's decision for a frame a vnic sent: a
-// multicast floods (every other vnic and the team); a unicast goes to the
-// vnic owning its destination (owner >= 0; the sender itself: dropped),
-// or else out of the team.
-func switchTx(db *fdb, f *frame.Frame) (owner int, flood bool) {
+// switchTx is the virtual switch's decision for a frame a vnic sent on
+// VLAN vid: a multicast floods (every other vnic and the team); a unicast
+// goes to the vnic owning its destination on the VLAN (owner >= 0; the
+// sender itself: dropped), or else out of the team.
+func switchTx(db *fdb, f *frame.Frame, vid uint16) (owner int, flood bool) {
 	if f.Dst.IsMulticast() {
 		return -1, true
 	}
-	return db.lookup(f.Dst), false
+	return db.lookup(fdbKey{vid, f.Dst}), false
 }
 
 // viaHome reports whether a frame of a vnic whose home member is home

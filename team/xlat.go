@@ -166,7 +166,8 @@ func (t *Team) rebuildXlat(why string) {
 	}
 	m := map[[16]byte]*xlatEntry{}
 	now := t.now()
-	for mac, e := range *t.fdb.table.Load() {
+	for k, e := range *t.fdb.table.Load() {
+		mac := k.mac
 		if e.static {
 			continue
 		}

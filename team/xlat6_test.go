@@ -215,7 +215,7 @@ func TestXlat6Allocs(t *testing.T) {
 	bufs, sizes := newBatch()
 	fill(bufs, sizes, func(i int) []byte { return neigh.AppendNS(nil, vm1MAC, vmIP6, peerIP6) })
 	fw.batch(bufs, sizes)
-	tm.fdb.add(vm1MAC, 0, false, 0)
+	tm.fdb.add(fdbKey{0, vm1MAC}, 0, false, 0)
 	rbufs, rsizes := newBatch()
 	fill(rbufs, rsizes, func(i int) []byte {
 		if i%2 == 0 {

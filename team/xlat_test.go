@@ -223,7 +223,7 @@ func TestXlatForwardAllocs(t *testing.T) {
 	bufs, sizes := newBatch()
 	fill(bufs, sizes, func(i int) []byte { return udp(peerMAC, vm1MAC, uint16(i), 80) })
 	fw.batch(bufs, sizes)
-	tm.fdb.add(vm1MAC, 0, false, 0)
+	tm.fdb.add(fdbKey{0, vm1MAC}, 0, false, 0)
 	rbufs, rsizes := newBatch()
 	fill(rbufs, rsizes, func(i int) []byte { return toVM(s.xlat.teamMAC) })
 	if n := testing.AllocsPerRun(50, func() {

@@ -75,6 +75,11 @@ func TestContractListsEveryKey(t *testing.T) {
 		}
 		for _, s := range sub {
 			want = append(want, prefix+"."+s)
+			if k == "vnics" && s == "vlan" {
+				for _, vk := range vlanKeys {
+					want = append(want, prefix+".vlan."+vk)
+				}
+			}
 		}
 	}
 	slices.Sort(got)

@@ -278,3 +278,19 @@ func (r *reader) strList(n *yaml.Node, path string, out *[]string) {
 	})
 	*out = list
 }
+
+// intList reads a list of integers, as strList does strings (an item
+// of the wrong type is reported and kept as 0).
+func (r *reader) intList(n *yaml.Node, path string, out *[]int) {
+	if isNull(n) || resolve(n).Kind != yaml.SequenceNode {
+		r.seq(n, path, nil)
+		return
+	}
+	list := []int{}
+	r.seq(n, path, func(i int, item *yaml.Node, ip string) {
+		var v int
+		r.integer(item, ip, &v)
+		list = append(list, v)
+	})
+	*out = list
+}

@@ -43,6 +43,10 @@ type Changes struct {
 	// VNICsRepinned are kept vnics whose macs or mac_spoofing changed
 	// (and nothing else), with their new settings: applied in place.
 	VNICsRepinned []VNIC
+	// VNICsRetagged are kept vnics whose vlan changed (whatever else
+	// changed in place with it), with their new settings: applied in
+	// place, the other vnics' traffic untouched.
+	VNICsRetagged []VNIC
 
 	LACP          bool // a lacp: parameter changed
 	LinkWatch     bool // link_watch changed
@@ -105,8 +109,14 @@ func Diff(old, new *Config) Changes {
 			ch.VNICsAdded = append(ch.VNICsAdded, v)
 		case o.TAP != v.TAP || o.MAC != v.MAC:
 			ch.VNICsChanged = append(ch.VNICsChanged, v)
-		case !SameVNIC(o, v):
-			ch.VNICsRepinned = append(ch.VNICsRepinned, v)
+		default:
+			if !o.VLAN.Equal(v.VLAN) {
+				ch.VNICsRetagged = append(ch.VNICsRetagged, v)
+			}
+			o.VLAN = v.VLAN
+			if !SameVNIC(o, v) {
+				ch.VNICsRepinned = append(ch.VNICsRepinned, v)
+			}
 		}
 	}
 	for _, v := range old.VNICs {
@@ -181,7 +191,7 @@ func (ch Changes) String() string {
 		return s
 	}
 	list("members", mn(ch.MembersAdded), mn(ch.MembersRemoved), mn(ch.MembersChanged), ch.MembersReordered)
-	list("vnics", vn(ch.VNICsAdded), vn(ch.VNICsRemoved), vn(append(slices.Clone(ch.VNICsChanged), ch.VNICsRepinned...)), false)
+	list("vnics", vn(ch.VNICsAdded), vn(ch.VNICsRemoved), vn(changedVNICs(ch)), false)
 	for _, f := range []struct {
 		name string
 		set  bool
@@ -194,4 +204,15 @@ func (ch Changes) String() string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// changedVNICs are the vnics changed in any way, each once, in order.
+func changedVNICs(ch Changes) []VNIC {
+	out := slices.Clone(ch.VNICsChanged)
+	for _, v := range append(slices.Clone(ch.VNICsRepinned), ch.VNICsRetagged...) {
+		if !slices.ContainsFunc(out, func(o VNIC) bool { return o.Name == v.Name }) {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -60,6 +60,21 @@ vnics:
 			"vnics ~vm1",
 		},
 		{
+			"vnic vlan changed in place",
+			func(c *Config) { c.VNICs[0].VLAN = VLAN{Trunk: []int{10, 20}, Native: 1} },
+			Changes{VNICsRetagged: []VNIC{{Name: "vm1", VLAN: VLAN{Trunk: []int{10, 20}, Native: 1}}}},
+			"vnics ~vm1",
+		},
+		{
+			"vnic vlan and pins changed in place",
+			func(c *Config) { c.VNICs[0].VLAN, c.VNICs[0].MACs = VLAN{Access: 10}, []string{"02:00:00:00:00:09"} },
+			Changes{
+				VNICsRepinned: []VNIC{{Name: "vm1", MACs: []string{"02:00:00:00:00:09"}, VLAN: VLAN{Access: 10}}},
+				VNICsRetagged: []VNIC{{Name: "vm1", MACs: []string{"02:00:00:00:00:09"}, VLAN: VLAN{Access: 10}}},
+			},
+			"vnics ~vm1",
+		},
+		{
 			"vnics",
 			func(c *Config) {
 				c.VNICs = []VNIC{{Name: "vm2"}, {Name: "team0", TAP: true, MAC: "02:00:00:00:00:01"}}

@@ -88,6 +88,23 @@ func Dump(c *Config) ([]byte, error) {
 			if v.MACSpoofing {
 				put(n, "mac_spoofing", boolNode(true))
 			}
+			if !v.VLAN.IsZero() {
+				vl := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+				if v.VLAN.Access != 0 {
+					put(vl, "access", intNode(v.VLAN.Access))
+				}
+				if v.VLAN.Trunk != nil {
+					trunk := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+					for _, id := range v.VLAN.Trunk {
+						trunk.Content = append(trunk.Content, intNode(id))
+					}
+					put(vl, "trunk", trunk)
+				}
+				if v.VLAN.Native != 0 {
+					put(vl, "native", intNode(v.VLAN.Native))
+				}
+				put(n, "vlan", vl)
+			}
 			vnics.Content = append(vnics.Content, n)
 		}
 		put(root, "vnics", vnics)

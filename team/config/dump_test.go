@@ -35,6 +35,7 @@ func TestDumpRoundTrip(t *testing.T) {
 		"odd durations":                          "team: t\nbalance: dynamic\nflowlet_gap: 1.5ms\nmembers: [{name: e}]\nrx_translation: {age_time: 1h1ns}\n",
 		"nsna_ping":                              "team: t\nmembers: [{name: e}]\nlink_watch: {name: nsna_ping, target_host: \"2001:db8::1\", interval: 250ms, missed_max: 5}\n",
 		"non-default lacp values in static mode": "team: t\nmode: static\nmembers: [{name: e, lacp_key: 4}]\n",
+		"vlans":                                  "team: t\nmembers: [{name: e}]\nvnics: [{name: a, vlan: {access: 10}}, {name: b, vlan: {trunk: [10, 20], native: 1}}, {name: c, vlan: {trunk: [7]}}, {name: d}]\n",
 	}
 	for name, in := range inputs {
 		t.Run(name, func(t *testing.T) {

@@ -33,6 +33,7 @@ func (c *Config) Clone() *Config {
 	d.VNICs = slices.Clone(c.VNICs)
 	for i := range d.VNICs {
 		d.VNICs[i].MACs = slices.Clone(d.VNICs[i].MACs)
+		d.VNICs[i].VLAN.Trunk = slices.Clone(d.VNICs[i].VLAN.Trunk)
 	}
 	d.Warnings = slices.Clone(c.Warnings)
 	return &d

@@ -242,7 +242,8 @@ func decodeYAML(data []byte) (root *yaml.Node, err error) {
 var (
 	topKeys    = []string{"team", "mode", "balance", "hash", "flowlet_gap", "source_mac_rewrite", "backend", "members", "vnics", "lacp", "link_watch", "rx_translation", "metrics"}
 	memberKeys = []string{"name", "primary", "standby", "prio", "sticky", "lacp_prio", "lacp_key", "delay_up", "delay_down"}
-	vnicKeys   = []string{"name", "tap", "mac", "macs", "mac_spoofing"}
+	vnicKeys   = []string{"name", "tap", "mac", "macs", "mac_spoofing", "vlan"}
+	vlanKeys   = []string{"access", "trunk", "native"}
 	lacpKeys   = []string{"active", "rate", "system_priority", "min_ports", "fallback", "fallback_after"}
 	lwKeys     = []string{"name", "interval", "missed_max", "source_host", "target_host", "delay_up", "delay_down"}
 	rxKeys     = []string{"enabled", "learn", "age_time"}
@@ -382,9 +383,38 @@ func (d *yamlDecoder) vnic(item *yaml.Node, ip string) VNIC {
 			d.strList(v, kp, &vn.MACs)
 		case "mac_spoofing":
 			d.boolean(v, kp, &vn.MACSpoofing)
+		case "vlan":
+			d.vlan(v, kp, &vn.VLAN)
 		}
 	})
 	return vn
+}
+
+// vlan reads a vnic's vlan: block. What only the file shows is reported
+// here: an empty block, and an explicit 0 (which the Config cannot tell
+// from "not set").
+func (d *yamlDecoder) vlan(n *yaml.Node, path string, vl *VLAN) {
+	if isNull(resolve(n)) {
+		d.probs.add(d.src.at[path].line, path, "want access: N or trunk: [N, ...] (with native: N for untagged frames), got nothing; remove the key for a VLAN-transparent vnic")
+		return
+	}
+	d.fields(n, path, vlanKeys, func(key string, v *yaml.Node, kp string) {
+		switch key {
+		case "access":
+			if d.integer(v, kp, &vl.Access) && vl.Access == 0 {
+				d.probs.add(d.src.at[kp].line, kp, "0 is out of range: want a VLAN id %d to %d", MinVLAN, MaxVLAN)
+			}
+		case "native":
+			if d.integer(v, kp, &vl.Native) && vl.Native == 0 {
+				d.probs.add(d.src.at[kp].line, kp, "0 is out of range: want a VLAN id %d to %d", MinVLAN, MaxVLAN)
+			}
+		case "trunk":
+			d.intList(v, kp, &vl.Trunk)
+		}
+	})
+	if m := resolve(n); m.Kind == yaml.MappingNode && len(m.Content) == 0 {
+		d.probs.add(d.src.at[path].line, path, "empty: want access: N or trunk: [N, ...] (with native: N for untagged frames); remove the key for a VLAN-transparent vnic")
+	}
 }
 
 // lacp reads the lacp: block over the defaults in l.

@@ -102,6 +102,41 @@ type VNIC struct {
 	// MACSpoofing, with MACs, lets the vnic send from other sources
 	// too (learned like a vnic without MACs). YAML only.
 	MACSpoofing bool `yaml:"mac_spoofing"`
+	// VLAN is the vnic's 802.1Q membership; the zero value (no vlan:
+	// key) is VLAN-transparent: frames pass as they are, tagged or not.
+	VLAN VLAN `yaml:"vlan"`
+}
+
+// VLAN is a vnic's 802.1Q membership (docs/contract.md §3, vnics[].vlan),
+// as Hyper-V's Set-VMNetworkAdapterVlan -Access/-Trunk, Open vSwitch's
+// tag=/trunks= and a Linux bridge's vlan_filtering port VLANs set it.
+// Exactly one of Access and Trunk is set, or neither (transparent).
+type VLAN struct {
+	// Access puts the vnic on one VLAN, untagged at the vnic: its
+	// frames get the tag on the members; tagged frames from it are
+	// dropped.
+	Access int `yaml:"access"`
+	// Trunk lists the VLANs whose tagged frames pass; Native, if set,
+	// is the VLAN of the vnic's untagged frames (sent to it untagged).
+	// Without Native, untagged frames from the vnic are dropped. Native
+	// may be listed in Trunk too; it is a VLAN of the trunk either way.
+	Trunk  []int `yaml:"trunk"`
+	Native int   `yaml:"native"`
+}
+
+// Lowest and highest VLAN ids a vnic may be on (802.1Q-2018 9.6: 0 is
+// a priority tag, 4095 reserved).
+const (
+	MinVLAN = 1
+	MaxVLAN = 4094
+)
+
+// IsZero reports whether v is VLAN-transparent (no vlan: key).
+func (v VLAN) IsZero() bool { return v.Access == 0 && v.Trunk == nil && v.Native == 0 }
+
+// Equal reports whether v and o are the same settings.
+func (v VLAN) Equal(o VLAN) bool {
+	return v.Access == o.Access && v.Native == o.Native && slices.Equal(v.Trunk, o.Trunk) && (v.Trunk == nil) == (o.Trunk == nil)
 }
 
 // Bounds of a configuration, checked before any per-item work so that
@@ -133,7 +168,7 @@ func tooMany(n, max int, what, why string) string {
 
 // SameVNIC reports whether a and b are the same vnic configuration.
 func SameVNIC(a, b VNIC) bool {
-	return a.Name == b.Name && a.TAP == b.TAP && a.MAC == b.MAC && a.MACSpoofing == b.MACSpoofing && slices.Equal(a.MACs, b.MACs)
+	return a.Name == b.Name && a.TAP == b.TAP && a.MAC == b.MAC && a.MACSpoofing == b.MACSpoofing && slices.Equal(a.MACs, b.MACs) && a.VLAN.Equal(b.VLAN)
 }
 
 // LACP holds the 802.1AX parameters (mode lacp only).

@@ -176,6 +176,7 @@ func (v *validator) vnics(c *Config, members map[string]string) {
 			vnics[n.Name] = key
 		}
 		v.vnicMACs(key, n, macs)
+		v.vnicVLAN(key+".vlan", n.VLAN)
 		if n.MAC == "" {
 			continue
 		}
@@ -219,6 +220,48 @@ func (v *validator) vnicMACs(key string, n VNIC, macs map[string]string) {
 		default:
 			macs[hw] = mkey
 		}
+	}
+}
+
+// vnicVLAN checks a vnic's vlan: block (key is its path).
+func (v *validator) vnicVLAN(key string, vl VLAN) {
+	id := func(k string, n int) bool {
+		if n < MinVLAN || n > MaxVLAN {
+			v.add(k, "%d is out of range: want a VLAN id %d to %d", n, MinVLAN, MaxVLAN)
+			return false
+		}
+		return true
+	}
+	if vl.Access != 0 {
+		id(key+".access", vl.Access)
+		v.onlyWith(key+".", "not with access: an access vnic is on its one VLAN, untagged; a trunk carries tagged VLANs (and its native one untagged)",
+			field{"trunk", vl.Trunk != nil}, field{"native", vl.Native != 0})
+		return
+	}
+	if vl.Native != 0 {
+		if vl.Trunk == nil {
+			v.add(key+".native", "only with trunk: the native VLAN is a trunk's VLAN for untagged frames (for a vnic on one VLAN, write access: %d)", vl.Native)
+		}
+		id(key+".native", vl.Native)
+	}
+	if vl.Trunk == nil {
+		return
+	}
+	if len(vl.Trunk) == 0 {
+		v.add(key+".trunk", "empty: a trunk carries at least one VLAN (for untagged frames only, write access: N)")
+		return
+	}
+	seen := make(map[int]string, len(vl.Trunk))
+	for j, n := range vl.Trunk {
+		k := index(key+".trunk", j)
+		if !id(k, n) {
+			continue
+		}
+		if prev, dup := seen[n]; dup {
+			v.add(k, "%d is listed twice (also %s)", n, prev)
+			continue
+		}
+		seen[n] = k
 	}
 }
 
