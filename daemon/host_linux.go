@@ -92,7 +92,10 @@ func (h *host) open(name string) (dataplane.Port, team.Link, error) {
 		if err == nil {
 			p = xp
 			if xp.DriverErr != nil {
-				h.log.Warn("native XDP refused; the program runs in generic mode", "interface", name, "reason", xp.DriverErr)
+				h.log.Warn("native XDP refused; the program runs in generic mode, where VLAN tags the driver strips are lost", "interface", name, "reason", xp.DriverErr)
+			}
+			if xp.VLANErr != nil {
+				h.log.Warn("XDP program not bound to the device: VLAN tags the driver strips are lost", "interface", name, "reason", xp.VLANErr)
 			}
 		}
 	default:

@@ -65,6 +65,25 @@
 // daemon opens TAP vnics without offloads on this backend for the same
 // reason.
 //
+// # VLAN tags
+//
+// The contract of dataplane.Port is that a tag travels in the frame,
+// after the MAC addresses. A frame whose tag is in its bytes keeps it up
+// to XDP (the kernel strips tags into skb metadata only later, in
+// __netif_receive_skb_core). But a driver may hold the tag beside the
+// frame: a NIC with receive VLAN stripping, or a veth whose peer sent an
+// skb with the tag in its metadata (a VLAN device, or a VLAN-filtering
+// bridge, on a device with tx-vlan-offload). In driver mode the XDP
+// program is loaded bound to the device and asks the driver for such a
+// tag (bpf_xdp_metadata_rx_vlan_tag), leaving it in the metadata in
+// front of the frame; Read puts it back after the MAC addresses as it
+// copies the frame out, PCP and DEI included (measured on veth, Linux
+// 6.18: without this the socket got such frames untagged). Generic XDP
+// offers no such kfunc: there a stripped tag is lost, so a NIC driven in
+// generic mode needs rx-vlan-offload off (ethtool -K DEV rxvlan off) to
+// carry VLANs. Write sends tagged frames as they are; the kernel lets a
+// tagged frame exceed the MTU by the 802.1Q tag only.
+//
 // # Queues
 //
 // A Port has one socket per RX queue of its interface (a veth has one per
@@ -75,6 +94,8 @@
 //
 // # Limits
 //
+// Out-of-band VLAN tags need Linux 6.8 and a driver with the VLAN
+// metadata kfunc (Program.VLANErr says why not, when binding failed).
 // Linux 5.11 or later (XDP_USE_NEED_WAKEUP, BPF links for XDP). Frames
 // longer than FrameSize minus XDP's 256-byte headroom cannot be received
 // (the XDP program would need multi-buffer support), so an interface's

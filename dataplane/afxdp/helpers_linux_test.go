@@ -71,12 +71,15 @@ func testFrame(dst, src [6]byte, magic uint64, id uint32, size int) []byte {
 	return f
 }
 
-// frameID returns the id of a test frame marked with magic.
+// frameID returns the id of a test frame marked with magic, after up to
+// one VLAN tag.
 func frameID(eth []byte, magic uint64) (uint32, bool) {
-	if len(eth) < 26 || binary.BigEndian.Uint16(eth[12:]) != etherTypeTest || binary.BigEndian.Uint64(eth[14:]) != magic {
-		return 0, false
+	for _, o := range []int{12, 16} {
+		if len(eth) >= o+14 && binary.BigEndian.Uint16(eth[o:]) == etherTypeTest && binary.BigEndian.Uint64(eth[o+2:]) == magic {
+			return binary.BigEndian.Uint32(eth[o+10:]), true
+		}
 	}
-	return binary.BigEndian.Uint32(eth[22:]), true
+	return 0, false
 }
 
 // collect reads from p until it has want test frames marked with magic,

@@ -39,6 +39,10 @@ type Port struct {
 	// DriverErr is why native XDP was refused when the program fell back
 	// to generic mode (Options.Mode ModeAuto), nil otherwise.
 	DriverErr error
+	// VLANErr is why the program could not be bound to the device in
+	// driver mode, so that VLAN tags the driver holds beside the frame
+	// are not recovered (see VLAN tags in the package doc), nil otherwise.
+	VLANErr error
 
 	closed atomic.Bool
 	once   sync.Once
@@ -151,6 +155,7 @@ func open(ifname string, o Options) (_ *Port, err error) {
 		return nil, err
 	}
 	p.DriverErr = p.prog.DriverErr
+	p.VLANErr = p.prog.VLANErr
 
 	p.tx = p.socks[0]
 	p.rpoll = make([]unix.PollFd, len(p.socks)+1)

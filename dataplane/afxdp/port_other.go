@@ -9,7 +9,7 @@ import (
 )
 
 // Port is an AF_XDP socket on one interface (Linux only).
-type Port struct{ DriverErr error }
+type Port struct{ DriverErr, VLANErr error }
 
 // Open fails: AF_XDP is Linux-only.
 func Open(ifname string, o Options) (*Port, error) { return nil, errors.ErrUnsupported }

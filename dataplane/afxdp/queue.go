@@ -5,6 +5,7 @@ import (
 	"math/bits"
 
 	"github.com/teamd-go/teamd-go/dataplane"
+	xskprog "github.com/teamd-go/teamd-go/ebpf/xsk"
 )
 
 // queue is one AF_XDP socket's UMEM and rings, and the bookkeeping of
@@ -89,22 +90,59 @@ func (q *queue) receive(frames [][]byte, sizes []int) (n int, bytes, bad, partia
 		q.fills[(fstart+i)&q.fill.mask] = q.frameOf(d.Addr)
 		end := d.Addr + uint64(d.Len)
 		dst := frames[n]
-		if end > uint64(len(q.umem)) || dataplane.VnetHdrLen+int(d.Len) > len(dst) {
+		if end > uint64(len(q.umem)) {
 			bad++
 			continue
 		}
-		dataplane.ClearVnetHdr(dst)
-		copy(dst[dataplane.VnetHdrLen:], q.umem[d.Addr:end])
-		sizes[n] = dataplane.VnetHdrLen + int(d.Len)
+		size, ok := q.putFrame(dst, d.Addr, end)
+		if !ok {
+			bad++
+			continue
+		}
+		sizes[n] = size
 		if markPartial(dst[:sizes[n]]) {
 			partial++
 		}
-		bytes += uint64(d.Len)
+		bytes += uint64(size - dataplane.VnetHdrLen)
 		n++
 	}
 	q.rx.release(got)
 	q.fill.submit()
 	return n, bytes, bad, partial
+}
+
+// putFrame copies the received frame at umem[addr:end] into dst behind an
+// all-zero virtio-net header and returns its length, or false if it does
+// not fit. A VLAN tag that the XDP program found beside the frame and
+// left in the metadata in front of it goes back in after the MAC
+// addresses, and the metadata's flags are cleared, so the next frame
+// received into this UMEM frame does not inherit the tag.
+func (q *queue) putFrame(dst []byte, addr, end uint64) (int, bool) {
+	const h = dataplane.VnetHdrLen
+	frame := q.umem[addr:end]
+	var meta []byte
+	if addr&(q.frameSize-1) >= xskprog.MetaLen {
+		meta = q.umem[addr-xskprog.MetaLen : addr]
+	}
+	if meta == nil || binary.NativeEndian.Uint32(meta[xskprog.MetaFlags:])&xskprog.MetaVLAN == 0 || len(frame) < 12 {
+		if h+len(frame) > len(dst) {
+			return 0, false
+		}
+		dataplane.ClearVnetHdr(dst)
+		copy(dst[h:], frame)
+		return h + len(frame), true
+	}
+	binary.NativeEndian.PutUint32(meta[xskprog.MetaFlags:], 0)
+	n := h + len(frame) + 4
+	if n > len(dst) {
+		return 0, false
+	}
+	dataplane.ClearVnetHdr(dst)
+	copy(dst[h:h+12], frame[:12])
+	copy(dst[h+12:h+14], meta[xskprog.MetaTPID:xskprog.MetaTPID+2]) // network order already
+	binary.BigEndian.PutUint16(dst[h+14:], binary.NativeEndian.Uint16(meta[xskprog.MetaTCI:]))
+	copy(dst[h+16:n], frame[12:])
+	return n, true
 }
 
 // frameOf returns the start of the UMEM frame holding addr, always a

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/teamd-go/teamd-go/dataplane"
+	xskprog "github.com/teamd-go/teamd-go/ebpf/xsk"
 )
 
 // fakeKernel owns ring memory in plain slices and plays the kernel's
@@ -366,5 +367,71 @@ func TestQueueAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per frame sent and received, want 0", allocs)
+	}
+}
+
+// deliverTagged plays a frame arriving with its VLAN tag beside it: the
+// XDP program's metadata in front of the frame (ebpf/xsk xsk_meta).
+func (k *fakeKernel) deliverTagged(eth []byte, tpid, tci uint16) bool {
+	fillProd := k.idx[rFill][0]
+	if *k.fillCons == fillProd {
+		return false
+	}
+	meta := k.l.fills[*k.fillCons&uint32(len(k.l.fills)-1)] + xdpHeadroom - xskprog.MetaLen
+	m := k.l.umem[meta : meta+xskprog.MetaLen]
+	binary.NativeEndian.PutUint16(m[xskprog.MetaTCI:], tci)
+	binary.BigEndian.PutUint16(m[xskprog.MetaTPID:], tpid)
+	binary.NativeEndian.PutUint32(m[xskprog.MetaFlags:], xskprog.MetaVLAN)
+	return k.deliver(eth)
+}
+
+// TestReceiveVLANMetadata: a tag left in the metadata goes back in after
+// the MACs, and is cleared so that the next frame received into the same
+// UMEM frame (the ring has two) does not inherit it.
+func TestReceiveVLANMetadata(t *testing.T) {
+	k := newFake(t, 4, 2048, 0)
+	frames := [][]byte{make([]byte, dataplane.MaxFrame)}
+	sizes := make([]int, 1)
+	for i, tc := range []struct {
+		tagged    bool
+		tpid, tci uint16
+		bufLen    int
+	}{
+		{true, 0x8100, 7<<13 | 1<<12 | 4094, dataplane.MaxFrame},
+		{false, 0, 0, dataplane.MaxFrame},
+		{false, 0, 0, dataplane.MaxFrame}, // into the first frame again
+		{true, 0x88a8, 10, dataplane.MaxFrame},
+		{true, 0x8100, 10, dataplane.VnetHdrLen + 100 + 3}, // the tag does not fit
+		{false, 0, 0, dataplane.MaxFrame},
+		{false, 0, 0, dataplane.MaxFrame}, // into the frame of the skipped one
+	} {
+		eth := ethFrame(uint32(i), 100)
+		frames[0] = frames[0][:tc.bufLen]
+		if tc.tagged {
+			k.deliverTagged(eth, tc.tpid, tc.tci)
+		} else {
+			k.deliver(eth)
+		}
+		n, _, bad, _ := k.q.receive(frames, sizes)
+		if tc.bufLen < dataplane.MaxFrame {
+			if n != 0 || bad != 1 {
+				t.Errorf("frame %d: n %d bad %d, want it skipped", i, n, bad)
+			}
+			continue
+		}
+		want := eth
+		if tc.tagged {
+			want = append(append(append([]byte{}, eth[:12]...), byte(tc.tpid>>8), byte(tc.tpid), byte(tc.tci>>8), byte(tc.tci)), eth[12:]...)
+		}
+		if n != 1 || !bytes.Equal(frames[0][dataplane.VnetHdrLen:sizes[0]], want) {
+			t.Errorf("frame %d: got %x, want %x", i, frames[0][dataplane.VnetHdrLen:sizes[0]], want)
+		}
+	}
+	eth := ethFrame(1, 100)
+	if a := testing.AllocsPerRun(100, func() {
+		k.deliverTagged(eth, 0x8100, 5)
+		k.q.receive(frames[:1], sizes)
+	}); a != 0 {
+		t.Errorf("%v allocations per tagged frame", a)
 	}
 }

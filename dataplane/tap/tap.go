@@ -10,6 +10,13 @@
 // segmentation offload (TUNSETOFFLOAD 0), so every frame the Port reads
 // is a wire frame with complete checksums: for a team whose other ports
 // cannot take super-frames (the xdp backend).
+//
+// VLAN tags travel in the frame both ways. A tag the host stack holds
+// beside the frame (a VLAN device on the TAP, which offers
+// tx-vlan-offload) is put in by the kernel on the way to Read, which
+// also counts csum_start from the tagged frame's start; hdr_len stays
+// the kernel's linear length, a hint that Linux raises itself when the
+// frame is sent on (tun_put_user, packet_snd_vnet_parse).
 package tap
 
 import "github.com/teamd-go/teamd-go/dataplane"

@@ -8,24 +8,48 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // Program is the XDP program loaded for one interface, with its maps.
 // Methods are safe for concurrent use.
 type Program struct {
-	objs xskObjects
-	link link.Link // nil until Attach
-	mode Mode
+	objs  objects
+	bound *ebpf.Program // the device-bound copy attached in driver mode, or nil
+	link  link.Link     // nil until Attach
+	mode  Mode
 
 	// DriverErr is why native XDP was refused when ModeAuto fell back to
 	// generic mode, nil otherwise. The caller logs it.
 	DriverErr error
+
+	// VLANErr is why the program could not be bound to the device in
+	// driver mode (a kernel before 6.3), nil otherwise: then, as in
+	// generic mode, VLAN tags the driver holds beside the frame are not
+	// recovered. The caller logs it.
+	VLANErr error
+}
+
+// objects are the maps and the unbound program, which Load loads; the
+// device-bound xsk_redirect_vlan is loaded by Attach.
+type objects struct {
+	XskRedirect *ebpf.Program `ebpf:"xsk_redirect"`
+	Xsks        *ebpf.Map     `ebpf:"xsks"`
+	Counters    *ebpf.Map     `ebpf:"counters"`
+}
+
+func (o *objects) Close() error {
+	return errors.Join(o.XskRedirect.Close(), o.Xsks.Close(), o.Counters.Close())
 }
 
 // Load loads the program and its maps into the kernel, not attached.
 func Load() (*Program, error) {
 	p := &Program{}
-	if err := loadXskObjects(&p.objs, nil); err != nil {
+	spec, err := loadXsk()
+	if err != nil {
+		return nil, fmt.Errorf("load xdp program: %w", err)
+	}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, fmt.Errorf("load xdp program: %w", err)
 	}
 	if p.objs.Xsks.MaxEntries() != MaxQueues {
@@ -44,7 +68,19 @@ func (p *Program) Attach(ifindex int, mode Mode) error {
 		return errors.New("xdp program already attached")
 	}
 	attach := func(flags link.XDPAttachFlags) (link.Link, error) {
-		return link.AttachXDP(link.XDPOptions{Program: p.objs.XskRedirect, Interface: ifindex, Flags: flags})
+		prog := p.objs.XskRedirect
+		if flags == link.XDPDriverMode {
+			// Bound to the device, the program reaches the driver's
+			// VLAN metadata kfunc; a bound program attaches in driver
+			// mode only.
+			if p.bound == nil && p.VLANErr == nil {
+				p.bound, p.VLANErr = p.loadBound(ifindex)
+			}
+			if p.bound != nil {
+				prog = p.bound
+			}
+		}
+		return link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: flags})
 	}
 	var err error
 	switch mode {
@@ -56,6 +92,7 @@ func (p *Program) Attach(ifindex int, mode Mode) error {
 		p.link, err = attach(link.XDPDriverMode)
 		if err != nil {
 			p.DriverErr = err
+			p.VLANErr = nil // generic mode has no VLAN metadata either way
 			mode = ModeGeneric
 			p.link, err = attach(link.XDPGenericMode)
 		}
@@ -68,6 +105,28 @@ func (p *Program) Attach(ifindex int, mode Mode) error {
 	}
 	p.mode = mode
 	return nil
+}
+
+// loadBound loads xsk_redirect_vlan bound to the device ifindex
+// (BPF_F_XDP_DEV_BOUND_ONLY), sharing the maps of p.
+func (p *Program) loadBound(ifindex int) (*ebpf.Program, error) {
+	spec, err := loadXsk()
+	if err != nil {
+		return nil, err
+	}
+	ps := spec.Programs[xskProgXskRedirectVlan]
+	ps.Flags |= unix.BPF_F_XDP_DEV_BOUND_ONLY
+	ps.Ifindex = uint32(ifindex)
+	var objs struct {
+		Prog *ebpf.Program `ebpf:"xsk_redirect_vlan"`
+	}
+	err = spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
+		xskMapXsks: p.objs.Xsks, xskMapCounters: p.objs.Counters,
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("load xdp program bound to interface %d: %w", ifindex, err)
+	}
+	return objs.Prog, nil
 }
 
 // Mode returns the mode the program is attached in.
@@ -98,7 +157,7 @@ func (p *Program) Unregister(queue int) error {
 // Counters returns the program's counters, summed over CPUs.
 func (p *Program) Counters() (Counters, error) {
 	var c Counters
-	for key, dst := range []*uint64{&c.Redirected, &c.Passed} {
+	for key, dst := range []*uint64{&c.Redirected, &c.Passed, &c.VLANTags, &c.VLANLost} {
 		var perCPU []uint64
 		if err := p.objs.Counters.Lookup(uint32(key), &perCPU); err != nil {
 			return Counters{}, fmt.Errorf("read xdp counters: %w", err)
@@ -117,6 +176,10 @@ func (p *Program) Close() error {
 	if p.link != nil {
 		err = p.link.Close()
 		p.link = nil
+	}
+	if p.bound != nil {
+		err = errors.Join(err, p.bound.Close())
+		p.bound = nil
 	}
 	return errors.Join(err, p.objs.Close())
 }

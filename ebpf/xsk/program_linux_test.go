@@ -162,7 +162,7 @@ func TestAttach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, _ := info.ID()
+	unbound, _ := info.ID()
 	if err := a.Do(func() error {
 		ifi, err := net.InterfaceByName("a0")
 		if err != nil {
@@ -176,6 +176,16 @@ func TestAttach(t *testing.T) {
 	if p.Mode() != ModeDriver {
 		t.Errorf("Mode() = %v, want driver", p.Mode())
 	}
+	// Driver mode attaches the copy bound to the device, which reads the
+	// driver's VLAN metadata.
+	if p.bound == nil || p.VLANErr != nil {
+		t.Fatalf("no device-bound program in driver mode: %v", p.VLANErr)
+	}
+	info, err = p.bound.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := info.ID()
 	if out := a.MustRun(t, "ip", "-d", "link", "show", "a0"); !strings.Contains(out, "xdp") || !strings.Contains(out, fmt.Sprintf("id %d", id)) {
 		t.Errorf("ip link does not show program %d attached:\n%s", id, out)
 	}
@@ -192,8 +202,10 @@ func TestAttach(t *testing.T) {
 	if out := a.MustRun(t, "ip", "-d", "link", "show", "a0"); strings.Contains(out, "prog/xdp") {
 		t.Errorf("program still attached after Close:\n%s", out)
 	}
-	if _, err := ebpf.NewProgramFromID(id); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("program %d still loaded after Close: %v", id, err)
+	for _, id := range []ebpf.ProgramID{id, unbound} {
+		if _, err := ebpf.NewProgramFromID(id); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("program %d still loaded after Close: %v", id, err)
+		}
 	}
 }
 

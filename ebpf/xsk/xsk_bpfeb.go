@@ -16,9 +16,10 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xskMapCounters     = "counters"
-	xskMapXsks         = "xsks"
-	xskProgXskRedirect = "xsk_redirect"
+	xskMapCounters         = "counters"
+	xskMapXsks             = "xsks"
+	xskProgXskRedirect     = "xsk_redirect"
+	xskProgXskRedirectVlan = "xsk_redirect_vlan"
 )
 
 // loadXsk returns the embedded CollectionSpec for xsk.
@@ -63,7 +64,8 @@ type xskSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xskProgramSpecs struct {
-	XskRedirect *ebpf.ProgramSpec `ebpf:"xsk_redirect"`
+	XskRedirect     *ebpf.ProgramSpec `ebpf:"xsk_redirect"`
+	XskRedirectVlan *ebpf.ProgramSpec `ebpf:"xsk_redirect_vlan"`
 }
 
 // xskMapSpecs contains maps before they are loaded into the kernel.
@@ -121,12 +123,14 @@ type xskVariables struct {
 //
 // It can be passed to loadXskObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xskPrograms struct {
-	XskRedirect *ebpf.Program `ebpf:"xsk_redirect"`
+	XskRedirect     *ebpf.Program `ebpf:"xsk_redirect"`
+	XskRedirectVlan *ebpf.Program `ebpf:"xsk_redirect_vlan"`
 }
 
 func (p *xskPrograms) Close() error {
 	return _XskClose(
 		p.XskRedirect,
+		p.XskRedirectVlan,
 	)
 }
 
