@@ -30,6 +30,7 @@ func (t *Team) announce(v *vnic, m *member) {
 	}
 	frames := make([][]byte, 0, 2*len(keys))
 	for _, k := range keys {
+		first := len(frames)
 		frames = append(frames, rarpAnnounce(k.mac))
 		if e := t.fdb.entry(k); e != nil {
 			if ip := e.ipv4.Load(); ip != 0 {
@@ -37,6 +38,12 @@ func (t *Team) announce(v *vnic, m *member) {
 			}
 			for _, ip := range e.ipv6.addrs() {
 				frames = append(frames, unsolicitedNA(k.mac, ip.As16()))
+			}
+		}
+		if k.vlan != 0 {
+			// The MAC lives on a VLAN: the switch learns it there.
+			for i := first; i < len(frames); i++ {
+				frames[i], _ = frame.PushTag(frames[i], k.vlan)
 			}
 		}
 	}
@@ -77,7 +84,7 @@ func unsolicitedNA(mac frame.MAC, ip [16]byte) []byte {
 // arp_ping probes) and outlive the call that builds them, so each gets
 // its own buffer.
 func newControlFrame() []byte {
-	return make([]byte, dataplane.VnetHdrLen, dataplane.VnetHdrLen+max(neigh.FrameLen, neigh.NDFrameLen))
+	return make([]byte, dataplane.VnetHdrLen, dataplane.VnetHdrLen+max(neigh.FrameLen, neigh.NDFrameLen)+frame.TagLen)
 }
 
 // ipv4 turns the uint32 form the fdb keeps into address bytes.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/teamd-go/teamd-go/dataplane/frame"
@@ -71,6 +72,8 @@ type Explanation struct {
 	OwnerHome string `json:"owner_home,omitempty"`
 	// RxTranslation is what rx_translation does with the frame.
 	RxTranslation *ExplainedXlat `json:"rx_translation,omitempty"`
+	// VLAN is the switch's VLAN decision (vlan.go).
+	VLAN *ExplainedVLAN `json:"vlan,omitempty"`
 	// Steps are the decisions, in the data path's order, in words.
 	Steps []string `json:"steps"`
 }
@@ -87,6 +90,49 @@ type ExplainedFrame struct {
 	Proto     int    `json:"proto,omitempty"`
 	SrcPort   int    `json:"src_port,omitempty"`
 	DstPort   int    `json:"dst_port,omitempty"`
+}
+
+// ExplainedVLAN is the VLAN the switch puts a frame on and what that
+// does to its tag.
+type ExplainedVLAN struct {
+	// ID is the frame's VLAN in the switch (0: untagged, VLAN-transparent
+	// vnics only).
+	ID int `json:"id"`
+	// Port is the sending vnic's VLAN settings, in words (transmit).
+	Port string `json:"port,omitempty"`
+	// Pushed: the frame came untagged (an access or native VLAN) and
+	// its tag is pushed where it goes tagged (the members, trunk
+	// vnics); Popped: it came tagged and its tag is popped where it goes
+	// untagged. Untagged are the vnics that get it without a tag; every
+	// other destination gets it tagged with ID (untagged when ID is 0).
+	Pushed   bool     `json:"pushed,omitempty"`
+	Popped   bool     `json:"popped,omitempty"`
+	Untagged []string `json:"untagged,omitempty"`
+}
+
+// form notes that the frame of VLAN vid, bare or not, reaches port
+// bare (wantBare) or not.
+func (ev *ExplainedVLAN) form(port string, vid uint16, bare, wantBare bool) {
+	switch {
+	case vid == 0:
+	case bare && !wantBare:
+		ev.Pushed = true
+	case !bare && wantBare:
+		ev.Popped = true
+	}
+	if wantBare && vid != 0 {
+		ev.Untagged = append(ev.Untagged, port)
+	}
+}
+
+// vlanSteps words the tag operations of ev.
+func (e *Explanation) vlanSteps(ev *ExplainedVLAN) {
+	if ev.Pushed {
+		e.step("vlan: tag %d pushed where the frame goes tagged", ev.ID)
+	}
+	if ev.Popped {
+		e.step("vlan: tag %d popped for %v (access, or the trunk's native VLAN)", ev.ID, ev.Untagged)
+	}
 }
 
 // ExplainedHash is the flow hash a balancer computed.
@@ -230,14 +276,42 @@ func (t *Team) explainTx(s *snapshot, v *vnic, eth []byte, now int64, e *Explana
 	}
 	// Source learning, as fdb.learn would do it (nothing is learned here).
 	learns := false
-	vid, _ := frame.VLANTag(eth)
-	switch en := t.fdb.entry(fdbKey{vid, f.Src}); {
+	pol := s.vlanOf(v.id)
+	vid, in := pol.ingress(eth)
+	ev := &ExplainedVLAN{ID: int(vid), Port: pol.String()}
+	e.VLAN = ev
+	switch in {
+	case inDropVLAN:
+		e.drop("vnic_dropped_vlan", "tagged with VLAN %d, which %s (%s) is not on", vid, v.name, pol)
+		return
+	case inDropUntagged:
+		e.drop("vnic_dropped_untagged", "untagged, and %s (%s) has no native VLAN for untagged frames", v.name, pol)
+		return
+	case inBare:
+		e.step("vlan: untagged from %s (%s): VLAN %d", v.name, pol, vid)
+	case inPriority:
+		e.step("vlan: priority-tagged from %s (%s): VLAN %d, set in the tag", v.name, pol, vid)
+	default:
+		if vid == 0 {
+			e.step("vlan: untagged from %s (%s): no VLAN; only VLAN-transparent vnics and untagged on the members", v.name, pol)
+		} else {
+			e.step("vlan: tagged %d from %s (%s): VLAN %d, passes as it is", vid, v.name, pol, vid)
+		}
+	}
+	f.VLAN = vid
+	bare := in == inBare
+	key := fdbKey{vid, f.Src}
+	pinnedElsewhere := false
+	if p := v.src.pins.Load(); p != nil && pol == nil {
+		pinnedElsewhere = slices.Contains(*p, f.Src)
+	}
+	switch en := t.fdb.entry(key); {
 	case en != nil && en.vnic == v.id:
 		e.step("source %v: owned by this vnic", f.Src)
 	case en != nil:
 		e.drop("dropped_spoofed", "source %v is owned by vnic %s: a vnic never sends from another's MAC (spoofing)", f.Src, s.vnicName(en.vnic))
 		return
-	case v.src.locked.Load():
+	case v.src.locked.Load() && !pinnedElsewhere:
 		e.drop("dropped_spoofed", "source %v is not one of %s's pinned macs, and mac_spoofing is off", f.Src, v.name)
 		return
 	case f.Src.IsMulticast() || f.Src.IsZero():
@@ -247,6 +321,15 @@ func (t *Team) explainTx(s *snapshot, v *vnic, eth []byte, now int64, e *Explana
 		e.step("source %v: would be learned on %s", f.Src, v.name)
 	}
 	owner, flood := switchTx(t.fdb, &f, vid)
+	// form notes what reaching vnic id does to the tag, as
+	// vnicForwarder.toVNIC and the flood do it.
+	form := func(id int) bool {
+		deliver, wantBare := s.vlanOf(id).egress(vid)
+		if deliver {
+			ev.form(s.vnicName(id), vid, bare, wantBare)
+		}
+		return deliver
+	}
 	if !flood && f.Dst == f.Src && learns {
 		owner = v.id // the data path learns before it switches
 	}
@@ -257,20 +340,26 @@ func (t *Team) explainTx(s *snapshot, v *vnic, eth []byte, now int64, e *Explana
 			e.step("destination %v: the sender's own MAC; sent nowhere", f.Dst)
 			return
 		case owner >= 0:
-			e.Verdict, e.VNICs = VerdictLocal, []string{s.vnicName(owner)}
-			e.step("destination %v: owned by vnic %s; delivered by the virtual switch, not sent to the team", f.Dst, s.vnicName(owner))
+			e.Verdict = VerdictLocal
+			if form(owner) {
+				e.VNICs = []string{s.vnicName(owner)}
+			}
+			e.step("destination %v: owned by vnic %s on VLAN %d; delivered by the virtual switch, not sent to the team", f.Dst, s.vnicName(owner), vid)
+			e.vlanSteps(ev)
 			return
 		}
-		e.step("destination %v: owned by no vnic; out of the team", f.Dst)
+		e.step("destination %v: owned by no vnic on VLAN %d; out of the team", f.Dst, vid)
 	} else {
 		for _, o := range s.vnics {
-			if o != nil && o.id != v.id {
+			if o != nil && o.id != v.id && form(o.id) {
 				e.VNICs = append(e.VNICs, o.name)
 			}
 		}
 		e.Verdict = VerdictLocal
 		e.step("destination %v: a group address; flooded to the other vnics %v and out of the team", f.Dst, e.VNICs)
 	}
+	ev.form("", vid, bare, false) // the members take every VLAN tagged
+	e.vlanSteps(ev)
 	if len(s.view.Members) == 0 {
 		e.drop("tx_dropped_no_member", "no member may carry traffic")
 		return
@@ -469,6 +558,8 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 		}
 	}
 	rvid, _ := frame.VLANTag(eth)
+	ev := &ExplainedVLAN{ID: int(rvid)}
+	e.VLAN = ev
 	verdict, owner := s.switchRx(t.fdb, &f, rvid, m.id, now)
 	if verdict == rxFlood && s.bcastRx >= 0 {
 		if by := t.bcast.deliveredBy(m.id, eth, now); by >= 0 {
@@ -478,14 +569,29 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 		}
 	}
 	switch verdict {
+	case rxNoVLAN:
+		if rvid == 0 {
+			e.drop("rx_dropped_vlan", "untagged, and every vnic is on VLANs (no VLAN-transparent vnic takes untagged frames)")
+		} else {
+			e.drop("rx_dropped_vlan", "VLAN %d, which no vnic is on", rvid)
+		}
 	case rxFlood:
 		e.Verdict = VerdictDelivered
 		for _, v := range s.vnics {
-			if v != nil {
+			if v == nil {
+				continue
+			}
+			if deliver, bare := s.vlanOf(v.id).egress(rvid); deliver {
 				e.VNICs = append(e.VNICs, v.name)
+				ev.form(v.name, rvid, false, bare)
 			}
 		}
-		e.step("a group address: delivered to every vnic %v", e.VNICs)
+		if rvid != 0 {
+			e.step("a group address on VLAN %d: delivered to the vnics on it %v", rvid, e.VNICs)
+		} else {
+			e.step("a group address: delivered to every vnic %v", e.VNICs)
+		}
+		e.vlanSteps(ev)
 	case rxDupBroadcast:
 		e.drop("rx_dropped_duplicate_broadcast", "a group address; the switch floods it to every member and only %s takes them in", s.memberName(s.bcastRx))
 	case rxNotOwned:
@@ -501,6 +607,13 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 		e.drop("rx_dropped_wrong_member", "%v is vnic %s's, whose home is %s: the switch learned it there, so a copy on %s is a flood", f.Dst, e.Owner, e.OwnerHome, m.name)
 	default:
 		e.Owner, e.OwnerHome = s.vnicName(owner), s.memberName(s.home(owner))
+		deliver, bare := s.vlanOf(owner).egress(rvid)
+		if !deliver {
+			e.drop("rx_dropped_vlan", "%v is vnic %s's, which is no longer on VLAN %d", f.Dst, e.Owner, rvid)
+			return
+		}
+		ev.form(e.Owner, rvid, false, bare)
+		defer e.vlanSteps(ev)
 		e.Verdict, e.VNICs = VerdictDelivered, []string{e.Owner}
 		if s.mode == modeSwitchIndependent && e.OwnerHome != "" && s.home(owner) != m.id {
 			e.step("%v is vnic %s's; its previous home %s still delivers for %s after a move", f.Dst, e.Owner, m.name, time.Duration(homeGrace))

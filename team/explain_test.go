@@ -3,8 +3,10 @@ package team
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ var decisionCounters = []string{
 	"rx_dropped_duplicate_broadcast", "rx_malformed", "rx_slow_protocol",
 	"tx_dropped_no_member", "vnic_dropped_slow_protocol", "vnic_dropped_malformed",
 	"arp_answered", "rx_translation_miss", "tx_source_mac_rewritten",
+	"vnic_dropped_vlan", "vnic_dropped_untagged", "rx_dropped_vlan",
 }
 
 func (tt *testTeam) counters(t *testing.T) map[string]uint64 {
@@ -39,6 +42,9 @@ func (tt *testTeam) counters(t *testing.T) map[string]uint64 {
 // team's own announcements (RARP, gratuitous ARP) rather than a frame
 // the test injected.
 func isAnnouncement(f []byte) bool {
+	if _, tagged := frame.VLANTag(f); tagged {
+		f = append(f[:12:12], f[16:]...) // announced on a VLAN
+	}
 	et := binary.BigEndian.Uint16(f[12:])
 	return et == frame.EtherTypeRARP || et == frame.EtherTypeARP && len(f) >= 42 && [4]byte(f[28:32]) == [4]byte(f[38:42])
 }
@@ -75,6 +81,9 @@ func TestExplainAgreesWithDataPath(t *testing.T) {
 		"lacp no partner":      lacp,
 		"rx_translation init":  xl,
 		"rx_translation cont":  xlc,
+		"vlans access trunk":   vlanConfig(config.BalanceHyperVPort, config.VLAN{Access: 10}, config.VLAN{Trunk: []int{10, 20}, Native: 1}),
+		"vlans transparent":    vlanConfig(config.BalanceAddressHash, config.VLAN{Access: 10}, config.VLAN{}),
+		"vlans no native":      vlanConfig(config.BalanceDynamic, config.VLAN{Trunk: []int{20}}, config.VLAN{Access: 20}),
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) { replay(t, cfg) })
@@ -96,7 +105,17 @@ func replay(t *testing.T, cfg *config.Config) {
 		teamMAC = tt.xlatMAC(t)
 	}
 	rng := rand.New(rand.NewPCG(7, uint64(len(cfg.Mode))))
-	tx := func(src frame.MAC) []byte {
+	vlans := slices.ContainsFunc(cfg.VNICs, func(v config.VNIC) bool { return !v.VLAN.IsZero() })
+	// maybeTag tags half the frames of a team with VLANs: VLAN 0 (a
+	// priority tag), a native one, one some vnic is on, one none is.
+	maybeTag := func(b []byte) []byte {
+		if !vlans || len(b) < 14 || rng.IntN(2) == 0 {
+			return b
+		}
+		vid := []uint16{0, 1, 10, 20, 30}[rng.IntN(5)]
+		return append(b[:12:12], append([]byte{0x81, 0, byte(vid >> 8), byte(vid)}, b[12:]...)...)
+	}
+	txFrame := func(src frame.MAC) []byte {
 		switch rng.IntN(9) {
 		case 0:
 			return udp(frame.Broadcast, src, uint16(rng.IntN(4)), 1)
@@ -113,7 +132,8 @@ func replay(t *testing.T, cfg *config.Config) {
 		}
 		return udp(peerMAC, src, uint16(rng.IntN(64)), 80)
 	}
-	rx := func() []byte {
+	tx := func(src frame.MAC) []byte { return maybeTag(txFrame(src)) }
+	rxFrame := func() []byte {
 		switch rng.IntN(9) {
 		case 0:
 			return udp(frame.Broadcast, peerMAC, 1, 1)
@@ -134,6 +154,7 @@ func replay(t *testing.T, cfg *config.Config) {
 		}
 		return udp([]frame.MAC{vm1MAC, vm2MAC}[rng.IntN(2)], peerMAC, 80, uint16(rng.IntN(64)))
 	}
+	rx := func() []byte { return maybeTag(rxFrame()) }
 	all := append(slices.Clone(members), vnics...)
 	drain := func() {
 		for _, p := range all {
@@ -147,7 +168,7 @@ func replay(t *testing.T, cfg *config.Config) {
 				if slices.Contains(members, p) && (isAnnouncement(f) || binary.BigEndian.Uint16(f[12:]) == frame.EtherTypeSlowProtocol) {
 					continue // the team's own: announcements, LACPDUs
 				}
-				o.Ports[p] += frame.MAC(f[6:12]).String() + " "
+				o.Ports[p] += frame.MAC(f[6:12]).String() + tagOf(f) + " "
 			}
 		}
 		for k, v := range tt.counters(t) {
@@ -235,6 +256,21 @@ func (tt *testTeam) portRx(name string) uint64 {
 	return 0
 }
 
+// tagOf is "/N" for a frame tagged with VLAN N (not 0), else "".
+func tagOf(eth []byte) string {
+	if vid, ok := frame.VLANTag(eth); ok && vid != 0 {
+		return fmt.Sprintf("/%d", vid)
+	}
+	return ""
+}
+
+// vlanConfig is a team whose vm1 and vm2 have the given vlan settings.
+func vlanConfig(balance string, vm1, vm2 config.VLAN) *config.Config {
+	c := baseConfig(config.ModeSwitchIndependent, balance, "eth1", "eth2")
+	c.VNICs[0].VLAN, c.VNICs[1].VLAN = vm1, vm2
+	return c
+}
+
 // expected is the outcome an Explanation predicts.
 func expected(e *Explanation, eth []byte) outcome {
 	o := outcome{Ports: map[string]string{}, Counters: map[string]uint64{}}
@@ -245,8 +281,14 @@ func expected(e *Explanation, eth []byte) outcome {
 	if len(eth) >= 14 {
 		src = frame.MAC(eth[6:12]).String() + " "
 	}
+	tag := func(port string) string {
+		if e.VLAN == nil || e.VLAN.ID == 0 || slices.Contains(e.VLAN.Untagged, port) {
+			return ""
+		}
+		return fmt.Sprintf("/%d", e.VLAN.ID)
+	}
 	for _, v := range e.VNICs {
-		o.Ports[v] = src
+		o.Ports[v] = strings.TrimSuffix(src, " ") + tag(v) + " "
 	}
 	if e.Verdict == VerdictAnswered {
 		o.Ports[e.Port] = e.RxTranslation.TeamMAC + " "
@@ -259,7 +301,7 @@ func expected(e *Explanation, eth []byte) outcome {
 				o.Counters["tx_source_mac_rewritten"] = 1
 			}
 		}
-		o.Ports[e.Member] = s
+		o.Ports[e.Member] = strings.TrimSuffix(s, " ") + tag(e.Member) + " "
 	}
 	return o
 }

@@ -90,6 +90,7 @@ const (
 	learnSpoofed                     // another vnic owns it, or the vnic may not send from it: drop the frame
 	learnRefused                     // the table or the vnic's share is full: forward, do not learn
 	learnSkipped                     // a multicast or zero source: nothing to learn
+	learnLocked                      // a locked vnic, a source with no entry: the caller decides (learnPinned)
 )
 
 // learn records that vnic sent a frame from k.mac on VLAN k.vlan at now.
@@ -107,7 +108,7 @@ func (f *fdb) learn(k fdbKey, vnic int, locked bool, now int64) (*fdbEntry, lear
 		return e, learnOK
 	}
 	if locked {
-		return nil, learnSpoofed
+		return nil, learnLocked
 	}
 	if k.mac.IsMulticast() || k.mac.IsZero() {
 		return nil, learnSkipped

@@ -174,9 +174,6 @@ func (t *Team) applyPlan(plan config.Changes, next *config.Config) (err error) {
 	if err := plan.Err(); err != nil {
 		return err
 	}
-	if err := vlansImplemented(next); err != nil {
-		return err
-	}
 	mode, bal := t.mode, t.bal
 	if plan.Mode {
 		if mode, err = parseMode(next.Mode); err != nil {
@@ -201,6 +198,9 @@ func (t *Team) applyPlan(plan config.Changes, next *config.Config) (err error) {
 	}
 	for _, v := range plan.VNICsRemoved {
 		_ = t.removeVNIC(v.Name, false)
+	}
+	for _, v := range plan.VNICsRetagged {
+		t.retag(v)
 	}
 	for _, v := range plan.VNICsRepinned {
 		t.repin(v)

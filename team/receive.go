@@ -24,6 +24,9 @@ type memberReceiver struct {
 	// rx_translation sends in one batch.
 	arp  [dataplane.BatchSize][]byte
 	narp int
+	// scr holds copies of flooded frames in the other VLAN form.
+	scr  scratch
+	tags vlanCounts
 }
 
 func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
@@ -31,6 +34,7 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 	s := t.snap.Load()
 	now := t.now()
 	r.narp = 0
+	r.scr.n = 0
 	var rxBytes uint64
 	for i := range bufs {
 		fr := bufs[i][:sizes[i]]
@@ -70,11 +74,29 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 				t.c.rxDroppedDupBroadcast.Add(1)
 				continue
 			}
+			// Each vnic on the VLAN in the form it takes: as on the
+			// wire, or bare (alt, the frame copied once with its tag
+			// popped).
+			var alt []byte
 			for _, v := range s.vnics {
-				if v != nil {
+				if v == nil {
+					continue
+				}
+				switch deliver, bare := s.vlanOf(v.id).egress(vid); {
+				case !deliver:
+				case !bare:
 					r.out.toVNIC(v.id, fr)
+				default:
+					if alt == nil {
+						alt, _ = r.tags.convert(r.scr.copyOf(fr), vid, false)
+					}
+					if alt != nil {
+						r.out.toVNIC(v.id, alt)
+					}
 				}
 			}
+		case rxNoVLAN:
+			t.c.rxDroppedVLAN.Add(1)
 		case rxDupBroadcast:
 			t.c.rxDroppedDupBroadcast.Add(1)
 		case rxNotOwned:
@@ -82,10 +104,23 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 		case rxWrongMember:
 			t.c.rxDroppedWrongMember.Add(1)
 		default:
+			deliver, bare := s.vlanOf(owner).egress(vid)
+			if !deliver {
+				t.c.rxDroppedVLAN.Add(1) // a reload took the owner off the VLAN
+				continue
+			}
+			if bare {
+				var ok bool
+				if fr, ok = r.tags.convert(fr, vid, false); !ok {
+					t.c.rxMalformed.Add(1)
+					continue
+				}
+			}
 			r.out.toVNIC(owner, fr)
 		}
 	}
 	r.out.flush(s)
+	r.tags.flush(t)
 	// Counted once the batch is delivered (as on the vnic side).
 	m.stats.rxPackets.Add(uint64(len(bufs)))
 	m.stats.rxBytes.Add(rxBytes)
@@ -100,6 +135,7 @@ const (
 	rxDupBroadcast                  // a multicast on a member that does not take them in
 	rxNotOwned                      // no vnic owns the destination
 	rxWrongMember                   // the owner's MAC lives on another member
+	rxNoVLAN                        // no vnic is on the frame's VLAN
 )
 
 // switchRx decides where a frame received on member m goes once
@@ -108,6 +144,9 @@ const (
 // the broadcast filter (bcastFilter.admit) when one member takes
 // broadcasts in.
 func (s *snapshot) switchRx(db *fdb, f *frame.Frame, vid uint16, m int, now int64) (rxVerdict, int) {
+	if !s.onVLAN(vid) {
+		return rxNoVLAN, -1
+	}
 	if f.Dst.IsMulticast() {
 		if !s.takesBroadcasts(m, now) {
 			// The switch floods broadcasts to every member; in

@@ -182,6 +182,17 @@ func (t *Team) publish(why string) {
 		s.macs[m.id] = m.mac
 	}
 	s.vnics = append([]*vnic(nil), t.vnics...)
+	s.vlans = make([]*vlanPolicy, len(t.vnics))
+	for _, v := range t.vnics {
+		switch {
+		case v == nil:
+		case v.vlan == nil:
+			s.transparent++
+		default:
+			s.vlans[v.id] = v.vlan
+			s.vlanUsed.union(&v.vlan.on)
+		}
+	}
 	ordered := elig
 	if t.active >= 0 {
 		ordered = make([]*member, 0, len(elig))

@@ -20,6 +20,13 @@ type sourcePolicy struct {
 	// spoofed and learnRefused are the vnic's counters (State).
 	spoofed      atomic.Uint64
 	learnRefused atomic.Uint64
+	// droppedVLAN counts the vnic's frames dropped for their VLAN
+	// (vnic_dropped_vlan and vnic_dropped_untagged).
+	droppedVLAN atomic.Uint64
+	// pins are the vnic's pinned MACs: with locked, a transparent vnic
+	// may send from them on any VLAN (its static entries are on
+	// VLAN 0 only).
+	pins atomic.Pointer[[]frame.MAC]
 	// logged is when a spoofed frame was last logged (+1; 0 never).
 	logged atomic.Int64
 }
@@ -51,10 +58,14 @@ func (v *vnic) pinnedMACs() []frame.MAC {
 // configuration is the operator's word), other static entries of v go.
 func (t *Team) pin(v *vnic) {
 	var keys []fdbKey
-	for _, mac := range v.pinnedMACs() {
-		keys = append(keys, fdbKey{0, mac})
+	pins := v.pinnedMACs()
+	for _, vid := range v.vlan.vlans() {
+		for _, mac := range pins {
+			keys = append(keys, fdbKey{vid, mac})
+		}
 	}
 	t.fdb.pin(v.id, keys, t.now())
+	v.src.pins.Store(&pins)
 	v.src.locked.Store(len(v.cfg.MACs) > 0 && !v.cfg.MACSpoofing)
 }
 

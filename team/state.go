@@ -23,6 +23,8 @@ type State struct {
 	Members  []MemberState `json:"members"`
 	VNICs    []VNICState   `json:"vnics"`
 	Counters Counters      `json:"counters"`
+	// FDB is the virtual switch's table, sorted by VLAN, then MAC.
+	FDB []FDBEntry `json:"fdb"`
 	// RxTranslation is the translation table when rx_translation is on.
 	RxTranslation *XlatState `json:"rx_translation,omitempty"`
 	// LACPFallback says, in mode lacp with a fallback, whether the team
@@ -145,6 +147,29 @@ type VNICState struct {
 	// MACSpoofing is its mac_spoofing.
 	Pinned      []string `json:"pinned,omitempty"`
 	MACSpoofing bool     `json:"mac_spoofing,omitempty"`
+	// VLAN is the vnic's vlan: settings, nil when it is VLAN-transparent.
+	VLAN *VLANState `json:"vlan,omitempty"`
+	// DroppedVLAN counts the vnic's frames dropped for their VLAN: tagged
+	// with a VLAN it is not on, or untagged on a trunk without native.
+	DroppedVLAN uint64 `json:"dropped_vlan"`
+	// FDB are the (VLAN, MAC) entries the vnic owns, by VLAN.
+	FDB []FDBEntry `json:"fdb"`
+}
+
+// VLANState is a vnic's VLAN membership in State, as the config spells it.
+type VLANState struct {
+	Access int   `json:"access,omitempty"`
+	Trunk  []int `json:"trunk,omitempty"`
+	Native int   `json:"native,omitempty"`
+}
+
+// FDBEntry is one entry of the virtual switch's table: a MAC on a VLAN
+// (0: untagged frames of VLAN-transparent vnics) and its owner.
+type FDBEntry struct {
+	VLAN   int    `json:"vlan"`
+	MAC    string `json:"mac"`
+	VNIC   string `json:"vnic"`
+	Static bool   `json:"static,omitempty"`
 }
 
 // Counters are the team-wide counters. Directions are the team's: rx is
@@ -177,6 +202,13 @@ type Counters struct {
 	FlowsReassigned        uint64 `json:"flows_reassigned"`
 	ReloadsOK              uint64 `json:"reloads_ok"`
 	ReloadsFailed          uint64 `json:"reloads_failed"`
+	// VLANs (vlan.go): frames dropped for their VLAN, and the team's
+	// tag pushes and pops.
+	VNICDroppedVLAN     uint64 `json:"vnic_dropped_vlan"`
+	VNICDroppedUntagged uint64 `json:"vnic_dropped_untagged"`
+	RxDroppedVLAN       uint64 `json:"rx_dropped_vlan"`
+	VLANTagsPushed      uint64 `json:"vlan_tags_pushed"`
+	VLANTagsPopped      uint64 `json:"vlan_tags_popped"`
 }
 
 // State returns a copy of the team's current state (that of a closed
@@ -199,6 +231,7 @@ func (t *Team) state() State {
 		Active:  t.memberName(t.active),
 		Members: []MemberState{},
 		VNICs:   []VNICState{},
+		FDB:     []FDBEntry{},
 	}
 	for _, m := range t.members {
 		ms := MemberState{
@@ -257,14 +290,20 @@ func (t *Team) state() State {
 			TxDropped: v.stats.txDropped.Load(),
 
 			DroppedSpoofed: v.src.spoofed.Load(),
+			DroppedVLAN:    v.src.droppedVLAN.Load(),
+			FDB:            []FDBEntry{},
 			LearnRefused:   v.src.learnRefused.Load(),
 			MACSpoofing:    v.cfg.MACSpoofing,
 		}
 		for _, mac := range v.pinnedMACs() {
 			vs.Pinned = append(vs.Pinned, mac.String())
 		}
+		if p := v.vlan; p != nil {
+			vs.VLAN = &VLANState{Access: p.cfg.Access, Trunk: slices.Clone(p.cfg.Trunk), Native: p.cfg.Native}
+		}
 		var macs []frame.MAC
 		for _, k := range t.fdb.owned(v.id) {
+			vs.FDB = append(vs.FDB, t.fdbEntryState(k))
 			if !slices.Contains(macs, k.mac) {
 				macs = append(macs, k.mac)
 			}
@@ -307,11 +346,36 @@ func (t *Team) state() State {
 		LACPFallbacksEnded:     c.lacpFallbacksEnded.Load(),
 		ReloadsOK:              c.reloadsOK.Load(),
 		ReloadsFailed:          c.reloadsFailed.Load(),
+		VNICDroppedVLAN:        c.vnicDroppedVLAN.Load(),
+		VNICDroppedUntagged:    c.vnicDroppedUntagged.Load(),
+		RxDroppedVLAN:          c.rxDroppedVLAN.Load(),
+		VLANTagsPushed:         c.vlanPushed.Load(),
+		VLANTagsPopped:         c.vlanPopped.Load(),
+	}
+	var keys []fdbKey
+	for k := range *t.fdb.table.Load() {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareKeys)
+	for _, k := range keys {
+		st.FDB = append(st.FDB, t.fdbEntryState(k))
 	}
 	st.RxTranslation = t.xlatState()
 	st.LACPFallback = t.fallbackState()
 	st.Flowlets = t.flowletState(s, now)
 	return st
+}
+
+// fdbEntryState describes the entry of k (control goroutine).
+func (t *Team) fdbEntryState(k fdbKey) FDBEntry {
+	fe := FDBEntry{VLAN: int(k.vlan), MAC: k.mac.String()}
+	if e := t.fdb.entry(k); e != nil {
+		fe.Static = e.static
+		if e.vnic < len(t.vnics) && t.vnics[e.vnic] != nil {
+			fe.VNIC = t.vnics[e.vnic].name
+		}
+	}
+	return fe
 }
 
 // flowletState describes dynamic's gap at now.

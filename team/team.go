@@ -194,6 +194,9 @@ type vnic struct {
 	// its Picker).
 	fwd *vnicForwarder
 	src sourcePolicy
+	// vlan is the vnic's VLAN membership (nil: transparent), published
+	// in the snapshot. Control path.
+	vlan *vlanPolicy
 }
 
 // counters are the team's own counters (docs/contract.md §4 "counters").
@@ -221,6 +224,11 @@ type counters struct {
 	lacpFallbacksEnded     atomic.Uint64
 	reloadsOK              atomic.Uint64
 	reloadsFailed          atomic.Uint64
+	vnicDroppedVLAN        atomic.Uint64
+	vnicDroppedUntagged    atomic.Uint64
+	rxDroppedVLAN          atomic.Uint64
+	vlanPushed             atomic.Uint64
+	vlanPopped             atomic.Uint64
 	// rxSlowDropped counts Slow Protocols frames dropped because the
 	// control goroutine's queue was full.
 	rxSlowDropped atomic.Uint64
@@ -240,6 +248,12 @@ type snapshot struct {
 	// macs are the members' own MACs, used as rewritten sources.
 	macs  [lb.MaxMembers]frame.MAC
 	vnics []*vnic
+	// vlans are the vnics' VLAN policies by id (nil: transparent);
+	// transparent counts the transparent vnics and vlanUsed holds the
+	// VLANs the others are on.
+	vlans       []*vlanPolicy
+	transparent int
+	vlanUsed    vlanSet
 	// collecting marks members whose received frames are accepted.
 	collecting [lb.MaxMembers]bool
 	// bcastRx is the member on which broadcasts and multicasts are
@@ -381,9 +395,6 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 		t.ageTime = 300 * time.Second
 	}
 	t.log = t.log.With("team", cfg.Team)
-	if err := vlansImplemented(cfg); err != nil {
-		return nil, err
-	}
 	m, err := parseMode(cfg.Mode)
 	if err != nil {
 		return nil, err
@@ -431,21 +442,6 @@ func (t *Team) start(cfg *config.Config) error {
 		}
 	}
 	t.changed("start")
-	return nil
-}
-
-// ErrNotImplemented means a configuration asks for something the team
-// does not do yet.
-var ErrNotImplemented = errors.New("not implemented by the team yet")
-
-// vlansImplemented refuses vnics with a vlan key until the switch
-// handles VLANs (the configuration reads them already).
-func vlansImplemented(cfg *config.Config) error {
-	for i, v := range cfg.VNICs {
-		if !v.VLAN.IsZero() {
-			return fmt.Errorf("vnics[%d].vlan (vnic %q): %w", i, v.Name, ErrNotImplemented)
-		}
-	}
 	return nil
 }
 
@@ -604,7 +600,7 @@ func (t *Team) addVNIC(vc config.VNIC) error {
 			break
 		}
 	}
-	v := &vnic{id: id, cfg: vc, mac: l.MAC}
+	v := &vnic{id: id, cfg: vc, mac: l.MAC, vlan: newVLANPolicy(vc.VLAN)}
 	v.port = port{name: vc.Name, dp: dp, done: make(chan struct{})}
 	v.fwd = &vnicForwarder{t: t, v: v}
 	if id == len(t.vnics) {

@@ -177,11 +177,18 @@ const wait = 5 * time.Second
 func (tt *testTeam) learn(t *testing.T, vnic string, mac frame.MAC) {
 	t.Helper()
 	before := tt.vnicRx(vnic)
-	tt.h.port(vnic).Inject(udp(frame.Broadcast, mac, 1, 1))
+	b := udp(frame.Broadcast, mac, 1, 1)
+	for _, vc := range tt.Config().VNICs {
+		if vl := vc.VLAN; vc.Name == vnic && vl.Trunk != nil && vl.Native == 0 {
+			// A trunk without native VLAN takes only tagged frames.
+			b = append(b[:12:12], append([]byte{0x81, 0, 0, byte(vl.Trunk[0])}, b[12:]...)...)
+		}
+	}
+	tt.h.port(vnic).Inject(b)
 	waitFor(t, func() error {
 		// rx_packets counts a batch once it is forwarded: after this,
 		// the broadcast's copies have all been written.
-		if tt.fdb.lookup(fdbKey{0, mac}) < 0 || tt.vnicRx(vnic) == before {
+		if len(tt.fdb.entries(mac)) == 0 || tt.vnicRx(vnic) == before {
 			return errors.New("not learned")
 		}
 		return nil

@@ -3,6 +3,7 @@ package team
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -114,11 +115,11 @@ type vnicForwarder struct {
 	f      frame.Frame
 	picker lb.Picker
 	bal    lb.Balancer
-	// scratch holds copies of broadcast frames that rx_translation
-	// rewrites for the wire while the vnics get the original; allocated
-	// on first use, reused after.
-	scratch [dataplane.BatchSize][]byte
-	nscr    int
+	// scr holds copies of flooded frames: in the other VLAN form
+	// (vlan.go), and those rx_translation rewrites for the wire while
+	// the vnics get the original.
+	scr  scratch
+	tags vlanCounts
 }
 
 func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
@@ -131,7 +132,8 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 		w.bal, w.picker = s.bal, s.bal.NewPicker()
 	}
 	now := t.now()
-	w.nscr = 0
+	w.scr.n = 0
+	pol := s.vlanOf(v.id)
 	var rxBytes uint64
 	for i := range bufs {
 		fr := bufs[i][:sizes[i]]
@@ -149,8 +151,28 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 			t.c.vnicDroppedSlowProto.Add(1)
 			continue
 		}
-		vid, _ := frame.VLANTag(eth)
-		e, verdict := t.fdb.learn(fdbKey{vid, f.Src}, v.id, v.src.locked.Load(), now)
+		vid, in := pol.ingress(eth)
+		switch in {
+		case inDropVLAN:
+			t.c.vnicDroppedVLAN.Add(1)
+			v.src.droppedVLAN.Add(1)
+			continue
+		case inDropUntagged:
+			t.c.vnicDroppedUntagged.Add(1)
+			v.src.droppedVLAN.Add(1)
+			continue
+		case inPriority:
+			frame.SetVID(fr, vid)
+		}
+		bare := in == inBare
+		// The balancer's vlan hash field reads the VLAN the frame
+		// leaves with.
+		f.VLAN = vid
+		key := fdbKey{vid, f.Src}
+		e, verdict := t.fdb.learn(key, v.id, v.src.locked.Load(), now)
+		if verdict == learnLocked {
+			e, verdict = w.learnPinned(key, now)
+		}
 		switch verdict {
 		case learnOK:
 			learnIPv4(e, f, eth)
@@ -158,7 +180,7 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 		case learnSpoofed:
 			// Never sent anywhere: not to a member (the physical
 			// switch would move the MAC), not to another vnic.
-			w.spoofed(s, fdbKey{vid, f.Src}, now)
+			w.spoofed(s, key, now)
 			continue
 		case learnRefused:
 			v.src.learnRefused.Add(1)
@@ -166,25 +188,102 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 		if owner, flood := switchTx(t.fdb, f, vid); !flood {
 			if owner >= 0 {
 				if owner != v.id {
-					w.out.toVNIC(owner, fr)
+					w.toVNIC(s, owner, vid, fr, bare)
 				}
 				continue
 			}
-			w.toTeam(s, eth, fr, now)
+			if bare {
+				var ok bool
+				if fr, ok = w.tags.convert(fr, vid, true); !ok {
+					t.c.vnicDroppedMalformed.Add(1)
+					continue
+				}
+				shiftOffsets(f, frame.TagLen)
+			}
+			w.toTeam(s, fr[dataplane.VnetHdrLen:], fr, now)
 			continue
 		}
+		// A flood: the vnics on the VLAN in the form each takes, the
+		// team in the wire form; alt is the frame in the other form
+		// than fr's, made once if anyone needs it.
+		var alt []byte
 		for _, o := range s.vnics {
-			if o != nil && o.id != v.id {
+			if o == nil || o.id == v.id {
+				continue
+			}
+			deliver, wantBare := s.vlanOf(o.id).egress(vid)
+			switch {
+			case !deliver:
+			case wantBare == bare:
 				w.out.toVNIC(o.id, fr)
+			default:
+				if alt == nil {
+					alt = w.other(fr, vid, bare)
+				}
+				if alt != nil {
+					w.out.toVNIC(o.id, alt)
+				}
 			}
 		}
-		w.toTeam(s, eth, fr, now)
+		if bare {
+			if alt == nil {
+				alt = w.other(fr, vid, bare)
+			}
+			if alt == nil {
+				t.c.vnicDroppedMalformed.Add(1)
+				continue
+			}
+			fr = alt
+			shiftOffsets(f, frame.TagLen)
+		}
+		w.toTeam(s, fr[dataplane.VnetHdrLen:], fr, now)
 	}
 	w.out.flush(s)
+	w.tags.flush(t)
 	// Counted once the batch is forwarded: a reader of the counters
 	// knows every frame counted has been handled.
 	v.stats.rxPackets.Add(uint64(len(bufs)))
 	v.stats.rxBytes.Add(rxBytes)
+}
+
+// toVNIC switches a frame of VLAN vid (bare: without its tag) to vnic
+// id, in the form the vnic takes, converting it in place.
+func (w *vnicForwarder) toVNIC(s *snapshot, id int, vid uint16, fr []byte, bare bool) {
+	deliver, wantBare := s.vlanOf(id).egress(vid)
+	if !deliver {
+		// Its entry is on this VLAN, so the vnic was on it; a reload
+		// took it off between the lookup and here.
+		return
+	}
+	if wantBare != bare {
+		var ok bool
+		if fr, ok = w.tags.convert(fr, vid, bare); !ok {
+			w.t.c.vnicDroppedMalformed.Add(1)
+			return
+		}
+	}
+	w.out.toVNIC(id, fr)
+}
+
+// other returns a copy of fr (of VLAN vid, bare or not) in the other
+// form, or nil if it cannot be converted.
+func (w *vnicForwarder) other(fr []byte, vid uint16, bare bool) []byte {
+	alt, ok := w.tags.convert(w.scr.copyOf(fr), vid, bare)
+	if !ok {
+		return nil
+	}
+	return alt
+}
+
+// learnPinned decides for a locked vnic sending from a MAC that has no
+// entry on the frame's VLAN: a transparent vnic may send from its
+// pinned MACs on any VLAN (they are pinned on VLAN 0), and claims them
+// there; any other source is spoofed.
+func (w *vnicForwarder) learnPinned(k fdbKey, now int64) (*fdbEntry, learnVerdict) {
+	if p := w.v.src.pins.Load(); p != nil && slices.Contains(*p, k.mac) && w.t.snap.Load().vlanOf(w.v.id) == nil {
+		return w.t.fdb.claim(k, w.v.id, now)
+	}
+	return nil, learnSpoofed
 }
 
 // toTeam sends one frame out of the team.
@@ -204,11 +303,7 @@ func (w *vnicForwarder) toTeam(s *snapshot, eth, fr []byte, now int64) {
 	if x := s.xlat; x != nil {
 		if f.Dst.IsMulticast() {
 			// The vnics keep the original; the wire gets a copy.
-			if w.scratch[w.nscr] == nil {
-				w.scratch[w.nscr] = make([]byte, 0, dataplane.MaxFrame)
-			}
-			fr = append(w.scratch[w.nscr][:0], fr...)
-			w.nscr++
+			fr = w.scr.copyOf(fr)
 			eth = fr[dataplane.VnetHdrLen:]
 		}
 		if ip, isNew := x.tx(f, eth, w.v.id, now); isNew {
