@@ -31,7 +31,7 @@ func TestContractState(t *testing.T) {
 	}
 
 	// A state with every optional part present.
-	st := State{Active: "eth1", Members: []MemberState{{LACP: &LACPState{}}}, VNICs: []VNICState{{MACs: []string{""}}},
+	st := State{Active: "eth1", Members: []MemberState{{LACP: &LACPState{}}}, VNICs: []VNICState{{MACs: []string{""}, VLAN: &VLANState{Trunk: []int{10}, Native: 1}, FDB: []FDBEntry{{}}}}, FDB: []FDBEntry{{}},
 		RxTranslation: &XlatState{Table: []XlatEntry{{}}}, Flowlets: &FlowletState{Pairs: []FlowletPair{{}}}}
 	raw, err := json.Marshal(st)
 	if err != nil {
