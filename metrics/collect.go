@@ -156,6 +156,8 @@ var vnicMetrics = []vnicMetric{
 		prometheus.CounterValue, func(v *team.VNICState) float64 { return float64(v.DroppedSpoofed) }},
 	{desc("vnic_learn_refused_total", "Frames from the vnic whose new source MAC was not learned (the vnic's share of the table is full, e.g. after a MAC flood).", vnicLabels),
 		prometheus.CounterValue, func(v *team.VNICState) float64 { return float64(v.LearnRefused) }},
+	{desc("vnic_vlan_dropped_total", "Frames from the vnic dropped for their VLAN: tagged with a VLAN it is not on, or untagged on a trunk without a native VLAN.", vnicLabels),
+		prometheus.CounterValue, func(v *team.VNICState) float64 { return float64(v.DroppedVLAN) }},
 	{desc("vnic_macs", "MAC addresses the vnic owns in the virtual switch's table.", vnicLabels),
 		prometheus.GaugeValue, func(v *team.VNICState) float64 { return float64(len(v.MACs)) }},
 }
@@ -167,6 +169,9 @@ var (
 	flowletGapDesc = desc("flowlet_gap_seconds",
 		"balance dynamic: idle time a flow whose latest frame left on member from needs before it may move to member to (the margin plus the measured delay difference; the fixed gap for every pair when flowlet_gap is not auto).",
 		[]string{"team", "from", "to"})
+	vlanDroppedDesc = desc("vlan_dropped_total",
+		"Frames dropped for their VLAN, by reason: vnic_vlan (from a vnic, tagged with a VLAN it is not on), vnic_untagged (untagged from a trunk without native VLAN), rx_vlan (from the switch, on a VLAN no vnic is on).",
+		[]string{"team", "reason"})
 	teamInfoDesc = desc("team_info", "Always 1; labels give the team's mode, balance and backend.",
 		[]string{"team", "mode", "balance", "backend"})
 	buildInfoDesc = desc("build_info", "Always 1; labels give the teamd-go version and the Go version it was built with.",
@@ -203,6 +208,22 @@ var counterHelp = map[string]string{
 	"lacp_fallbacks_ended":           "Times a partner's LACPDU ended a fallback and LACP took over again.",
 	"reloads_ok":                     "Configuration reloads applied.",
 	"reloads_failed":                 "Configuration reloads rejected; the running configuration was kept.",
+	"vnic_dropped_vlan":              "Frames from vnics dropped because they are tagged with a VLAN the vnic is not on (any tag on an access vnic, an unlisted VLAN on a trunk).",
+	"vnic_dropped_untagged":          "Untagged frames from trunk vnics without a native VLAN, dropped.",
+	"rx_dropped_vlan":                "Frames from the switch dropped because no vnic is on their VLAN (untagged ones when every vnic has a VLAN).",
+	"vlan_tags_pushed":               "802.1Q tags the team pushed (an access or native VLAN frame leaving tagged).",
+	"vlan_tags_popped":               "802.1Q tags the team popped (a frame delivered to an access vnic, or on a trunk's native VLAN).",
+}
+
+// vlanDropReasons are the reasons of teamd_go_vlan_dropped_total, one
+// per VLAN drop counter: a fixed set, so the label stays small.
+var vlanDropReasons = []struct {
+	reason string
+	val    func(*team.Counters) uint64
+}{
+	{"vnic_vlan", func(c *team.Counters) uint64 { return c.VNICDroppedVLAN }},
+	{"vnic_untagged", func(c *team.Counters) uint64 { return c.VNICDroppedUntagged }},
+	{"rx_vlan", func(c *team.Counters) uint64 { return c.RxDroppedVLAN }},
 }
 
 // teamCounters builds a counter for each integer field of team.Counters,
@@ -270,6 +291,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, tc := range c.counters {
 		ch <- tc.desc
 	}
+	ch <- vlanDroppedDesc
 	ch <- teamInfoDesc
 	ch <- buildInfoDesc
 }
@@ -310,6 +332,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for _, p := range f.Pairs {
 			ch <- prometheus.MustNewConstMetric(flowletGapDesc, prometheus.GaugeValue, p.GapUS/1e6, tn, p.From, p.To)
 		}
+	}
+	for _, r := range vlanDropReasons {
+		ch <- prometheus.MustNewConstMetric(vlanDroppedDesc, prometheus.CounterValue, float64(r.val(&st.Counters)), tn, r.reason)
 	}
 	cv := reflect.ValueOf(st.Counters)
 	for _, tc := range c.counters {

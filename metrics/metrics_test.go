@@ -38,10 +38,11 @@ func fakeState() team.State {
 		},
 		VNICs: []team.VNICState{
 			{Name: "vm1", MACs: []string{"02:00:00:77:00:01", "02:00:00:77:00:03"}, Home: "eth1",
-				RxPackets: 3, RxBytes: 300, TxPackets: 4, TxBytes: 400, TxDropped: 7, DroppedSpoofed: 11, LearnRefused: 5},
+				RxPackets: 3, RxBytes: 300, TxPackets: 4, TxBytes: 400, TxDropped: 7, DroppedSpoofed: 11, LearnRefused: 5, DroppedVLAN: 9},
 			{Name: "team0", TAP: true, MACs: []string{}},
 		},
-		Counters: team.Counters{RxDroppedNotOwned: 42, TxSourceMACRewritten: 3, ReloadsOK: 2, ReloadsFailed: 1},
+		Counters: team.Counters{RxDroppedNotOwned: 42, TxSourceMACRewritten: 3, ReloadsOK: 2, ReloadsFailed: 1,
+			VNICDroppedVLAN: 6, VNICDroppedUntagged: 7, RxDroppedVLAN: 8},
 	}
 }
 
@@ -118,6 +119,17 @@ teamd_go_reloads_failed_total{team="team0"} 1
 # HELP teamd_go_rx_dropped_not_owned_total Unicast frames from the switch dropped because no vnic owns their destination MAC.
 # TYPE teamd_go_rx_dropped_not_owned_total counter
 teamd_go_rx_dropped_not_owned_total{team="team0"} 42
+`},
+		{"vlan drops", []string{"teamd_go_vlan_dropped_total", "teamd_go_vnic_vlan_dropped_total"}, `
+# HELP teamd_go_vlan_dropped_total Frames dropped for their VLAN, by reason: vnic_vlan (from a vnic, tagged with a VLAN it is not on), vnic_untagged (untagged from a trunk without native VLAN), rx_vlan (from the switch, on a VLAN no vnic is on).
+# TYPE teamd_go_vlan_dropped_total counter
+teamd_go_vlan_dropped_total{reason="rx_vlan",team="team0"} 8
+teamd_go_vlan_dropped_total{reason="vnic_untagged",team="team0"} 7
+teamd_go_vlan_dropped_total{reason="vnic_vlan",team="team0"} 6
+# HELP teamd_go_vnic_vlan_dropped_total Frames from the vnic dropped for their VLAN: tagged with a VLAN it is not on, or untagged on a trunk without a native VLAN.
+# TYPE teamd_go_vnic_vlan_dropped_total counter
+teamd_go_vnic_vlan_dropped_total{team="team0",vnic="team0"} 0
+teamd_go_vnic_vlan_dropped_total{team="team0",vnic="vm1"} 9
 `},
 		{"team info", []string{"teamd_go_team_info"}, `
 # HELP teamd_go_team_info Always 1; labels give the team's mode, balance and backend.
