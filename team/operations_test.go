@@ -153,10 +153,14 @@ func (m *model) check(t *testing.T, tt *testTeam, step string) {
 	}
 	var wantV, haveV []string
 	for _, v := range m.cfg.VNICs {
-		wantV = append(wantV, v.Name)
+		wantV = append(wantV, fmt.Sprintf("%s %+v", v.Name, v.VLAN))
 	}
 	for _, v := range st.VNICs {
-		haveV = append(haveV, v.Name)
+		var vl config.VLAN
+		if s := v.VLAN; s != nil {
+			vl = config.VLAN{Access: s.Access, Trunk: s.Trunk, Native: s.Native}
+		}
+		haveV = append(haveV, fmt.Sprintf("%s %+v", v.Name, vl))
 		if v.Home != "" && !slices.ContainsFunc(elig, func(e config.Member) bool { return e.Name == v.Home }) {
 			t.Fatalf("%s: vnic %s is homed on %s, which may not carry traffic", step, v.Name, v.Home)
 		}
@@ -202,6 +206,13 @@ func randConfig(r *rand.Rand) *config.Config {
 			// Pinned MACs: a change of only these is applied in place.
 			v.MACs = []string{fmt.Sprintf("02:00:00:00:0%d:0%d", i, r.IntN(2))}
 			v.MACSpoofing = r.IntN(2) == 0
+		}
+		switch r.IntN(4) {
+		case 0:
+			// A VLAN change is applied in place too.
+			v.VLAN = config.VLAN{Access: 10 + 10*r.IntN(2)}
+		case 1:
+			v.VLAN = config.VLAN{Trunk: []int{10, 20 + 10*r.IntN(2)}, Native: r.IntN(2)}
 		}
 		c.VNICs = append(c.VNICs, v)
 	}

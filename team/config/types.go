@@ -134,6 +134,18 @@ const (
 // IsZero reports whether v is VLAN-transparent (no vlan: key).
 func (v VLAN) IsZero() bool { return v.Access == 0 && v.Trunk == nil && v.Native == 0 }
 
+// count is how many VLANs v is on (1 when transparent or access).
+func (v VLAN) count() int {
+	if v.Trunk == nil {
+		return 1
+	}
+	n := len(v.Trunk)
+	if v.Native != 0 && !slices.Contains(v.Trunk, v.Native) {
+		n++
+	}
+	return n
+}
+
 // Equal reports whether v and o are the same settings.
 func (v VLAN) Equal(o VLAN) bool {
 	return v.Access == o.Access && v.Native == o.Native && slices.Equal(v.Trunk, o.Trunk) && (v.Trunk == nil) == (o.Trunk == nil)
@@ -150,6 +162,9 @@ const (
 	// MaxVNICs is how many vnics a team may have: each is a goroutine
 	// with its own batch buffers (4 MiB).
 	MaxVNICs = 1024
+	// MaxPinnedEntries bounds a vnic's pinned MACs times its VLANs:
+	// each pair is a static entry of the switch's table.
+	MaxPinnedEntries = 4096
 	// MaxFileSize is the largest configuration file read (a full
 	// 64-member, 1024-vnic file is well under 100 KiB).
 	MaxFileSize = 1 << 20

@@ -177,6 +177,9 @@ func (v *validator) vnics(c *Config, members map[string]string) {
 		}
 		v.vnicMACs(key, n, macs)
 		v.vnicVLAN(key+".vlan", n.VLAN)
+		if pins, vlans := len(n.MACs), n.VLAN.count(); pins*vlans > MaxPinnedEntries {
+			v.add(key+".macs", "%d pinned MACs on %d VLANs are %d table entries (one per MAC and VLAN); at most %d", pins, vlans, pins*vlans, MaxPinnedEntries)
+		}
 		if n.MAC == "" {
 			continue
 		}
