@@ -459,7 +459,7 @@ func (t *Team) explainXlatTx(s *snapshot, x *xlat, f *frame.Frame, eth []byte, v
 		if _, v4 := frame.IPv4(ip); !v4 {
 			how = "unsolicited neighbour advertisement"
 		}
-		switch b, ok := (*x.table.Load())[ip]; {
+		switch b, ok := (*x.table.Load())[xlatKey{f.VLAN, ip}]; {
 		case f.Src.IsMulticast():
 		case !ok:
 			e.step("rx_translation: %s is new: bound to %v on %s, and announced by %s from the team MAC", xe.IP, f.Src, v.name, how)
@@ -511,12 +511,15 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 		return
 	}
 	e.step("%s is collecting", m.name)
+	rvid, _ := frame.VLANTag(eth)
+	ev := &ExplainedVLAN{ID: int(rvid)}
+	e.VLAN = ev
 	if x := s.xlat; x != nil {
-		act, ip, mac := x.rxAction(&f, eth)
+		act, ip, mac := x.rxAction(&f, eth, rvid)
 		xe := &ExplainedXlat{Learn: t.learnName(x), TeamMAC: x.teamMAC.String()}
 		if ip != ([16]byte{}) {
 			xe.IP = netip.AddrFrom16(ip).Unmap().String()
-			if b, ok := (*x.table.Load())[ip]; ok {
+			if b, ok := (*x.table.Load())[xlatKey{rvid, ip}]; ok {
 				xe.Binding, xe.BindingVNIC = b.mac.String(), s.vnicName(b.vnic)
 			}
 		}
@@ -529,11 +532,17 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 			xe.Action = "answer"
 			e.Verdict, e.Counter = VerdictAnswered, "arp_answered"
 			e.step("rx_translation: an ARP request for %s (bound to %s): the team answers with the team MAC %v", xe.IP, xe.Binding, x.teamMAC)
+			if rvid != 0 {
+				e.step("vlan: the answer goes out tagged %d, on the request's VLAN", rvid)
+			}
 			return
 		case xlatAnswerND:
 			xe.Action = "answer"
 			e.Verdict, e.Counter = VerdictAnswered, "nd_answered"
 			e.step("rx_translation: a neighbour solicitation for %s (bound to %s): the team answers with the team MAC %v", xe.IP, xe.Binding, x.teamMAC)
+			if rvid != 0 {
+				e.step("vlan: the answer goes out tagged %d, on the request's VLAN", rvid)
+			}
 			return
 		case xlatMiss:
 			xe.Action = "miss"
@@ -557,9 +566,6 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 			}
 		}
 	}
-	rvid, _ := frame.VLANTag(eth)
-	ev := &ExplainedVLAN{ID: int(rvid)}
-	e.VLAN = ev
 	verdict, owner := s.switchRx(t.fdb, &f, rvid, m.id, now)
 	if verdict == rxFlood && s.bcastRx >= 0 {
 		if by := t.bcast.deliveredBy(m.id, eth, now); by >= 0 {

@@ -71,6 +71,8 @@ func TestExplainAgreesWithDataPath(t *testing.T) {
 	xl.VNICs = []config.VNIC{{Name: "vm1"}, {Name: "vm2"}}
 	xlc := xlatConfig(config.LearnContinuous)
 	xlc.VNICs = xl.VNICs
+	xlv := xlatConfig(config.LearnContinuous)
+	xlv.VNICs = []config.VNIC{{Name: "vm1", VLAN: config.VLAN{Access: 10}}, {Name: "vm2", VLAN: config.VLAN{Trunk: []int{10, 20}, Native: 1}}}
 	cases := map[string]*config.Config{
 		"si hyperv-port":       baseConfig(config.ModeSwitchIndependent, config.BalanceHyperVPort, "eth1", "eth2"),
 		"si address-hash":      baseConfig(config.ModeSwitchIndependent, config.BalanceAddressHash, "eth1", "eth2"),
@@ -83,6 +85,7 @@ func TestExplainAgreesWithDataPath(t *testing.T) {
 		"rx_translation cont":  xlc,
 		"vlans access trunk":   vlanConfig(config.BalanceHyperVPort, config.VLAN{Access: 10}, config.VLAN{Trunk: []int{10, 20}, Native: 1}),
 		"vlans transparent":    vlanConfig(config.BalanceAddressHash, config.VLAN{Access: 10}, config.VLAN{}),
+		"vlans rx_translation": xlv,
 		"vlans no native":      vlanConfig(config.BalanceDynamic, config.VLAN{Trunk: []int{20}}, config.VLAN{Access: 20}),
 	}
 	for name, cfg := range cases {
@@ -291,7 +294,7 @@ func expected(e *Explanation, eth []byte) outcome {
 		o.Ports[v] = strings.TrimSuffix(src, " ") + tag(v) + " "
 	}
 	if e.Verdict == VerdictAnswered {
-		o.Ports[e.Port] = e.RxTranslation.TeamMAC + " "
+		o.Ports[e.Port] = e.RxTranslation.TeamMAC + tag(e.Port) + " "
 	}
 	if e.Verdict == VerdictSent {
 		s := src

@@ -87,8 +87,8 @@ func (w *pingWatch) target() netip.Addr {
 // untagged solicited neighbour advertisement sent to the member's MAC
 // and link-local address, for target_host.
 func (w *pingWatch) isReply(memberMAC frame.MAC, f *frame.Frame, eth []byte) bool {
-	if f.Dst != memberMAC {
-		return false
+	if f.Dst != memberMAC || f.Tagged {
+		return false // the probes go out untagged
 	}
 	if w.nsna {
 		n := untaggedND(f, eth)

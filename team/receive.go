@@ -59,12 +59,12 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 			t.c.rxDroppedNotCollecting.Add(1)
 			continue
 		}
+		vid, _ := frame.VLANTag(eth)
 		if x := s.xlat; x != nil {
-			if r.translate(x, f, eth, fr) {
+			if r.translate(x, f, eth, fr, vid) {
 				continue
 			}
 		}
-		vid, _ := frame.VLANTag(eth)
 		switch verdict, owner := s.switchRx(t.fdb, f, vid, m.id, now); verdict {
 		case rxFlood:
 			if s.bcastRx >= 0 && !t.bcast.admit(m.id, eth, now) {
@@ -177,13 +177,13 @@ func (s *snapshot) switchRx(db *fdb, f *frame.Frame, vid uint16, m int, now int6
 // (consuming them) and readdresses frames sent to the team MAC to the VM
 // holding their destination IP. It reports whether the frame was
 // consumed.
-func (r *memberReceiver) translate(x *xlat, f *frame.Frame, eth, fr []byte) bool {
+func (r *memberReceiver) translate(x *xlat, f *frame.Frame, eth, fr []byte, vid uint16) bool {
 	t := r.t
-	act, _, mac := x.rxAction(f, eth)
+	act, _, mac := x.rxAction(f, eth, vid)
 	switch act {
 	case xlatAnswerARP, xlatAnswerND:
 		if r.arp[r.narp] == nil {
-			r.arp[r.narp] = make([]byte, dataplane.VnetHdrLen+max(neigh.FrameLen, neigh.NDFrameLen))
+			r.arp[r.narp] = make([]byte, dataplane.VnetHdrLen+max(neigh.FrameLen, neigh.NDFrameLen)+frame.TagLen)
 		}
 		var reply []byte
 		if act == xlatAnswerARP {
@@ -194,6 +194,9 @@ func (r *memberReceiver) translate(x *xlat, f *frame.Frame, eth, fr []byte) bool
 			t.c.ndAnswered.Add(1)
 		}
 		r.narp++
+		if vid != 0 {
+			reply, _ = frame.PushTag(reply, vid) // answered on the request's VLAN
+		}
 		r.out.members[r.m.id] = append(r.out.members[r.m.id], reply)
 		return true
 	case xlatPass:
@@ -226,18 +229,18 @@ const (
 // for xlatReaddress, the VM MAC it goes to; ip is the address the
 // decision was made on (16 bytes, IPv4 mapped). The data path and
 // explain share it.
-func (x *xlat) rxAction(f *frame.Frame, eth []byte) (act xlatAction, ip [16]byte, mac frame.MAC) {
+func (x *xlat) rxAction(f *frame.Frame, eth []byte, vid uint16) (act xlatAction, ip [16]byte, mac frame.MAC) {
 	arp := untaggedARP(f, eth)
 	if arp != nil && arp.Op() == neigh.OpRequest {
 		target := mapped4(arp.TargetIP())
-		if _, ok := x.lookup(target); !ok || arp.IsGratuitous() {
+		if _, ok := x.lookup(xlatKey{vid, target}); !ok || arp.IsGratuitous() {
 			return xlatPass, target, mac // not ours, or a gratuitous ARP: pass it on
 		}
 		return xlatAnswerARP, target, mac
 	}
 	if nd := untaggedND(f, eth); nd != nil && nd.Type() == neigh.TypeNeighborSolicitation {
 		target := nd.Target()
-		if _, ok := x.lookup(target); !ok || nd.Src() == ([16]byte{}) {
+		if _, ok := x.lookup(xlatKey{vid, target}); !ok || nd.Src() == ([16]byte{}) {
 			// Not ours, or duplicate address detection: the VM
 			// defends its address itself (its NA leaves rewritten).
 			return xlatPass, target, mac
@@ -255,7 +258,7 @@ func (x *xlat) rxAction(f *frame.Frame, eth []byte) (act xlatAction, ip [16]byte
 	default:
 		return xlatMiss, ip, mac
 	}
-	mac, ok := x.lookup(ip)
+	mac, ok := x.lookup(xlatKey{vid, ip})
 	if !ok {
 		return xlatMiss, ip, mac
 	}

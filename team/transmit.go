@@ -306,14 +306,20 @@ func (w *vnicForwarder) toTeam(s *snapshot, eth, fr []byte, now int64) {
 			fr = w.scr.copyOf(fr)
 			eth = fr[dataplane.VnetHdrLen:]
 		}
-		if ip, isNew := x.tx(f, eth, w.v.id, now); isNew {
+		if ip, isNew := x.tx(f, eth, f.VLAN, w.v.id, now); isNew {
 			// A VM new to this host (started, or migrated in): tell
-			// the network its IP now lives behind our team MAC.
-			if a, ok := frame.IPv4(ip); ok {
-				w.out.members[m] = append(w.out.members[m], gratuitousARP(x.teamMAC, binary.BigEndian.Uint32(a[:])))
+			// the network its IP now lives behind our team MAC, on
+			// the VLAN it speaks on.
+			var a []byte
+			if a4, ok := frame.IPv4(ip); ok {
+				a = gratuitousARP(x.teamMAC, binary.BigEndian.Uint32(a4[:]))
 			} else {
-				w.out.members[m] = append(w.out.members[m], unsolicitedNA(x.teamMAC, ip))
+				a = unsolicitedNA(x.teamMAC, ip)
 			}
+			if f.VLAN != 0 {
+				a, _ = frame.PushTag(a, f.VLAN)
+			}
+			w.out.members[m] = append(w.out.members[m], a)
 			t.c.announcements.Add(1)
 		}
 		t.c.txTranslated.Add(1)

@@ -415,3 +415,60 @@ func TestVLANForwardAllocs(t *testing.T) {
 		t.Errorf("the tagged paths were not taken: %+v", st.Counters)
 	}
 }
+
+// TestVLANXlat: rx_translation binds per VLAN: the same IPv4 address on
+// VLAN 10 and 20 is two VMs; ARP is answered on the request's VLAN
+// (tagged) and frames for the team MAC go to the VM of their VLAN.
+func TestVLANXlat(t *testing.T) {
+	cfg := xlatConfig(config.LearnContinuous)
+	cfg.VNICs = []config.VNIC{{Name: "vm1", VLAN: access10}, {Name: "vm2", VLAN: access20}}
+	tt := startTeam(t, cfg)
+	teamMAC := tt.xlatMAC(t)
+	active := tt.State().Active
+	all := []string{"vm1", "vm2", "eth1", "eth2"}
+	// Both VMs are 10.0.0.1 (vmIP), each on its VLAN.
+	tt.send(t, "vm1", arpRequest(vm1MAC, vmIP, peerIP))
+	tt.send(t, "vm2", arpRequest(vm2MAC, vmIP, peerIP))
+	for _, f := range tt.h.port(active).Sent() {
+		if vid, _ := frame.VLANTag(f); frame.MAC(f[6:12]) != teamMAC || (vid != 10 && vid != 20) {
+			t.Errorf("sent on %s: source %v VLAN %d; want the team MAC, tagged 10 or 20", active, frame.MAC(f[6:12]), vid)
+		}
+	}
+	tt.got(all...)
+	st := tt.State().RxTranslation
+	want := []XlatEntry{{VLAN: 10, IP: "10.0.0.1", MAC: vm1MAC.String(), VNIC: "vm1"}, {VLAN: 20, IP: "10.0.0.1", MAC: vm2MAC.String(), VNIC: "vm2"}}
+	for i := range st.Table {
+		st.Table[i].Age = ""
+	}
+	if diff := cmp.Diff(want, st.Table); diff != "" {
+		t.Fatalf("bindings (-want +got):\n%s", diff)
+	}
+	// An ARP request for 10.0.0.1 on VLAN 20: answered tagged 20.
+	tt.send(t, active, tag(arpRequest(peerMAC, binary.BigEndian.Uint32(peerIP[:]), ipv4(vmIP)), 20))
+	sent := tt.h.port(active).Sent()
+	if len(sent) != 1 {
+		t.Fatalf("answers to the ARP request: %d frames, want 1", len(sent))
+	}
+	if vid, ok := frame.VLANTag(sent[0]); !ok || vid != 20 || frame.MAC(sent[0][6:12]) != teamMAC || binary.BigEndian.Uint16(sent[0][16:]) != frame.EtherTypeARP {
+		t.Errorf("ARP answer %x: want an ARP reply from the team MAC tagged 20", sent[0])
+	}
+	// Frames for the team MAC: each VLAN's to its VM, untagged.
+	tt.send(t, active, tag(toVM(teamMAC), 10))
+	tt.send(t, active, tag(toVM(teamMAC), 20))
+	tt.send(t, active, tag(toVM(teamMAC), 30))
+	got := map[string]int{}
+	for _, p := range []string{"vm1", "vm2"} {
+		for _, f := range tt.h.port(p).Sent() {
+			if _, tagged := frame.VLANTag(f); tagged || frame.MAC(f[0:6]) != map[string]frame.MAC{"vm1": vm1MAC, "vm2": vm2MAC}[p] {
+				t.Errorf("to %s: %x; want untagged, to its MAC", p, f)
+			}
+			got[p]++
+		}
+	}
+	if got["vm1"] != 1 || got["vm2"] != 1 {
+		t.Errorf("frames for the team MAC delivered %v, want one to each VM", got)
+	}
+	if c := tt.State().Counters; c.RxTranslationMiss != 1 {
+		t.Errorf("rx_translation_miss %d, want 1 (VLAN 30 has no binding)", c.RxTranslationMiss)
+	}
+}

@@ -35,6 +35,14 @@ import (
 //     the team is toggled (Toggle, or all members down and up), which
 //     rebuilds the table from what the switch knows now.
 
+// xlatKey is what the translation table is keyed by: an address (16
+// bytes, IPv4 mapped) on a VLAN (0 untagged, as fdbKey). The same IP on
+// two VLANs is two bindings: the VLANs are separate networks.
+type xlatKey struct {
+	vlan uint16
+	ip   [16]byte
+}
+
 type xlatEntry struct {
 	mac      frame.MAC
 	vnic     int
@@ -46,7 +54,7 @@ type xlat struct {
 	continuous bool
 	ageTime    time.Duration
 
-	table atomic.Pointer[map[[16]byte]*xlatEntry]
+	table atomic.Pointer[map[xlatKey]*xlatEntry]
 	mu    sync.Mutex // writers
 }
 
@@ -55,26 +63,26 @@ func newXlat(teamMAC frame.MAC, rc config.RxTranslation) *xlat {
 	if x.ageTime <= 0 {
 		x.ageTime = config.DefaultRxAgeTime
 	}
-	m := map[[16]byte]*xlatEntry{}
+	m := map[xlatKey]*xlatEntry{}
 	x.table.Store(&m)
 	return x
 }
 
-func (x *xlat) lookup(ip [16]byte) (frame.MAC, bool) {
-	if e, ok := (*x.table.Load())[ip]; ok {
+func (x *xlat) lookup(k xlatKey) (frame.MAC, bool) {
+	if e, ok := (*x.table.Load())[k]; ok {
 		return e.mac, true
 	}
 	return frame.MAC{}, false
 }
 
-// learn records that vnic's mac speaks for ip (16 bytes, IPv4 mapped).
-// It reports whether the IP is new to the table (then the team announces
-// it).
-func (x *xlat) learn(ip [16]byte, mac frame.MAC, vnic int, now int64) bool {
-	if !bindable(ip) || mac.IsMulticast() {
+// learn records that vnic's mac speaks for k.ip on VLAN k.vlan. It
+// reports whether the IP is new to the table on the VLAN (then the team
+// announces it).
+func (x *xlat) learn(k xlatKey, mac frame.MAC, vnic int, now int64) bool {
+	if !bindable(k.ip) || mac.IsMulticast() {
 		return false
 	}
-	e, ok := (*x.table.Load())[ip]
+	e, ok := (*x.table.Load())[k]
 	if ok && (e.mac == mac && e.vnic == vnic || !x.continuous) {
 		if x.continuous && now-e.lastSeen.Load() > fdbRefresh {
 			e.lastSeen.Store(now)
@@ -84,19 +92,19 @@ func (x *xlat) learn(ip [16]byte, mac frame.MAC, vnic int, now int64) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	old := *x.table.Load()
-	m := make(map[[16]byte]*xlatEntry, len(old)+1)
+	m := make(map[xlatKey]*xlatEntry, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
 	ne := &xlatEntry{mac: mac, vnic: vnic}
 	ne.lastSeen.Store(now)
-	m[ip] = ne
+	m[k] = ne
 	x.table.Store(&m)
 	return !ok
 }
 
 // replace swaps in a whole new table (toggle).
-func (x *xlat) replace(m map[[16]byte]*xlatEntry) {
+func (x *xlat) replace(m map[xlatKey]*xlatEntry) {
 	x.mu.Lock()
 	x.table.Store(&m)
 	x.mu.Unlock()
@@ -107,7 +115,7 @@ func (x *xlat) drop(gone func(e *xlatEntry) bool) int {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	old := *x.table.Load()
-	m := make(map[[16]byte]*xlatEntry, len(old))
+	m := make(map[xlatKey]*xlatEntry, len(old))
 	for k, v := range old {
 		if !gone(v) {
 			m[k] = v
@@ -119,6 +127,8 @@ func (x *xlat) drop(gone func(e *xlatEntry) bool) int {
 
 // XlatEntry is one binding of the translation table in State.
 type XlatEntry struct {
+	// VLAN is the binding's VLAN (absent: untagged).
+	VLAN int    `json:"vlan,omitempty"`
 	IP   string `json:"ip"`
 	MAC  string `json:"mac"`
 	VNIC string `json:"vnic"`
@@ -139,17 +149,20 @@ func (t *Team) xlatState() *XlatState {
 	}
 	st := &XlatState{TeamMAC: x.teamMAC.String(), Learn: t.cfg.RxTranslation.Learn, Table: []XlatEntry{}}
 	now := t.now()
-	for ip, e := range *x.table.Load() {
+	for k, e := range *x.table.Load() {
 		name := ""
 		if e.vnic < len(t.vnics) && t.vnics[e.vnic] != nil {
 			name = t.vnics[e.vnic].name
 		}
 		st.Table = append(st.Table, XlatEntry{
-			IP: netip.AddrFrom16(ip).Unmap().String(), MAC: e.mac.String(), VNIC: name,
+			VLAN: int(k.vlan), IP: netip.AddrFrom16(k.ip).Unmap().String(), MAC: e.mac.String(), VNIC: name,
 			Age: time.Duration(now - e.lastSeen.Load()).Round(time.Second).String(),
 		})
 	}
 	slices.SortFunc(st.Table, func(a, b XlatEntry) int {
+		if a.VLAN != b.VLAN {
+			return a.VLAN - b.VLAN
+		}
 		return netip.MustParseAddr(a.IP).Compare(netip.MustParseAddr(b.IP))
 	})
 	return st
@@ -164,7 +177,7 @@ func (t *Team) rebuildXlat(why string) {
 	if x == nil {
 		return
 	}
-	m := map[[16]byte]*xlatEntry{}
+	m := map[xlatKey]*xlatEntry{}
 	now := t.now()
 	for k, e := range *t.fdb.table.Load() {
 		mac := k.mac
@@ -179,12 +192,13 @@ func (t *Team) rebuildXlat(why string) {
 			ips = append(ips, a.As16())
 		}
 		for _, a := range ips {
-			if prev, ok := m[a]; ok && prev.lastSeen.Load() >= e.lastSeen.Load() {
+			xk := xlatKey{k.vlan, a}
+			if prev, ok := m[xk]; ok && prev.lastSeen.Load() >= e.lastSeen.Load() {
 				continue
 			}
 			ne := &xlatEntry{mac: mac, vnic: e.vnic}
 			ne.lastSeen.Store(max(e.lastSeen.Load(), now-int64(x.ageTime)/2))
-			m[a] = ne
+			m[xk] = ne
 		}
 	}
 	x.replace(m)
@@ -201,17 +215,17 @@ func (t *Team) Toggle() error {
 	})
 }
 
-// tx applies translation to a frame leaving the team: learns the
-// binding and puts the team MAC in the source field (and the ARP sender,
+// tx applies translation to a frame of VLAN vid leaving the team: learns
+// the binding on the VLAN and puts the team MAC in the source field (and the ARP sender,
 // and the link-layer address options of a neighbour solicitation or
 // advertisement, whose checksum is fixed). It reports whether the IP
 // (16 bytes, IPv4 mapped) was new, to be announced.
-func (x *xlat) tx(f *frame.Frame, eth []byte, vnic int, now int64) (newIP [16]byte, isNew bool) {
+func (x *xlat) tx(f *frame.Frame, eth []byte, vid uint16, vnic int, now int64) (newIP [16]byte, isNew bool) {
 	ip := txAddr(f, eth)
-	isNew = x.learn(ip, f.Src, vnic, now)
+	isNew = x.learn(xlatKey{vid, ip}, f.Src, vnic, now)
 	if nd := untaggedND(f, eth); nd != nil && nd.Type() == neigh.TypeNeighborAdvertisement && nd.Target() != ip {
 		// An NA for another of the VM's addresses than its source.
-		if x.learn(nd.Target(), f.Src, vnic, now) && !isNew {
+		if x.learn(xlatKey{vid, nd.Target()}, f.Src, vnic, now) && !isNew {
 			ip, isNew = nd.Target(), true
 		}
 	}
@@ -254,11 +268,11 @@ func mapped4(a [4]byte) [16]byte {
 	return [16]byte{10: 0xff, 11: 0xff, 12: a[0], 13: a[1], 14: a[2], 15: a[3]}
 }
 
-// untaggedND returns the neighbour solicitation or advertisement of an
-// untagged frame, or nil. As with ARP, the team learns, rewrites and
-// answers only untagged ones.
+// untaggedND returns the neighbour solicitation or advertisement of a
+// frame with at most one 802.1Q tag, or nil (the name is from before
+// VLANs: the team answers on the frame's VLAN now, tagged as it came).
 func untaggedND(f *frame.Frame, eth []byte) neigh.ND {
-	if !f.ND || f.Tagged {
+	if !f.ND || !oneTag(f, eth) {
 		return nil
 	}
 	return neigh.ND(eth[f.L3:])
@@ -274,14 +288,25 @@ func (x *xlat) ndReply(b []byte, ns neigh.ND, solicitor frame.MAC) []byte {
 	return neigh.AppendNA(b, x.teamMAC, ns, solicitor, neigh.FlagOverride)
 }
 
-// untaggedARP returns the ARP packet of an untagged ARP frame, or nil.
-// The team learns and answers only untagged ARP: what it sends itself
-// (replies, announcements) is untagged.
+// untaggedARP returns the ARP packet of an ARP frame with at most one
+// 802.1Q tag, or nil. The team learns and answers ARP on the frame's
+// VLAN (its answers carry the same tag); stacked tags (QinQ) it leaves
+// alone.
 func untaggedARP(f *frame.Frame, eth []byte) neigh.ARP {
-	if !f.ARP || f.Tagged {
+	if !f.ARP || !oneTag(f, eth) {
 		return nil
 	}
 	return neigh.ARP(eth[f.L3:])
+}
+
+// oneTag reports whether the frame is untagged or has one 802.1Q tag
+// (its network header right after it).
+func oneTag(f *frame.Frame, eth []byte) bool {
+	if !f.Tagged {
+		return true
+	}
+	_, tagged := frame.VLANTag(eth)
+	return tagged && f.L3 == 14+frame.TagLen
 }
 
 // arpReply builds, into b (cap >= VnetHdrLen+neigh.FrameLen), the
