@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/teamd-go/teamd-go/dataplane"
+	"github.com/teamd-go/teamd-go/dataplane/frame"
 	"github.com/teamd-go/teamd-go/dataplane/neigh"
 	"github.com/teamd-go/teamd-go/team/config"
 )
@@ -24,6 +25,10 @@ func FuzzForward(f *testing.F) {
 	f.Add(udp6(macFor("eth1"), peerMAC, vmIP6, peerIP6, 1, 2))
 	f.Add([]byte{})
 	f.Add(make([]byte, 13))
+	f.Add(tag(udp(vm1MAC, peerMAC, 1, 2), 10))
+	f.Add(tag(tag(udp(frame.Broadcast, peerMAC, 1, 2), 20), 10))
+	f.Add(tag(arpRequest(peerMAC, 0x0a0000aa, [4]byte{10, 0, 0, 1}), 10))
+	f.Add(tag(udp(peerMAC, vm1MAC, 1, 2), 0xe000))
 
 	xc := xlatConfig(config.LearnContinuous)
 	xt, err := New(xc, nullHost{}, Options{})
@@ -38,15 +43,25 @@ func FuzzForward(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { lt.Close() })
+	// VLANs: vm1 on access 10, vm2 a trunk of 10 and 20 with native 1,
+	// rx_translation on.
+	vc := xlatConfig(config.LearnContinuous)
+	vc.VNICs = []config.VNIC{{Name: "vm1", VLAN: config.VLAN{Access: 10}}, {Name: "vm2", VLAN: config.VLAN{Trunk: []int{10, 20}, Native: 1}}}
+	vt, err := New(vc, nullHost{}, Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { vt.Close() })
 
 	type pair struct {
 		fw *vnicForwarder
 		rc *memberReceiver
 	}
 	var pairs []pair
-	for _, tm := range []*Team{xt, lt} {
+	for _, tm := range []*Team{xt, lt, vt} {
 		s := tm.snap.Load()
 		tm.fdb.add(fdbKey{0, vm1MAC}, s.vnics[0].id, false, 0)
+		tm.fdb.add(fdbKey{10, vm1MAC}, s.vnics[0].id, false, 0)
 		pairs = append(pairs, pair{&vnicForwarder{t: tm, v: s.vnics[0]}, &memberReceiver{t: tm, m: s.members[0]}})
 	}
 	bufs, sizes := newBatch()
