@@ -235,7 +235,9 @@ func TestMuxMachine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, actor, ntt := tt.m.step(tt.in, now)
+			in := tt.in
+			in.wait = AggregateWaitTime
+			m, actor, ntt := tt.m.step(in, now)
 			if m.state != tt.want || actor != tt.wantActor || ntt != tt.wantNTT {
 				t.Errorf("got %v %v ntt %v, want %v %v ntt %v", m.state, actor, ntt, tt.want, tt.wantActor, tt.wantNTT)
 			}
@@ -243,6 +245,28 @@ func TestMuxMachine(t *testing.T) {
 				t.Errorf("wait_while %+v", m.waitWhile)
 			}
 		})
+	}
+}
+
+// TestMuxNoWait: with no Aggregate_Wait_Time a SELECTED port goes
+// through WAITING at once; shortening the wait of a waiting port ends it
+// by the new deadline, and never lengthens it.
+func TestMuxNoWait(t *testing.T) {
+	const now = 10 * time.Second
+	sync, cd := lacpdu.Synchronization, lacpdu.Collecting|lacpdu.Distributing
+	m, actor, _ := muxMachine{}.step(muxIn{selected: Selected, othersReady: true, partnerSync: true}, now)
+	if m.state != MuxCollectingDistributing || actor != sync|cd {
+		t.Fatalf("no wait, partner in sync: %v %v, want COLLECTING_DISTRIBUTING", m.state, actor)
+	}
+	in := muxIn{selected: Selected, othersReady: true, wait: AggregateWaitTime}
+	m, _, _ = muxMachine{}.step(in, now)
+	m.shorten(now+time.Second, 5*time.Second)
+	if at, _ := m.waitWhile.pending(now); at != now+AggregateWaitTime {
+		t.Fatalf("a longer wait moved wait_while to %v", at)
+	}
+	m.shorten(now+time.Second, 0)
+	if m, _, _ = m.step(in, now+time.Second); m.state != MuxAttached {
+		t.Fatalf("shortened to 0 a second in: %v, want ATTACHED", m.state)
 	}
 }
 

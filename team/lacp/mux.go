@@ -25,9 +25,12 @@ type muxIn struct {
 	partnerSync bool // Partner_Oper_Port_State.Synchronization
 	// actorState is Actor_Oper_Port_State.
 	actorState lacpdu.State
+	// wait is how long WAITING waits: Aggregate_Wait_Time (6.4.4),
+	// AggregateWaitTime unless the Runner was told otherwise.
+	wait time.Duration
 }
 
-// readyN is Ready_N of 6.4.8: the port has waited AggregateWaitTime.
+// readyN is Ready_N of 6.4.8: the port has waited its wait.
 func (m muxMachine) readyN(now time.Duration) bool {
 	return m.state == MuxWaiting && m.waitWhile.expired(now)
 }
@@ -38,7 +41,7 @@ func (m muxMachine) readyN(now time.Duration) bool {
 func (m muxMachine) step(in muxIn, now time.Duration) (_ muxMachine, actor lacpdu.State, ntt bool) {
 	actor = in.actorState
 	if in.begin {
-		m.enter(MuxDetached, &actor, now)
+		m.enter(MuxDetached, &actor, now, in.wait)
 		ntt = true
 	}
 	for range 6 {
@@ -46,7 +49,7 @@ func (m muxMachine) step(in muxIn, now time.Duration) (_ muxMachine, actor lacpd
 		if !ok {
 			break
 		}
-		m.enter(next, &actor, now)
+		m.enter(next, &actor, now, in.wait)
 		if next != MuxWaiting {
 			ntt = true
 		}
@@ -86,7 +89,7 @@ func (m *muxMachine) next(in *muxIn, now time.Duration) (MuxState, bool) {
 // enter performs a state's actions on the actor state bits. Attaching and
 // enabling collection/distribution are what the Runner reads back from the
 // state (Attach_Mux_To_Aggregator, Enable_Collecting_Distributing, 6.4.9).
-func (m *muxMachine) enter(s MuxState, actor *lacpdu.State, now time.Duration) {
+func (m *muxMachine) enter(s MuxState, actor *lacpdu.State, now, wait time.Duration) {
 	m.state = s
 	const cd = lacpdu.Collecting | lacpdu.Distributing
 	switch s {
@@ -94,12 +97,20 @@ func (m *muxMachine) enter(s MuxState, actor *lacpdu.State, now time.Duration) {
 		*actor &^= lacpdu.Synchronization | cd
 		m.waitWhile = timer{}
 	case MuxWaiting:
-		m.waitWhile = startTimer(now, AggregateWaitTime)
+		m.waitWhile = startTimer(now, wait)
 	case MuxAttached:
 		*actor |= lacpdu.Synchronization
 		*actor &^= cd
 		m.waitWhile = timer{}
 	case MuxCollectingDistributing:
 		*actor |= cd
+	}
+}
+
+// shorten makes a port that is WAITING wait no longer than wait from now
+// (the Runner's wait was shortened).
+func (m *muxMachine) shorten(now, wait time.Duration) {
+	if m.state == MuxWaiting && m.waitWhile.at > now+wait {
+		m.waitWhile = startTimer(now, wait)
 	}
 }

@@ -36,6 +36,7 @@ var partnerAdmin = lacpdu.PortInfo{}
 // ports of the other groups stand by (Selected = STANDBY, not in sync).
 type Runner struct {
 	cfg   Config
+	wait  time.Duration // Aggregate_Wait_Time in use, see SetAggregateWait
 	ports map[int]*port
 	ids   []int // sorted port ids
 	now   time.Duration
@@ -163,8 +164,31 @@ func New(cfg Config) (*Runner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Runner{cfg: cfg, ports: make(map[int]*port)}, nil
+	return &Runner{cfg: cfg, wait: AggregateWaitTime, ports: make(map[int]*port)}, nil
 }
+
+// SetAggregateWait sets how long a port selected for an aggregator waits
+// before it attaches (Aggregate_Wait_Time, AggregateWaitTime by default);
+// a port already waiting waits no longer than d from now.
+//
+// Deviation: 802.1AX-2014 6.4.4 makes Aggregate_Wait_Time a constant. The
+// wait lets ports that come up together attach together, but a port
+// shows itself out of sync while it waits, and a partner carries nothing
+// on a port whose actor is out of sync. When traffic already flows
+// outside LACP (the team's fallback), every moment of waiting is traffic
+// lost, so the caller may shorten it; ports that arrive late then join
+// a distributing aggregator one by one, which LACP allows.
+func (r *Runner) SetAggregateWait(d time.Duration, now time.Duration) {
+	r.wait = max(d, 0)
+	r.now = max(now, r.now)
+	for _, p := range r.ports {
+		p.mux.shorten(r.now, r.wait)
+	}
+	r.step(now)
+}
+
+// AggregateWait returns the Aggregate_Wait_Time in use.
+func (r *Runner) AggregateWait() time.Duration { return r.wait }
 
 // Config returns the configuration in use.
 func (r *Runner) Config() Config { return r.cfg }
@@ -532,6 +556,7 @@ func (r *Runner) step(now time.Duration) {
 				othersReady: r.othersReady(p, now),
 				partnerSync: p.partner.State.Has(lacpdu.Synchronization),
 				actorState:  p.actor,
+				wait:        r.wait,
 			}, now)
 			p.ntt = p.ntt || ntt
 			changed = changed || p.mux.state != old || p.begin
@@ -606,7 +631,7 @@ func (r *Runner) selection() bool {
 }
 
 // othersReady computes Ready (6.4.8) as seen by p: every other port
-// SELECTED for p's aggregator and WAITING has waited AggregateWaitTime.
+// SELECTED for p's aggregator and WAITING has waited its wait.
 func (r *Runner) othersReady(p *port, now time.Duration) bool {
 	for _, q := range r.ports {
 		if q != p && q.selected == Selected && q.agg == p.agg &&

@@ -718,3 +718,60 @@ func TestStrings(t *testing.T) {
 		t.Errorf("Event.String() = %q", got)
 	}
 }
+
+// TestAggregateWait: with the standard Aggregate_Wait_Time the pair
+// aggregates no earlier than AggregateWaitTime; with no wait on both ends
+// (SetAggregateWait 0, as a team in fallback and a partner without the
+// wait such as Open vSwitch) it aggregates in the exchange of PDUs; the
+// default is back once it is set again.
+func TestAggregateWait(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wait time.Duration
+	}{{"standard", AggregateWaitTime}, {"none", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			a := w.node("a", cfg(1, true, true), 2)
+			b := w.node("b", cfg(2, true, true), 2)
+			for _, n := range []*node{a, b} {
+				n.r.SetAggregateWait(tc.wait, w.now)
+				if got := n.r.AggregateWait(); got != tc.wait {
+					t.Fatalf("AggregateWait %v, want %v", got, tc.wait)
+				}
+			}
+			w.connect(a, 1, b, 1)
+			w.connect(a, 2, b, 2)
+			at, ok := w.runUntil(20*s, bothDistributing(a, b, ids(1, 2)))
+			if !ok {
+				w.dump()
+				t.Fatal("no aggregation")
+			}
+			if tc.wait > 0 && at < tc.wait {
+				t.Errorf("distributing at %v, before Aggregate_Wait_Time %v", at, tc.wait)
+			}
+			if tc.wait == 0 && at != 0 {
+				t.Errorf("distributing at %v with no wait, want at once (virtual time 0)", at)
+			}
+		})
+	}
+	// A port that is waiting when the wait is shortened attaches then.
+	w := newWorld(t)
+	a := w.node("a", cfg(1, true, true), 1)
+	b := w.node("b", cfg(2, true, true), 1)
+	b.r.SetAggregateWait(0, w.now)
+	w.connect(a, 1, b, 1)
+	w.run(500 * time.Millisecond)
+	if st := a.status(t, 1); st.Mux != MuxWaiting {
+		t.Fatalf("a's port %v, want WAITING", st.Mux)
+	}
+	a.r.SetAggregateWait(0, w.now)
+	w.flush()
+	if !bothDistributing(a, b, ids(1))() {
+		w.dump()
+		t.Fatalf("the wait shortened at %v did not end it", w.now)
+	}
+	a.r.SetAggregateWait(AggregateWaitTime, w.now)
+	if got := a.r.AggregateWait(); got != AggregateWaitTime {
+		t.Fatalf("AggregateWait %v after setting it back", got)
+	}
+}
