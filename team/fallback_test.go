@@ -1,10 +1,12 @@
 package team
 
 import (
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/teamd-go/teamd-go/dataplane/frame"
 	"github.com/teamd-go/teamd-go/team/config"
 	"github.com/teamd-go/teamd-go/team/lacp"
 )
@@ -28,8 +30,23 @@ func TestLACPFallbackMachine(t *testing.T) {
 	if !f.active {
 		t.Fatal("a LACPDU ended the fallback before LACP distributes")
 	}
+	if f.aggregateWait(s(11)) != 0 {
+		t.Fatal("Aggregate_Wait_Time during the fallback")
+	}
 	if !f.partnerUp(s(11.5)) || f.active {
 		t.Fatal("LACP distributing did not end the fallback")
+	}
+	if w := f.aggregateWait(s(13.4)); w != 0 {
+		t.Fatalf("Aggregate_Wait_Time %v in the handover", w)
+	}
+	if end, ok := f.handoverEnd(s(13.4)); !ok || end != s(13.5) {
+		t.Fatalf("handover ends at %v (%v), want 13.5 s", time.Duration(end), ok)
+	}
+	if w := f.aggregateWait(s(13.5)); w != lacp.AggregateWaitTime {
+		t.Fatalf("Aggregate_Wait_Time %v after the handover", w)
+	}
+	if _, ok := f.handoverEnd(s(13.5)); ok {
+		t.Fatal("handover still pending after it ended")
 	}
 	if f.partnerUp(s(11.6)) {
 		t.Fatal("ended twice")
@@ -50,7 +67,7 @@ func TestLACPFallbackMachine(t *testing.T) {
 		t.Fatal("fallback turned on by a reload did not start")
 	}
 	f.reconfigure(config.FallbackNone, s(1))
-	if f.active {
+	if f.active || f.aggregateWait(s(100)) != lacp.AggregateWaitTime {
 		t.Fatal("turning fallback off left it on")
 	}
 }
@@ -138,6 +155,190 @@ func TestLACPFallbackInTeam(t *testing.T) {
 				if time.Now().After(deadline) {
 					t.Fatalf("LACP did not take over: %q, ended %d, %+v %+v", st.LACPFallback, st.Counters.LACPFallbacksEnded, st.Members[0].LACP, st.Members[1].LACP)
 				}
+			}
+		})
+	}
+}
+
+// exchange is one round of pump that also waits until the team has run
+// every PDU the partner sent, so that what the test reads next is the
+// team's answer to them.
+func (p *partner) exchange(t *testing.T, tt *testTeam, members []string) {
+	t.Helper()
+	tt.advance(100 * time.Millisecond)
+	tt.sync()
+	for i, name := range members {
+		for _, f := range tt.h.port(name).Sent() {
+			if binary.BigEndian.Uint16(f[12:]) == frame.EtherTypeSlowProtocol {
+				if err := p.r.HandleFrame(i, f, p.now()); err != nil {
+					t.Errorf("partner rejects our PDU on %s: %v", name, err)
+				}
+			}
+		}
+	}
+	p.r.Tick(p.now())
+	want := map[string]uint64{}
+	for _, m := range tt.State().Members {
+		if m.LACP != nil {
+			want[m.Name] = m.LACP.PDUsRx
+		}
+	}
+	for _, tx := range p.r.Drain().Transmit {
+		b, err := tx.AppendFrame(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt.h.port(members[tx.Port]).Inject(b)
+		want[members[tx.Port]]++
+	}
+	waitFor(t, func() error {
+		for _, m := range tt.State().Members {
+			if m.LACP != nil && m.LACP.PDUsRx < want[m.Name] {
+				return fmt.Errorf("%s: %d LACPDUs run, want %d", m.Name, m.LACP.PDUsRx, want[m.Name])
+			}
+		}
+		return nil
+	})
+	tt.sync()
+}
+
+// TestLACPFallbackHandover: a team in active-backup fallback whose
+// partner starts speaking keeps carrying on its fallback member until
+// LACP distributes, then LACP's members carry, in one switch and with no
+// moment where nothing carries. With a partner that does not wait
+// Aggregate_Wait_Time (as Open vSwitch), LACP distributes in the first
+// exchange of PDUs instead of 2 s later; with a standard partner, the
+// team waits only for the partner's wait. A port whose partner speaks
+// later, within the handover, joins at once; after it the standard wait
+// is back.
+func TestLACPFallbackHandover(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		partnerWait time.Duration // the partner's Aggregate_Wait_Time
+		lateSecond  time.Duration // the partner's second port comes up this much later
+		// distributing: by when (virtual time since the partner
+		// started) both members distribute, and not before.
+		earliest, latest time.Duration
+	}{
+		{"partner without wait", 0, 0, 0, 200 * time.Millisecond},
+		{"standard partner", lacp.AggregateWaitTime, 0, lacp.AggregateWaitTime, lacp.AggregateWaitTime + 200*time.Millisecond},
+		{"second port late", 0, time.Second, time.Second, time.Second + 200*time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			members := []string{"eth1", "eth2"}
+			cfg := baseConfig(config.ModeLACP, config.BalanceAddressHash, members...)
+			cfg.LACP = config.LACP{Active: true, Rate: config.LACPRateFast, SystemPriority: 65535, MinPorts: 1,
+				Fallback: config.FallbackActiveBackup, FallbackAfter: 3 * time.Second}
+			tt := startTeam(t, cfg)
+			tt.advance(3 * time.Second)
+			tt.Tick()
+			tt.learn(t, "vm1", vm1MAC)
+			carriers := func(st State) (active, dist []string) {
+				for _, m := range st.Members {
+					if m.Active {
+						active = append(active, m.Name)
+					}
+					if m.LACP != nil && m.LACP.Distributing {
+						dist = append(dist, m.Name)
+					}
+				}
+				return
+			}
+			// sent sends a frame from vm1 and returns the members it
+			// left on.
+			sport := uint16(1000)
+			sent := func() []string {
+				before := tt.State()
+				sport++
+				tt.h.port("vm1").Inject(udp(peerMAC, vm1MAC, sport, 2))
+				var on []string
+				waitFor(t, func() error {
+					on = on[:0]
+					for i, m := range tt.State().Members {
+						if m.TxPackets > before.Members[i].TxPackets {
+							on = append(on, m.Name)
+						}
+					}
+					if len(on) == 0 {
+						return fmt.Errorf("frame %d not sent on any member", sport)
+					}
+					return nil
+				})
+				return on
+			}
+			if active, _ := carriers(tt.State()); fmt.Sprint(active) != "[eth1]" {
+				t.Fatalf("in fallback %v carry, want [eth1]", active)
+			}
+
+			p := &partner{tt: tt}
+			var err error
+			p.r, err = lacp.New(lacp.Config{SystemPriority: 100, SystemMAC: [6]byte{0x02, 0x55, 0, 0, 0, 1}, Active: true, Fast: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.r.SetAggregateWait(tc.partnerWait, p.now())
+			start := p.now()
+			for i := range members {
+				if err := p.r.AddPort(i, lacp.PortConfig{Number: uint16(i + 1), Priority: 1, Key: 7, MAC: [6]byte{0x02, 0x55, 0, 0, 1, byte(i)}}, p.now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			secondUp := false
+			var history []string // the active sets, each once
+			for {
+				if !secondUp && p.now()-start >= tc.lateSecond {
+					secondUp = true
+				}
+				_ = p.r.SetLink(0, true, p.now())
+				_ = p.r.SetLink(1, secondUp, p.now())
+				p.exchange(t, tt, members)
+				st := tt.State()
+				active, dist := carriers(st)
+				at := p.now() - start
+				if h := fmt.Sprint(active); len(history) == 0 || history[len(history)-1] != h {
+					history = append(history, h)
+				}
+				if len(active) == 0 {
+					t.Fatalf("at +%v nothing carries (%q)", at, st.LACPFallback)
+				}
+				on := sent()
+				if len(dist) == 0 {
+					if fmt.Sprint(active) != "[eth1]" || fmt.Sprint(on) != "[eth1]" || st.Counters.LACPFallbacksEnded != 0 {
+						t.Fatalf("at +%v before LACP distributes: %v carry, the frame left on %v, fallback %q, ended %d",
+							at, active, on, st.LACPFallback, st.Counters.LACPFallbacksEnded)
+					}
+				} else if fmt.Sprint(active) != fmt.Sprint(dist) || st.Counters.LACPFallbacksEnded != 1 {
+					t.Fatalf("at +%v LACP distributes on %v but %v carry (fallback %q, ended %d)",
+						at, dist, active, st.LACPFallback, st.Counters.LACPFallbacksEnded)
+				}
+				if len(dist) == 2 {
+					if at < tc.earliest || at > tc.latest {
+						t.Errorf("both members distribute at +%v (virtual), want between +%v and +%v", at, tc.earliest, tc.latest)
+					}
+					break
+				}
+				if at > 10*time.Second {
+					t.Fatalf("no aggregation by +%v: %v distribute, %+v %+v", at, dist, st.Members[0].LACP, st.Members[1].LACP)
+				}
+			}
+			// eth1 carries throughout (for the fallback, then for
+			// LACP), eth2 joins once.
+			if want := []string{"[eth1]", "[eth1 eth2]"}; fmt.Sprint(history) != fmt.Sprint(want) {
+				t.Errorf("members that carried, in turn: %v, want %v", history, want)
+			}
+			st := tt.State()
+			if st.Counters.LACPFallbacks != 1 || st.Counters.LACPFallbacksEnded != 1 {
+				t.Errorf("lacp_fallbacks %d, lacp_fallbacks_ended %d, want 1 and 1", st.Counters.LACPFallbacks, st.Counters.LACPFallbacksEnded)
+			}
+			// The handover ends AggregateWaitTime after LACP took
+			// over: the standard wait is back.
+			for range 25 {
+				p.exchange(t, tt, members)
+			}
+			var wait time.Duration
+			_ = tt.do(func() error { wait = tt.lacp.r.AggregateWait(); return nil })
+			if wait != lacp.AggregateWaitTime {
+				t.Errorf("Aggregate_Wait_Time %v after the handover, want %v", wait, lacp.AggregateWaitTime)
 			}
 		})
 	}

@@ -104,7 +104,18 @@ func (t *Team) loop() {
 			t.reopened = false
 			o.done <- errors.Join(err, t.finish())
 		case f := <-t.slowRx:
+			// PDUs that arrived together (a partner sends on all its
+			// ports at once) run together: one snapshot for them.
 			t.lacpFrame(f)
+		drain:
+			for range cap(t.slowRx) {
+				select {
+				case f := <-t.slowRx:
+					t.lacpFrame(f)
+				default:
+					break drain
+				}
+			}
 			_ = t.finish()
 		case <-pingTick:
 			t.pingWatchTick()
@@ -174,6 +185,9 @@ func (t *Team) nextWake() time.Duration {
 	}
 	if t.lacp != nil {
 		if next, ok := t.lacp.fb.next(); ok {
+			d = min(d, time.Duration(max(next-t.now(), 0)))
+		}
+		if next, ok := t.lacp.fb.handoverEnd(t.now()); ok {
 			d = min(d, time.Duration(max(next-t.now(), 0)))
 		}
 	}
