@@ -63,6 +63,17 @@ import (
 // points at team MAC B. The VM must answer pings then, as in the bug report,
 // before it is restarted on host B.
 //
+// The -ipv6 variants are the same restarts with a VM and a client that
+// have only IPv6 (fd62::10/64 and fd62::100/64, no DAD; IPv6 is on only
+// in their two namespaces): the team binds the VM's address from its
+// neighbour solicitations and answers the client's for it with its team
+// MAC. The VM's boot announcement is then the kernel's unsolicited
+// neighbour advertisement (net.ipv6.conf.eth0.ndisc_notify=1, with
+// keep_addr_on_down=1 so that the address survives the link going down,
+// as a static address of a rebooted OS comes back), the IPv6 counterpart
+// of arp_notify; learn: init keeps the first binding over IPv6 exactly
+// as over IPv4.
+//
 // Verdict: after the restart (and the toggle, if any) the lab waits until
 // the team has seen the VM's announcement (its switch lists the VM's MAC
 // on vm1 again), lets it settle (smSettle), and the client sends smProbes
@@ -91,6 +102,9 @@ var staleMAC = scenario{
 		sm{learn: "continuous", newMAC: true}.variant("dynamic-mac-continuous", verdictOK),
 		sm{learn: "init", newMAC: true, migrate: true}.variant("migrate-init", verdictBroken),
 		sm{learn: "continuous", newMAC: true, migrate: true}.variant("migrate-continuous", verdictOK),
+		sm{learn: "init", newMAC: true, ipv6: true}.variant("dynamic-mac-init-ipv6", verdictBroken),
+		sm{learn: "init", newMAC: true, toggle: true, ipv6: true}.variant("dynamic-mac-toggle-ipv6", verdictOK),
+		sm{learn: "continuous", newMAC: true, ipv6: true}.variant("dynamic-mac-continuous-ipv6", verdictOK),
 	},
 }
 
@@ -99,6 +113,8 @@ var staleMAC = scenario{
 const (
 	smVMIP      = "10.62.0.10"
 	smClientIP  = "10.62.0.100"
+	smVMIP6     = "fd62::10" // the -ipv6 variants
+	smClientIP6 = "fd62::100"
 	smTeamAMAC  = "02:00:00:62:00:0a" // host A's m1: team MAC A
 	smA2MAC     = "02:00:00:62:01:0a" // host A's m2
 	smTeamBMAC  = "02:00:00:62:00:0b" // host B's m1: team MAC B
@@ -148,6 +164,22 @@ type sm struct {
 	newMAC  bool   // the restart assigns a dynamic MAC
 	toggle  bool   // `ctl toggle` after the restart
 	migrate bool   // live-migrate to host B before the restart
+	ipv6    bool   // the VM and the client have only IPv6
+}
+
+// vmIP and clientIP are the variant's addresses.
+func (c sm) vmIP() string {
+	if c.ipv6 {
+		return smVMIP6
+	}
+	return smVMIP
+}
+
+func (c sm) clientIP() string {
+	if c.ipv6 {
+		return smClientIP6
+	}
+	return smClientIP
 }
 
 func (c sm) variant(name string, expected verdict) variant {
@@ -167,6 +199,9 @@ func (c sm) event() string {
 	}
 	if c.toggle {
 		s += ", toggle"
+	}
+	if c.ipv6 {
+		s += ", IPv6 only"
 	}
 	return s
 }
@@ -257,6 +292,14 @@ func (c sm) run(ctx context.Context, e *env, row *result) error {
 // (default.disable_ipv6 covers the interfaces created afterwards).
 func (c sm) topology(e *env, vmMAC string) testbed.Topology {
 	noIPv6 := []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"}
+	vm := testbed.Iface{NS: "vm", Dev: "eth0", MAC: vmMAC, Sysctls: []string{"net.ipv4.conf.eth0.arp_notify=1"}, Addrs: []string{smVMIP + "/24"}}
+	cl := testbed.Iface{NS: "cl", Dev: "eth0", MAC: smClientMAC, Addrs: []string{smClientIP + "/24"}}
+	if c.ipv6 {
+		vm.Sysctls = []string{"net.ipv6.conf.eth0.accept_dad=0", "net.ipv6.conf.eth0.ndisc_notify=1", "net.ipv6.conf.eth0.keep_addr_on_down=1"}
+		vm.Addrs = []string{smVMIP6 + "/64"}
+		cl.Sysctls = []string{"net.ipv6.conf.eth0.accept_dad=0"}
+		cl.Addrs = []string{smClientIP6 + "/64"}
+	}
 	roles := []string{"cl", "hosta", "sw", "vm"}
 	if c.migrate {
 		roles = []string{"cl", "hosta", "hostb", "sw", "vm"}
@@ -271,12 +314,16 @@ func (c sm) topology(e *env, vmMAC string) testbed.Topology {
 		Ifaces: []testbed.Iface{
 			{NS: "hosta", Dev: "m1", MAC: smTeamAMAC},
 			{NS: "hosta", Dev: "m2", MAC: smA2MAC},
-			{NS: "vm", Dev: "eth0", MAC: vmMAC, Sysctls: []string{"net.ipv4.conf.eth0.arp_notify=1"}, Addrs: []string{smVMIP + "/24"}},
-			{NS: "cl", Dev: "eth0", MAC: smClientMAC, Addrs: []string{smClientIP + "/24"}},
+			vm,
+			cl,
 		},
 		Daemons: []testbed.DaemonAt{{Name: "a", NS: "hosta", Spec: e.daemon("a", smConfig(c.learn, true))}},
 	}
 	for _, r := range roles {
+		if c.ipv6 && (r == "vm" || r == "cl") {
+			t.Namespaces = append(t.Namespaces, testbed.Namespace{Role: r})
+			continue
+		}
 		t.Namespaces = append(t.Namespaces, testbed.Namespace{Role: r, Sysctls: noIPv6})
 	}
 	ports := []string{"pa1", "pa2", "pcl"}
@@ -303,8 +350,8 @@ func (c sm) ready(ctx context.Context, e *env, n *smNet, vmMAC string) error {
 		ns       *testbed.NS
 		to, what string
 	}{
-		{n.vm, smClientIP, "the VM cannot reach the client through teamd-go and the switch"},
-		{n.cl, smVMIP, "the client cannot reach the VM"},
+		{n.vm, c.clientIP(), "the VM cannot reach the client through teamd-go and the switch"},
+		{n.cl, c.vmIP(), "the client cannot reach the VM"},
 	} {
 		if err := testbed.WaitFor(ctx, 15*time.Second, func() error {
 			_, err := p.ns.Run(ctx, "ping", "-n", "-c", "1", "-W", "1", p.to)
@@ -317,8 +364,8 @@ func (c sm) ready(ctx context.Context, e *env, n *smNet, vmMAC string) error {
 	if err != nil {
 		return err
 	}
-	if b, ok := binding(st, smVMIP); !ok || !sameMAC(b.MAC, vmMAC) {
-		return fmt.Errorf("team A does not bind %s to the VM's MAC %s: %+v", smVMIP, vmMAC, st.RxTranslation)
+	if b, ok := binding(st, c.vmIP()); !ok || !sameMAC(b.MAC, vmMAC) {
+		return fmt.Errorf("team A does not bind %s to the VM's MAC %s: %+v", c.vmIP(), vmMAC, st.RxTranslation)
 	}
 	return nil
 }
@@ -366,7 +413,7 @@ func (c sm) migrateToB(ctx context.Context, e *env, n *smNet, row *result) error
 		}
 		err := testbed.WaitFor(ctx, time.Second, func() error {
 			var err error
-			if neigh, err = clientNeighbor(ctx, n.cl); err != nil {
+			if neigh, err = clientNeighbor(ctx, n.cl, smVMIP); err != nil {
 				return err
 			}
 			if !sameMAC(neigh.LLAddr, smTeamBMAC) {
@@ -398,7 +445,11 @@ func (c sm) migrateToB(ctx context.Context, e *env, n *smNet, row *result) error
 // brings it up again, and waits until the team has seen the VM's
 // announcement.
 func (c sm) restart(ctx context.Context, e *env, n *smNet, team *testbed.Daemon, before, after string) error {
-	e.Logf("VM restart: eth0 down, MAC %s -> %s, up (arp_notify)", before, after)
+	how := "arp_notify"
+	if c.ipv6 {
+		how = "ndisc_notify"
+	}
+	e.Logf("VM restart: eth0 down, MAC %s -> %s, up (%s)", before, after, how)
 	if _, err := n.vm.Run(ctx, "ip", "link", "set", "eth0", "down"); err != nil {
 		return err
 	}
@@ -450,8 +501,8 @@ func (c sm) measure(ctx context.Context, e *env, n *smNet, team *testbed.Daemon,
 	if err != nil {
 		return err
 	}
-	e.Logf("client pings %s %d times, 100 ms apart", smVMIP, smProbes)
-	answered, err := pingProbes(ctx, n.cl, smVMIP, smProbes)
+	e.Logf("client pings %s %d times, 100 ms apart", c.vmIP(), smProbes)
+	answered, err := pingProbes(ctx, n.cl, c.vmIP(), smProbes)
 	if err != nil {
 		return err
 	}
@@ -463,7 +514,7 @@ func (c sm) measure(ctx context.Context, e *env, n *smNet, team *testbed.Daemon,
 	if err != nil {
 		return err
 	}
-	neigh, err := clientNeighbor(ctx, n.cl)
+	neigh, err := clientNeighbor(ctx, n.cl, c.vmIP())
 	if err != nil {
 		return err
 	}
@@ -479,7 +530,7 @@ func (c sm) measure(ctx context.Context, e *env, n *smNet, team *testbed.Daemon,
 		neigh:      neigh,
 	}
 	m.vmBefore, _ = c.macs()
-	m.binding, m.bound = binding(after, smVMIP)
+	m.binding, m.bound = binding(after, c.vmIP())
 	m.teamMAC = smTeamAMAC
 	if host == "B" {
 		m.teamMAC = smTeamBMAC
@@ -550,15 +601,19 @@ func (m *smMeasure) why() string {
 	host := "host " + m.host
 	ok := count(m.answered)
 	probes := fmt.Sprintf("%d of %d pings answered", ok, len(m.answered))
-	arp := fmt.Sprintf("the client's ARP entry for %s is %s, %s's team MAC", smVMIP, m.neigh.LLAddr, host)
+	vmIP, entry := m.c.vmIP(), "ARP entry"
+	if m.c.ipv6 {
+		entry = "neighbour entry"
+	}
+	arp := fmt.Sprintf("the client's %s for %s is %s, %s's team MAC", entry, vmIP, m.neigh.LLAddr, host)
 	if !sameMAC(m.neigh.LLAddr, m.teamMAC) {
-		arp = fmt.Sprintf("the client's ARP entry for %s is %s (%s), not %s's team MAC %s", smVMIP, m.neigh.LLAddr, m.macName(m.neigh.LLAddr), host, m.teamMAC)
+		arp = fmt.Sprintf("the client's %s for %s is %s (%s), not %s's team MAC %s", entry, vmIP, m.neigh.LLAddr, m.macName(m.neigh.LLAddr), host, m.teamMAC)
 	}
 	var s string
 	switch {
 	case !m.bound:
 		s = fmt.Sprintf("%s has no binding for %s: %d frames for its team MAC found no VM (rx_translation_miss); %s; %s",
-			host, smVMIP, m.miss, probes, arp)
+			host, vmIP, m.miss, probes, arp)
 	case sameMAC(m.binding.MAC, m.vmMAC):
 		var how string
 		switch {
@@ -570,13 +625,13 @@ func (m *smMeasure) why() string {
 			how = fmt.Sprintf("the VM came back with the same MAC, which the binding (learn: %s) still names", m.c.learn)
 		}
 		s = fmt.Sprintf("%s translates %s to %s, the VM's MAC: %s; %d frames translated, %d dropped as not owned; %s; %s",
-			host, smVMIP, m.binding.MAC, how, m.translated, m.notOwned, arp, probes)
+			host, vmIP, m.binding.MAC, how, m.translated, m.notOwned, arp, probes)
 	case sameMAC(m.binding.MAC, m.vmBefore):
 		s = fmt.Sprintf("%s still translates %s to %s (the VM's old MAC; learn: %s keeps the first binding); the VM now has %s; no vnic owns the old MAC: %d frames translated to it and %d dropped as rx_dropped_not_owned; %s; %s",
-			host, smVMIP, m.binding.MAC, m.c.learn, m.vmMAC, m.translated, m.notOwned, arp, probes)
+			host, vmIP, m.binding.MAC, m.c.learn, m.vmMAC, m.translated, m.notOwned, arp, probes)
 	default:
 		s = fmt.Sprintf("%s translates %s to %s (%s), the VM has %s; %d frames translated, %d dropped as not owned; %s; %s",
-			host, smVMIP, m.binding.MAC, m.macName(m.binding.MAC), m.vmMAC, m.translated, m.notOwned, arp, probes)
+			host, vmIP, m.binding.MAC, m.macName(m.binding.MAC), m.vmMAC, m.translated, m.notOwned, arp, probes)
 	}
 	if m.c.migrate {
 		s = "after the live migration to host B (the VM answered there) and its restart: " + s
@@ -591,10 +646,10 @@ type neighbor struct {
 	State  []string `json:"state"`
 }
 
-// clientNeighbor returns the client's ARP entry for the VM's IP (LLAddr
-// empty if there is none).
-func clientNeighbor(ctx context.Context, cl *testbed.NS) (neighbor, error) {
-	out, err := cl.Run(ctx, "ip", "-j", "neigh", "show", smVMIP, "dev", "eth0")
+// clientNeighbor returns the client's ARP (or IPv6 neighbour) entry for
+// the VM's IP (LLAddr empty if there is none).
+func clientNeighbor(ctx context.Context, cl *testbed.NS, vmIP string) (neighbor, error) {
+	out, err := cl.Run(ctx, "ip", "-j", "neigh", "show", vmIP, "dev", "eth0")
 	if err != nil {
 		return neighbor{}, err
 	}
@@ -603,7 +658,7 @@ func clientNeighbor(ctx context.Context, cl *testbed.NS) (neighbor, error) {
 		return neighbor{}, fmt.Errorf("ip -j neigh: %w: %q", err, out)
 	}
 	if len(l) == 0 {
-		return neighbor{Dst: smVMIP, State: []string{"NONE"}}, nil
+		return neighbor{Dst: vmIP, State: []string{"NONE"}}, nil
 	}
 	return l[0], nil
 }
