@@ -85,3 +85,29 @@ func TestFailoverAnnouncesIPv6(t *testing.T) {
 	}
 	check("repeat", tt.h.port("eth2").Sent())
 }
+
+// TestVLANAnnouncementsTaggedIPv6: on a VLAN the unsolicited NAs leave
+// tagged like RARP and gratuitous ARP, still valid behind the tag.
+func TestVLANAnnouncementsTaggedIPv6(t *testing.T) {
+	tt := vlanTeam(t, config.BalanceHyperVPort, config.VNIC{Name: "vm1", VLAN: access10}, config.VNIC{Name: "vm2"})
+	tt.send(t, "vm1", udp6(peerMAC, vm1MAC, peerIP6, vmIP6, 1, 2))
+	home := tt.State().VNICs[0].Home
+	other := map[string]string{"eth1": "eth2", "eth2": "eth1"}[home]
+	tt.h.port(home).Sent()
+	tt.h.port(other).Sent()
+	tt.LinkChanged(home, false)
+	frames := tt.h.port(other).Sent()
+	var nas [][]byte
+	for _, f := range frames {
+		var p frame.Frame
+		if frame.Parse(f, &p) == nil && p.EtherType == frame.EtherTypeIPv6 {
+			nas = append(nas, f)
+			if vid, ok := frame.VLANTag(f); !ok || vid != 10 {
+				t.Errorf("NA not tagged 10: %x", f)
+			}
+		}
+	}
+	if got := unsolicitedNAs(t, nas, vm1MAC); len(nas) != 1 || !got[vmIP6] {
+		t.Errorf("announcements on %s: %d IPv6 frames, NAs for %v; want one for %x", other, len(nas), got, vmIP6)
+	}
+}
