@@ -111,7 +111,10 @@ import (
 	xskprog "github.com/teamd-go/teamd-go/ebpf/xsk"
 )
 
-var _ dataplane.Port = (*Port)(nil)
+var (
+	_ dataplane.Port     = (*Port)(nil)
+	_ dataplane.TxQueuer = (*Port)(nil)
+)
 
 // Errors of Open.
 var (

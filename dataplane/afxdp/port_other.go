@@ -21,3 +21,4 @@ func (p *Port) Read(frames [][]byte, sizes []int) (int, error) { return 0, datap
 func (p *Port) Write(frames [][]byte) (int, error)             { return 0, dataplane.ErrClosed }
 func (p *Port) Close() error                                   { return nil }
 func (p *Port) Stats() Stats                                   { return Stats{} }
+func (p *Port) TxQueued() (int, error)                         { return 0, errors.ErrUnsupported }

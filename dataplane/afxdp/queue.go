@@ -32,6 +32,11 @@ type queue struct {
 	comps  []uint64
 	txFree []uint64 // TX frames not in the TX or completion ring
 	txAll  int      // TX frames in all
+	// txLen is the Ethernet length of each UMEM frame put on the TX ring
+	// (by frame number), txQueued the sum over the frames not yet back
+	// from the completion ring: the bytes the device has not sent.
+	txLen    []uint32
+	txQueued uint64
 }
 
 // layout is where a queue's shared memory is: built by the Port from
@@ -59,6 +64,7 @@ func newQueue(l layout) *queue {
 	frames := len(l.umem) / int(l.frameSize)
 	q.txAll = frames - l.rxFrames
 	q.txFree = make([]uint64, 0, q.txAll)
+	q.txLen = make([]uint32, frames)
 	for i := frames - 1; i >= l.rxFrames; i-- {
 		q.txFree = append(q.txFree, uint64(i)*l.frameSize)
 	}
@@ -156,9 +162,20 @@ func (q *queue) frameOf(addr uint64) uint64 {
 func (q *queue) reclaim() {
 	start, got := q.comp.peek(q.comp.size())
 	for i := range got {
-		q.txFree = append(q.txFree, q.frameOf(q.comps[(start+i)&q.comp.mask]))
+		f := q.frameOf(q.comps[(start+i)&q.comp.mask])
+		n := &q.txLen[f/q.frameSize]
+		q.txQueued -= min(uint64(*n), q.txQueued)
+		*n = 0
+		q.txFree = append(q.txFree, f)
 	}
 	q.comp.release(got)
+}
+
+// queued returns the Ethernet bytes put on the TX ring that the kernel
+// has not completed yet, after taking in the completions so far.
+func (q *queue) queued() uint64 {
+	q.reclaim()
+	return q.txQueued
 }
 
 // txResult is what transmit did with a batch.
@@ -207,6 +224,8 @@ func (q *queue) transmit(batch [][]byte) txResult {
 		}
 		q.txFree = q.txFree[:len(q.txFree)-1]
 		q.txs[idx&q.tx.mask] = desc{Addr: addr, Len: uint32(len(eth))}
+		q.txLen[addr/q.frameSize] = uint32(len(eth))
+		q.txQueued += uint64(len(eth))
 		idx++
 		r.queued++
 		r.bytes += uint64(len(eth))

@@ -435,3 +435,43 @@ func TestReceiveVLANMetadata(t *testing.T) {
 		t.Errorf("%v allocations per tagged frame", a)
 	}
 }
+
+// TestQueueQueued: the bytes reported queued are those of the frames on
+// the TX ring that the kernel has not completed, frame by frame, and
+// nothing once all are back (what dataplane.TxQueuer reports).
+func TestQueueQueued(t *testing.T) {
+	k := newFake(t, 16, 2048, math.MaxUint32-3)
+	var batch [][]byte
+	var lens []uint64
+	for i := range 6 {
+		e := ethFrame(uint32(i), 100+i*10)
+		batch = append(batch, append(make([]byte, dataplane.VnetHdrLen), e...))
+		lens = append(lens, uint64(len(e)))
+	}
+	if got := k.q.queued(); got != 0 {
+		t.Fatalf("queued before any write: %d", got)
+	}
+	r := k.q.transmit(batch)
+	if r.queued != 6 {
+		t.Fatalf("queued %d frames, want 6", r.queued)
+	}
+	want := uint64(0)
+	for _, n := range lens {
+		want += n
+	}
+	if got := k.q.queued(); got != want {
+		t.Fatalf("queued %d bytes before the kernel sent, want %d", got, want)
+	}
+	for sent := 0; sent < 6; {
+		sent += k.send(2)
+		want -= lens[sent-2] + lens[sent-1]
+		if got := k.q.queued(); got != want {
+			t.Fatalf("after %d sent: queued %d bytes, want %d", sent, got, want)
+		}
+	}
+	// A refused frame (a runt) leaves nothing queued.
+	k.q.transmit([][]byte{make([]byte, dataplane.VnetHdrLen+4)})
+	if got := k.q.queued(); got != 0 {
+		t.Errorf("queued %d bytes after everything completed", got)
+	}
+}

@@ -97,3 +97,24 @@ func (p *Port) kick() error {
 	}
 	return nil
 }
+
+// TxQueued implements dataplane.TxQueuer: the Ethernet bytes this Port
+// has put on its TX ring that the kernel has not yet handed back on the
+// completion ring. A frame completes once the device is done with it (in
+// copy mode when sendto has copied it into an skb and the driver took
+// it; in zero-copy mode when the NIC's DMA finished), so this is the
+// transmit backlog the team's QueueMeter turns into a delay, like
+// AF_PACKET's SIOCOUTQ. It costs no syscall: one load of the completion
+// ring's producer index and a walk over the completions since the last
+// call (which Write would have made anyway). On a veth in copy mode the
+// kernel sends within the sendto, so it reads 0 after a Write unless the
+// peer refused frames; on a NIC in driver mode it follows the ring. It
+// may run concurrently with Read but not with Write.
+func (p *Port) TxQueued() (int, error) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if p.closed.Load() {
+		return 0, dataplane.ErrClosed
+	}
+	return int(p.tx.q.queued()), nil
+}
