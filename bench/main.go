@@ -211,6 +211,7 @@ func measureSections(ctx context.Context, b *testbed.Bed, o *options, sections [
 	}
 	printBalance(os.Stdout, sec.Balance)
 	printReorder(os.Stdout, sec.Reorder)
+	printFlowlet(os.Stdout, sec.Balance, sec.Reorder)
 	printReload(os.Stdout, sec.Reload)
 	return &sec
 }

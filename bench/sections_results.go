@@ -169,6 +169,15 @@ func (c *BalanceResult) summarize() {
 //	                    member because its queue was still longer
 //	"team_tx_dropped":  the team's transmit drops during the run (members'
 //	                    tx_dropped + tx_dropped_no_member)
+//	"hops":             where the probe was reordered (hopStats, bench/hops.go):
+//	                    reordered_before_switch (out of order arriving at the
+//	                    switch: the team's doing), reordered_in_switch (in order
+//	                    there, out of order at the receiver's interface),
+//	                    needed_gap_us (quantiles of the flowlet gap that would
+//	                    have prevented each in-switch reordering: the switch's
+//	                    delay difference between its two ports at the time),
+//	                    switch_delay_us (quantiles of the probe's time from a
+//	                    member's switch port to the receiver's interface)
 //	"notes"
 type ReorderResult struct {
 	Algorithm       string       `json:"algorithm"`
@@ -188,6 +197,7 @@ type ReorderResult struct {
 	DaemonMoves     *uint64      `json:"daemon_moves"`
 	DaemonRefused   *uint64      `json:"daemon_refused"`
 	TeamTxDropped   *uint64      `json:"team_tx_dropped"`
+	Hops            *hopStats    `json:"hops"`
 	Notes           string       `json:"notes"`
 }
 
@@ -198,8 +208,23 @@ func (r *ReorderResult) summary() string {
 	if r.Probe != nil {
 		s = "probe: " + r.Probe.String()
 	}
-	return fmt.Sprintf("%s; probe moves %s, load moves %s, load %s Gbit/s; %s",
-		s, fmtIntp(r.ProbeMoves), fmtU64(r.LoadMoves), fmtFloat(r.LoadGbps, 2), r.Notes)
+	return fmt.Sprintf("%s; probe moves %s, load moves %s, load %s Gbit/s; %s; %s",
+		s, fmtIntp(r.ProbeMoves), fmtU64(r.LoadMoves), fmtFloat(r.LoadGbps, 2), r.Hops.String(), r.Notes)
+}
+
+func (h *hopStats) String() string {
+	if h == nil {
+		return "hops: -"
+	}
+	return fmt.Sprintf("reordered before/in switch %d/%d, gap needed µs %s, switch delay µs %s",
+		h.ReorderedBeforeSwitch, h.ReorderedInSwitch, h.NeededGapUS, h.SwitchDelayUS)
+}
+
+func (q *quantiles) String() string {
+	if q == nil {
+		return "-"
+	}
+	return fmt.Sprintf("p50/p90/p99/max %.0f/%.0f/%.0f/%.0f (n %d)", q.P50, q.P90, q.P99, q.Max, q.N)
 }
 
 // ReloadResult is one run of the reload section.
@@ -290,14 +315,21 @@ func printReorder(w io.Writer, rs []ReorderResult) {
 	}
 	fmt.Fprintln(w, "\nreorder: sequence-numbered UDP probe from the VM under competing TCP load")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LOAD\tALGORITHM\tGAP\tPROBE\tSENT\tREORDERED\tMAX BEHIND\tLOST\tin team/ovs/rcv\tDUP\tPROBE MOVES\tLOAD Gbit/s\tLOAD MOVES\tREFUSED\tNOTES")
+	fmt.Fprintln(tw, "LOAD\tALGORITHM\tGAP\tPROBE\tSENT\tREORDERED\tbefore/in switch\tGAP NEEDED µs p50/p90/p99\tMAX BEHIND\tLOST\tin team/ovs/rcv\tDUP\tPROBE MOVES\tLOAD Gbit/s\tLOAD MOVES\tREFUSED\tNOTES")
 	for _, r := range rs {
 		sent, reord, disp, lost, dup := "-", "-", "-", "-", "-"
 		if p := r.Probe; p != nil {
 			sent, reord, disp, lost, dup = fmt.Sprint(p.Sent), pct(p.Reordered, p.Sent), fmt.Sprint(p.MaxDisplacement), pct(p.Lost, p.Sent), fmt.Sprint(p.Duplicated)
 		}
-		fmt.Fprintf(tw, "%d TCP %s\t%s\t%s\t%d/s x %dB, %.0fs\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.LoadFlows, r.Load,
-			r.Algorithm, or(r.FlowletGap, "-"), r.ProbePPS, r.ProbeBytes, r.Seconds, sent, reord, disp, lost, fmtSplit(r.Loss),
+		where, need := "-", "-"
+		if h := r.Hops; h != nil {
+			where = fmt.Sprintf("%d/%d", h.ReorderedBeforeSwitch, h.ReorderedInSwitch)
+			if q := h.NeededGapUS; q != nil {
+				need = fmt.Sprintf("%.0f/%.0f/%.0f", q.P50, q.P90, q.P99)
+			}
+		}
+		fmt.Fprintf(tw, "%d TCP %s\t%s\t%s\t%d/s x %dB, %.0fs\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.LoadFlows, r.Load,
+			r.Algorithm, or(r.FlowletGap, "-"), r.ProbePPS, r.ProbeBytes, r.Seconds, sent, reord, where, need, disp, lost, fmtSplit(r.Loss),
 			dup, fmtIntp(r.ProbeMoves), fmtFloat(r.LoadGbps, 2), fmtU64(r.LoadMoves), fmtU64(r.DaemonRefused), r.Notes)
 	}
 	_ = tw.Flush()
@@ -460,4 +492,51 @@ func readResults(path string) resultsFile {
 	}
 	_ = json.Unmarshal(b, &f)
 	return f
+}
+
+// printFlowlet puts the balance and reorder sections of one run side by
+// side, per algorithm: the mean imbalance for each flow count and the
+// probe's reordering under each load (what issue 16's targets are
+// stated in). Nothing is printed unless both sections ran.
+func printFlowlet(w io.Writer, bs []BalanceResult, rs []ReorderResult) {
+	if bs == nil || rs == nil {
+		return
+	}
+	fmt.Fprintln(w, "\nflowlet: imbalance (mean) and probe reordering, by algorithm, this run")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	head := "ALGORITHM\tGAP"
+	for _, n := range balanceFlows {
+		head += fmt.Sprintf("\tIMBALANCE %d", n)
+	}
+	for _, l := range reorderLoads {
+		head += "\tREORDERED " + l.name + "\tGAP NEEDED p90 µs"
+	}
+	fmt.Fprintln(tw, head)
+	for _, alg := range balanceAlgorithms {
+		bal, gap := splitAlgorithm(alg)
+		line := bal + "\t" + or(gap, "-")
+		for _, n := range balanceFlows {
+			cell := "-"
+			for _, b := range bs {
+				if b.Algorithm == bal && b.FlowletGap == gap && b.Flows == n && b.Imbalance != nil {
+					cell = fmt.Sprintf("%.3f", *b.Imbalance)
+				}
+			}
+			line += "\t" + cell
+		}
+		for _, l := range reorderLoads {
+			cell, need := "-", "-"
+			for _, r := range rs {
+				if r.Algorithm == bal && r.FlowletGap == gap && r.Load == l.name && r.Probe != nil {
+					cell = pct(r.Probe.Reordered, r.Probe.Sent)
+					if r.Hops != nil && r.Hops.NeededGapUS != nil {
+						need = fmt.Sprintf("%.0f", r.Hops.NeededGapUS.P90)
+					}
+				}
+			}
+			line += "\t" + cell + "\t" + need
+		}
+		fmt.Fprintln(tw, line)
+	}
+	_ = tw.Flush()
 }

@@ -41,6 +41,7 @@ type wireSock struct {
 	probeTag  uint64
 	events    []wireEvent
 	probeSeqs []uint64
+	probeTS   []int64 // kernel timestamp of each of probeSeqs
 	err       error
 }
 
@@ -161,6 +162,7 @@ func (s *wireSock) read(stop *atomic.Bool) {
 		if p := 14 + ihl + 8; proto == unix.IPPROTO_UDP && dport == s.probePort && n >= p+16 &&
 			binary.BigEndian.Uint64(buf[p+8:]) == s.probeTag {
 			s.probeSeqs = append(s.probeSeqs, binary.BigEndian.Uint64(buf[p:]))
+			s.probeTS = append(s.probeTS, ts)
 		}
 	}
 }
@@ -183,6 +185,8 @@ type wireStats struct {
 	flowMoves       map[uint64]int    // port changes per flow
 	flowFrames      map[uint64]uint64 // frames per flow
 	probeSeen       []bool            // by probe sequence number
+	probeAt         []int64           // by sequence number: first sighting, kernel time
+	probeOn         []uint8           // by sequence number: the port of that sighting
 	err             error
 }
 
@@ -200,10 +204,15 @@ func (w *wireObserver) finish() wireStats {
 			}
 		}
 		all = append(all, s.events...)
-		for _, seq := range s.probeSeqs {
+		for i, seq := range s.probeSeqs {
 			if seq < 1<<32 {
 				for uint64(len(st.probeSeen)) <= seq {
 					st.probeSeen = append(st.probeSeen, false)
+					st.probeAt = append(st.probeAt, 0)
+					st.probeOn = append(st.probeOn, 0)
+				}
+				if !st.probeSeen[seq] || s.probeTS[i] < st.probeAt[seq] {
+					st.probeAt[seq], st.probeOn[seq] = s.probeTS[i], s.member
 				}
 				st.probeSeen[seq] = true
 			}
