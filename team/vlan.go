@@ -56,7 +56,7 @@ type vlanPolicy struct {
 // vlanSet is a set of VLAN ids.
 type vlanSet [4096 / 64]uint64
 
-func (s *vlanSet) add(vid uint16)      { s[vid/64] |= 1 << (vid % 64) }
+func (s *vlanSet) add(vid uint16)      { s[vid&0xfff/64] |= 1 << (vid % 64) }
 func (s *vlanSet) has(vid uint16) bool { return s[vid&0xfff/64]&(1<<(vid%64)) != 0 }
 func (s *vlanSet) union(o *vlanSet) {
 	for i := range s {

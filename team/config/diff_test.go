@@ -118,3 +118,18 @@ vnics:
 		})
 	}
 }
+
+// TestVLANAccepted: the vlan settings docs/contract.md §3 allows,
+// including a native VLAN that the trunk lists too.
+func TestVLANAccepted(t *testing.T) {
+	for _, vl := range []string{"{access: 1}", "{access: 4094}", "{trunk: [10]}", "{trunk: [10, 20], native: 1}", "{trunk: [10, 20], native: 10}"} {
+		c, err := Parse([]byte("team: t\nmembers: [{name: eth1}]\nvnics:\n  - name: vm1\n    vlan: "+vl+"\n"), "t.yaml")
+		if err != nil {
+			t.Errorf("vlan: %s: %v", vl, err)
+			continue
+		}
+		if c.VNICs[0].VLAN.IsZero() {
+			t.Errorf("vlan: %s read as transparent", vl)
+		}
+	}
+}
