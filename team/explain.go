@@ -298,7 +298,9 @@ func (t *Team) explainTx(s *snapshot, v *vnic, eth []byte, now int64, e *Explana
 			e.step("vlan: tagged %d from %s (%s): VLAN %d, passes as it is", vid, v.name, pol, vid)
 		}
 	}
-	f.VLAN = vid
+	if pol != nil {
+		f.VLAN = vid // as the data path: what the vlan hash field reads
+	}
 	bare := in == inBare
 	key := fdbKey{vid, f.Src}
 	pinnedElsewhere := false
@@ -407,7 +409,7 @@ func (t *Team) explainTx(s *snapshot, v *vnic, eth []byte, now int64, e *Explana
 	e.Member = s.memberName(m)
 	e.Verdict = VerdictSent
 	if x := s.xlat; x != nil {
-		t.explainXlatTx(s, x, &f, eth, v, e)
+		t.explainXlatTx(s, x, &f, eth, vid, v, e)
 		e.step("leaves on %s", e.Member)
 		return
 	}
@@ -450,7 +452,7 @@ func (t *Team) peek(s *snapshot, v *vnic, f *frame.Frame, size int, now int64) l
 }
 
 // explainXlatTx is xlat.tx without its effects.
-func (t *Team) explainXlatTx(s *snapshot, x *xlat, f *frame.Frame, eth []byte, v *vnic, e *Explanation) {
+func (t *Team) explainXlatTx(s *snapshot, x *xlat, f *frame.Frame, eth []byte, vid uint16, v *vnic, e *Explanation) {
 	ip := txAddr(f, eth)
 	xe := &ExplainedXlat{Action: "source rewritten to the team MAC", Learn: t.learnName(x), TeamMAC: x.teamMAC.String()}
 	if bindable(ip) {
@@ -459,7 +461,7 @@ func (t *Team) explainXlatTx(s *snapshot, x *xlat, f *frame.Frame, eth []byte, v
 		if _, v4 := frame.IPv4(ip); !v4 {
 			how = "unsolicited neighbour advertisement"
 		}
-		switch b, ok := (*x.table.Load())[xlatKey{f.VLAN, ip}]; {
+		switch b, ok := (*x.table.Load())[xlatKey{vid, ip}]; {
 		case f.Src.IsMulticast():
 		case !ok:
 			e.step("rx_translation: %s is new: bound to %v on %s, and announced by %s from the team MAC", xe.IP, f.Src, v.name, how)

@@ -165,9 +165,12 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 			frame.SetVID(fr, vid)
 		}
 		bare := in == inBare
-		// The balancer's vlan hash field reads the VLAN the frame
-		// leaves with.
-		f.VLAN = vid
+		if pol != nil {
+			// The balancer's vlan hash field reads the VLAN the
+			// frame leaves with (a transparent vnic's frames keep
+			// what the parser read, an S-tag's id too, as before).
+			f.VLAN = vid
+		}
 		key := fdbKey{vid, f.Src}
 		e, verdict := t.fdb.learn(key, v.id, v.src.locked.Load(), now)
 		if verdict == learnLocked {
@@ -200,7 +203,7 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 				}
 				shiftOffsets(f, frame.TagLen)
 			}
-			w.toTeam(s, fr[dataplane.VnetHdrLen:], fr, now)
+			w.toTeam(s, fr[dataplane.VnetHdrLen:], fr, vid, now)
 			continue
 		}
 		// A flood: the vnics on the VLAN in the form each takes, the
@@ -236,7 +239,7 @@ func (w *vnicForwarder) batch(bufs [][]byte, sizes []int) {
 			fr = alt
 			shiftOffsets(f, frame.TagLen)
 		}
-		w.toTeam(s, fr[dataplane.VnetHdrLen:], fr, now)
+		w.toTeam(s, fr[dataplane.VnetHdrLen:], fr, vid, now)
 	}
 	w.out.flush(s)
 	w.tags.flush(t)
@@ -286,8 +289,8 @@ func (w *vnicForwarder) learnPinned(k fdbKey, now int64) (*fdbEntry, learnVerdic
 	return nil, learnSpoofed
 }
 
-// toTeam sends one frame out of the team.
-func (w *vnicForwarder) toTeam(s *snapshot, eth, fr []byte, now int64) {
+// toTeam sends one frame of VLAN vid out of the team.
+func (w *vnicForwarder) toTeam(s *snapshot, eth, fr []byte, vid uint16, now int64) {
 	t, f := w.t, &w.f
 	if len(s.view.Members) == 0 {
 		t.c.txDroppedNoMember.Add(1)
@@ -306,7 +309,7 @@ func (w *vnicForwarder) toTeam(s *snapshot, eth, fr []byte, now int64) {
 			fr = w.scr.copyOf(fr)
 			eth = fr[dataplane.VnetHdrLen:]
 		}
-		if ip, isNew := x.tx(f, eth, f.VLAN, w.v.id, now); isNew {
+		if ip, isNew := x.tx(f, eth, vid, w.v.id, now); isNew {
 			// A VM new to this host (started, or migrated in): tell
 			// the network its IP now lives behind our team MAC, on
 			// the VLAN it speaks on.
@@ -316,8 +319,8 @@ func (w *vnicForwarder) toTeam(s *snapshot, eth, fr []byte, now int64) {
 			} else {
 				a = unsolicitedNA(x.teamMAC, ip)
 			}
-			if f.VLAN != 0 {
-				a, _ = frame.PushTag(a, f.VLAN)
+			if vid != 0 {
+				a, _ = frame.PushTag(a, vid)
 			}
 			w.out.members[m] = append(w.out.members[m], a)
 			t.c.announcements.Add(1)

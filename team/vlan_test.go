@@ -355,6 +355,17 @@ func TestVLANHashField(t *testing.T) {
 	if fw.f.VLAN != 10 {
 		t.Errorf("parsed frame's VLAN for the balancer = %d, want 10", fw.f.VLAN)
 	}
+	// A transparent vnic's frames hash as before: an S-tag (not a VLAN
+	// to the switch) is still what the vlan field reads.
+	tw, _, tdone := vlanForwarders(t, config.VLAN{})
+	defer tdone()
+	qinq := tag(udp(peerMAC, vm1MAC, 1, 1), 30)
+	binary.BigEndian.PutUint16(qinq[12:], frame.EtherTypeQinQ)
+	fill(bufs[:1], sizes[:1], func(int) []byte { return qinq })
+	tw.batch(bufs[:1], sizes[:1])
+	if tw.f.VLAN != 30 {
+		t.Errorf("an S-tagged frame of a transparent vnic hashes VLAN %d, want 30 as before VLANs", tw.f.VLAN)
+	}
 }
 
 // vlanForwarders is forwarders with vm1 on vlan vl.
