@@ -31,7 +31,7 @@ func TestContractState(t *testing.T) {
 	}
 
 	// A state with every optional part present.
-	st := State{Active: "eth1", Members: []MemberState{{LACP: &LACPState{}}}, VNICs: []VNICState{{MACs: []string{""}, VLAN: &VLANState{Trunk: []int{10}, Native: 1}, FDB: []FDBEntry{{}}}}, FDB: []FDBEntry{{}},
+	st := State{Active: "eth1", Members: []MemberState{{LACP: &LACPState{}}}, VNICs: []VNICState{{MACs: []string{""}, VLAN: &VLANState{Trunk: []int{10}, Native: 1}, FDB: []FDBEntry{{}}}}, FDB: []FDBEntry{{IPv4: "10.0.0.1", IPv6: []string{""}}},
 		RxTranslation: &XlatState{Table: []XlatEntry{{}}}, Flowlets: &FlowletState{Pairs: []FlowletPair{{}}}}
 	raw, err := json.Marshal(st)
 	if err != nil {

@@ -34,6 +34,10 @@ func udp6(dst, src frame.MAC, dstIP, srcIP [16]byte, sport, dport uint16) []byte
 	return b
 }
 
+// ignoreFDBAddrs compares FDB entries of ctl state without the addresses
+// their MACs were seen to speak for.
+var ignoreFDBAddrs = cmpopts.IgnoreFields(FDBEntry{}, "IPv4", "IPv6")
+
 func addrStrings(as []netip.Addr) []string {
 	out := []string{}
 	for _, a := range as {
@@ -131,6 +135,11 @@ func TestVNICLearnsIPv6(t *testing.T) {
 	// The virtual clock stands still: both were seen at the same time.
 	if diff := cmp.Diff([]string{"2001:db8::1", "fe80::1"}, addrStrings(e.ipv6.addrs()), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("IPv6 of vm1 (-want +got):\n%s", diff)
+	}
+	// ctl state shows them with the entry.
+	st := tt.State()
+	if len(st.FDB) != 1 || len(st.FDB[0].IPv6) != 2 {
+		t.Errorf("ctl state fdb %+v, want vm1's entry with its 2 IPv6 addresses", st.FDB)
 	}
 }
 

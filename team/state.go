@@ -1,6 +1,7 @@
 package team
 
 import (
+	"net/netip"
 	"time"
 
 	"slices"
@@ -170,6 +171,10 @@ type FDBEntry struct {
 	MAC    string `json:"mac"`
 	VNIC   string `json:"vnic"`
 	Static bool   `json:"static,omitempty"`
+	// IPv4 and IPv6 are the addresses the MAC was seen to speak for,
+	// which a failover announces (IPv6 most recently seen first).
+	IPv4 string   `json:"ipv4,omitempty"`
+	IPv6 []string `json:"ipv6,omitempty"`
 }
 
 // Counters are the team-wide counters. Directions are the team's: rx is
@@ -371,6 +376,12 @@ func (t *Team) fdbEntryState(k fdbKey) FDBEntry {
 	fe := FDBEntry{VLAN: int(k.vlan), MAC: k.mac.String()}
 	if e := t.fdb.entry(k); e != nil {
 		fe.Static = e.static
+		if ip := e.ipv4.Load(); ip != 0 {
+			fe.IPv4 = netip.AddrFrom4(ipv4(ip)).String()
+		}
+		for _, a := range e.ipv6.addrs() {
+			fe.IPv6 = append(fe.IPv6, a.String())
+		}
 		if e.vnic < len(t.vnics) && t.vnics[e.vnic] != nil {
 			fe.VNIC = t.vnics[e.vnic].name
 		}

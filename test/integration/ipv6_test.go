@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -68,6 +69,16 @@ func TestFailoverIPv6Only(t *testing.T) {
 	if h := d.vnicHome("vm1"); h != "m1" {
 		t.Fatalf("vm1 home = %q, want m1", h)
 	}
+	// The switch learned the VM's address from its replies: a failover
+	// will announce it.
+	nstest.Eventually(t, 5*time.Second, func() error {
+		for _, e := range d.state().FDB {
+			if e.MAC == vm6MAC && slices.Contains(e.IPv6, vm6) {
+				return nil
+			}
+		}
+		return fmt.Errorf("ctl state fdb has no %s for %s: %+v", vm6, vm6MAC, d.state().FDB)
+	})
 	pcap := filepath.Join(t.TempDir(), "p2.pcap")
 	dump := tp.sw.StartProc(t, "tcpdump", "-i", "p2", "-n", "-U", "--immediate-mode", "-Z", "root", "-w", pcap, "icmp6")
 	nstest.Eventually(t, 10*time.Second, func() error {
