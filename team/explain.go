@@ -125,6 +125,15 @@ func (ev *ExplainedVLAN) form(port string, vid uint16, bare, wantBare bool) {
 	}
 }
 
+// onVLAN words a frame's VLAN after a MAC's owner: " on VLAN 10", or
+// nothing for untagged frames.
+func onVLAN(vid uint16) string {
+	if vid == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" on VLAN %d", vid)
+}
+
 // vlanSteps words the tag operations of ev.
 func (e *Explanation) vlanSteps(ev *ExplainedVLAN) {
 	if ev.Pushed {
@@ -292,9 +301,9 @@ func (t *Team) explainTx(s *snapshot, v *vnic, eth []byte, now int64, e *Explana
 	case inPriority:
 		e.step("vlan: priority-tagged from %s (%s): VLAN %d, set in the tag", v.name, pol, vid)
 	default:
-		if vid == 0 {
-			e.step("vlan: untagged from %s (%s): no VLAN; only VLAN-transparent vnics and untagged on the members", v.name, pol)
-		} else {
+		// Untagged from a transparent vnic: no VLAN involved, nothing
+		// to say (as before VLANs).
+		if vid != 0 {
 			e.step("vlan: tagged %d from %s (%s): VLAN %d, passes as it is", vid, v.name, pol, vid)
 		}
 	}
@@ -346,11 +355,11 @@ func (t *Team) explainTx(s *snapshot, v *vnic, eth []byte, now int64, e *Explana
 			if form(owner) {
 				e.VNICs = []string{s.vnicName(owner)}
 			}
-			e.step("destination %v: owned by vnic %s on VLAN %d; delivered by the virtual switch, not sent to the team", f.Dst, s.vnicName(owner), vid)
+			e.step("destination %v: owned by vnic %s%s; delivered by the virtual switch, not sent to the team", f.Dst, s.vnicName(owner), onVLAN(vid))
 			e.vlanSteps(ev)
 			return
 		}
-		e.step("destination %v: owned by no vnic on VLAN %d; out of the team", f.Dst, vid)
+		e.step("destination %v: owned by no vnic%s; out of the team", f.Dst, onVLAN(vid))
 	} else {
 		for _, o := range s.vnics {
 			if o != nil && o.id != v.id && form(o.id) {
