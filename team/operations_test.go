@@ -133,8 +133,8 @@ func (m *model) check(t *testing.T, tt *testTeam, step string) {
 		if m.up(mc.Name) {
 			link = "up"
 		}
-		if m.cfg.LinkWatch.Name == config.LinkWatchARPPing {
-			watch = "arp_ping ok"
+		if n := m.cfg.LinkWatch.Name; n == config.LinkWatchARPPing || n == config.LinkWatchNSNAPing {
+			watch = n + " ok"
 		}
 		mac := macFor(mc.Name).String()
 		if s, ok := m.mac[mc.Name]; ok {
@@ -221,9 +221,13 @@ func randConfig(r *rand.Rand) *config.Config {
 	c.FlowletGap = time.Duration(1+r.IntN(1000)) * time.Microsecond
 	c.LACP.Rate = []string{config.LACPRateFast, config.LACPRateSlow}[r.IntN(2)]
 	c.LACP.SystemPriority = 1 + r.IntN(65535)
-	if r.IntN(3) == 0 {
+	switch r.IntN(4) {
+	case 0:
 		c.LinkWatch = config.LinkWatch{Name: config.LinkWatchARPPing, Interval: time.Hour, MissedMax: 3,
 			SourceHost: "0.0.0.0", TargetHost: "10.0.0.254"}
+	case 1:
+		c.LinkWatch = config.LinkWatch{Name: config.LinkWatchNSNAPing, Interval: time.Hour, MissedMax: 3,
+			TargetHost: "fe80::1"}
 	}
 	c.RxTranslation.Enabled = r.IntN(4) == 0
 	switch r.IntN(12) {

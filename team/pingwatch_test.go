@@ -163,6 +163,18 @@ func TestPingWatch(t *testing.T) {
 			tick := func() {
 				_ = tt.do(func() error { tt.pingWatchTick(); return nil })
 			}
+			// answer has the target answer member (ID id) now, then
+			// runs a round.
+			answer := func(member string, id int) {
+				tt.h.port(member).Inject(tc.answer(macFor(member)))
+				waitFor(t, func() error {
+					if tt.pingw.replied[id].Load() != tt.now.Load() {
+						return fmt.Errorf("answer on %s not seen", member)
+					}
+					return nil
+				})
+				tick()
+			}
 			tick()
 			for _, m := range []string{"eth1", "eth2"} {
 				sent := tt.h.port(m).Sent()
@@ -177,14 +189,7 @@ func TestPingWatch(t *testing.T) {
 			// eth1 is down although it has carrier, and eth2 takes over.
 			for i := 0; i < 4; i++ {
 				tt.advance(time.Hour)
-				tt.h.port("eth2").Inject(tc.answer(macFor("eth2")))
-				waitFor(t, func() error {
-					if tt.pingw.replied[1].Load() != tt.now.Load() {
-						return fmt.Errorf("answer on eth2 not seen")
-					}
-					return nil
-				})
-				tick()
+				answer("eth2", 1)
 			}
 			st := tt.State()
 			if st.Active != "eth2" || st.Members[0].Link != "down" || !st.Members[0].Carrier ||
@@ -199,14 +204,7 @@ func TestPingWatch(t *testing.T) {
 				t.Errorf("eth1 sent %d probes in the last 4 rounds, want 4: a member down by the watcher keeps asking", n)
 			}
 			// eth1 answers again: it is up again.
-			tt.h.port("eth1").Inject(tc.answer(macFor("eth1")))
-			waitFor(t, func() error {
-				if tt.pingw.replied[0].Load() != tt.now.Load() {
-					return fmt.Errorf("answer on eth1 not seen")
-				}
-				return nil
-			})
-			tick()
+			answer("eth1", 0)
 			if st := tt.State(); st.Members[0].Link != "up" || st.Members[0].LinkWatch != tc.lw.Name+" ok" {
 				t.Fatalf("eth1 after it answered again: %+v", st.Members[0])
 			}

@@ -31,20 +31,11 @@ link_watch:
   source_host: 10.77.0.99
   target_host: 10.77.0.2
 `))
-	watch := func(m1, m2 string) func() error {
-		return func() error {
-			st := d.view()
-			if got := [2]string{st.member("m1").LinkWatch, st.member("m2").LinkWatch}; got != [2]string{m1, m2} {
-				return fmt.Errorf("link watch %v, want [%s %s]", got, m1, m2)
-			}
-			return nil
-		}
-	}
-	nstest.Eventually(t, 5*time.Second, watch("arp_ping ok", "arp_ping ok"))
+	nstest.Eventually(t, 5*time.Second, d.linkWatches("arp_ping ok", "arp_ping ok"))
 	pingOK(t, tp.vm, "10.77.0.2")
 
 	tp.sw.MustRun(t, "ip", "link", "set", "p1", "nomaster")
-	nstest.Eventually(t, 5*time.Second, watch("arp_ping failed", "arp_ping ok"))
+	nstest.Eventually(t, 5*time.Second, d.linkWatches("arp_ping failed", "arp_ping ok"))
 	st := d.view()
 	if !st.member("m1").Carrier || st.member("m1").Link != "down" || st.Active != "m2" {
 		t.Fatalf("m1 cut off: carrier %v link %s, active %s", st.member("m1").Carrier, st.member("m1").Link, st.Active)
@@ -54,7 +45,7 @@ link_watch:
 	}
 
 	tp.sw.MustRun(t, "ip", "link", "set", "p1", "master", "br0")
-	nstest.Eventually(t, 5*time.Second, watch("arp_ping ok", "arp_ping ok"))
+	nstest.Eventually(t, 5*time.Second, d.linkWatches("arp_ping ok", "arp_ping ok"))
 	nstest.Eventually(t, 5*time.Second, func() error {
 		if a := d.view().Active; a != "m1" {
 			return fmt.Errorf("active %s, want the primary m1 back", a)

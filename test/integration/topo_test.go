@@ -194,6 +194,18 @@ type stateView struct{ team.State }
 // view returns the state with helpers.
 func (d *daemon) view() *stateView { return &stateView{d.state()} }
 
+// linkWatches returns a check, for nstest.Eventually, that m1's and m2's
+// link watch verdicts in ctl state are the two given.
+func (d *daemon) linkWatches(m1, m2 string) func() error {
+	return func() error {
+		st := d.view()
+		if got := [2]string{st.member("m1").LinkWatch, st.member("m2").LinkWatch}; got != [2]string{m1, m2} {
+			return fmt.Errorf("link watch %v, want [%s %s]", got, m1, m2)
+		}
+		return nil
+	}
+}
+
 // reload rewrites the config file and reloads it through ctl.
 func (d *daemon) reload(cfg string) error {
 	if err := os.WriteFile(d.cfg, []byte(cfg), 0o644); err != nil {
