@@ -3,6 +3,7 @@
 package configs_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,16 +12,28 @@ import (
 	"github.com/teamd-go/teamd-go/team/config"
 )
 
-// TestExamplesParse parses every *.yaml here as the daemon would, less the
-// host check (eth1, eth2 and vm1 do not exist on a build machine).
-func TestExamplesParse(t *testing.T) {
-	files, err := filepath.Glob("*.yaml")
-	if err != nil {
-		t.Fatal(err)
+// examples lists the configurations here: YAML, and teamd's JSON.
+func examples(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	for _, pat := range []string{"*.yaml", "*.json"} {
+		m, err := filepath.Glob(pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
 	}
 	if len(files) == 0 {
-		t.Fatal("no *.yaml in configs/")
+		t.Fatal("no *.yaml or *.json in configs/")
 	}
+	return files
+}
+
+// TestExamplesParse parses every *.yaml and *.json here as the daemon
+// would (`teamd-go --check` less the host check: eth1, eth2 and vm1 do
+// not exist on a build machine).
+func TestExamplesParse(t *testing.T) {
+	files := examples(t)
 	for _, f := range files {
 		t.Run(f, func(t *testing.T) {
 			data, err := os.ReadFile(f)
@@ -58,12 +71,46 @@ func TestExamplesShowWhatTheyAreNamedFor(t *testing.T) {
 			}
 			return ""
 		}},
+		{"vlans.yaml", config.ModeSwitchIndependent, config.BalanceHyperVPort, func(c *config.Config) string {
+			var access, trunk, native, noNative bool
+			for _, v := range c.VNICs {
+				switch {
+				case v.VLAN.Access != 0:
+					access = true
+				case v.VLAN.Trunk != nil && v.VLAN.Native != 0:
+					trunk, native = true, true
+				case v.VLAN.Trunk != nil:
+					trunk, noNative = true, true
+				}
+			}
+			if !access || !trunk || !native || !noNative {
+				return fmt.Sprintf("want access vnics and trunks with and without native, got access %v trunk %v native %v trunk-without-native %v", access, trunk, native, noNative)
+			}
+			return ""
+		}},
+		{"ipv6-nsna-ping.yaml", config.ModeSwitchIndependent, config.BalanceActiveBackup, nsnaPing("fe80::1")},
+		{"teamd-nsna-ping.json", config.ModeSwitchIndependent, config.BalanceActiveBackup, nsnaPing("fe80::1")},
+		{"lacp-fallback.yaml", config.ModeLACP, config.BalanceAddressHash, func(c *config.Config) string {
+			if c.LACP.Fallback != config.FallbackActiveBackup {
+				return fmt.Sprintf("lacp.fallback %q, want %q", c.LACP.Fallback, config.FallbackActiveBackup)
+			}
+			return ""
+		}},
 		{"metrics.yaml", "", "", func(c *config.Config) string {
 			if c.Metrics == "" {
 				return "metrics is empty"
 			}
 			return ""
 		}},
+	}
+	named := map[string]bool{}
+	for _, tc := range tests {
+		named[tc.file] = true
+	}
+	for _, f := range examples(t) {
+		if !named[f] {
+			t.Errorf("%s is not checked for what it is named for: add it here", f)
+		}
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -83,6 +130,20 @@ func TestExamplesShowWhatTheyAreNamedFor(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// nsnaPing checks the team watches its members with nsna_ping at target.
+func nsnaPing(target string) func(*config.Config) string {
+	return func(c *config.Config) string {
+		lw := c.LinkWatch
+		if lw.Name != config.LinkWatchNSNAPing || lw.TargetHost != target {
+			return fmt.Sprintf("link_watch %s target %q, want nsna_ping target %q", lw.Name, lw.TargetHost, target)
+		}
+		if lw.Interval <= 0 || lw.MissedMax <= 0 {
+			return fmt.Sprintf("link_watch interval %v missed_max %d", lw.Interval, lw.MissedMax)
+		}
+		return ""
 	}
 }
 
