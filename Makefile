@@ -121,7 +121,7 @@ install: build
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/teamd-go/examples
 	sed 's|/usr/local/bin/teamd-go|$(PREFIX)/bin/teamd-go|g' configs/teamd-go@.service > $(DESTDIR)$(UNITDIR)/teamd-go@.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/teamd-go@.service
-	install -m 0644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/teamd-go/examples/
+	install -m 0644 configs/*.yaml configs/*.json $(DESTDIR)$(PREFIX)/share/teamd-go/examples/
 	install -d -m 0755 $(DESTDIR)/etc/teamd-go
 
 clean:

@@ -75,7 +75,7 @@ func TestMakeInstall(t *testing.T) {
 	if !strings.Contains(unit, "ExecStart=/opt/tg/bin/teamd-go -c /etc/teamd-go/%i.yaml\n") || strings.Contains(unit, "/usr/local/bin") {
 		t.Errorf("installed unit does not run $(PREFIX)/bin/teamd-go:\n%s", unit)
 	}
-	for _, p := range []string{"etc/teamd-go", "opt/tg/share/teamd-go/examples/lacp.yaml"} {
+	for _, p := range []string{"etc/teamd-go", "opt/tg/share/teamd-go/examples/lacp.yaml", "opt/tg/share/teamd-go/examples/teamd-nsna-ping.json"} {
 		if _, err := os.Stat(filepath.Join(dest, p)); err != nil {
 			t.Errorf("not installed: %v", err)
 		}
