@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/teamd-go/teamd-go/dataplane/frame"
 	"github.com/teamd-go/teamd-go/dataplane/link"
+	"github.com/teamd-go/teamd-go/team"
 	"github.com/teamd-go/teamd-go/team/config"
 	"github.com/teamd-go/teamd-go/team/teamdctl"
 )
@@ -52,14 +54,15 @@ func (b teamdBackend) PortRemove(dev string) error {
 
 func (b teamdBackend) PortConfigUpdate(dev string, m config.Member) error {
 	// teamd's port config sets these four; the member keeps the rest.
-	cfg := b.d.team.Config()
-	for _, c := range cfg.Members {
-		if c.Name == dev {
-			c.Prio, c.Sticky, c.LACPPrio, c.LACPKey = m.Prio, m.Sticky, m.LACPPrio, m.LACPKey
-			return b.d.team.UpdateMember(c)
-		}
+	// They are set on the control goroutine, in the operation: a change
+	// of the member's other settings meanwhile is not lost.
+	err := b.d.team.UpdateMember(dev, func(c *config.Member) {
+		c.Prio, c.Sticky, c.LACPPrio, c.LACPKey = m.Prio, m.Sticky, m.LACPPrio, m.LACPKey
+	})
+	if errors.Is(err, team.ErrNoSuchPort) {
+		return fmt.Errorf("member %q: %w", dev, teamdctl.ErrNoSuchDev)
 	}
-	return fmt.Errorf("member %q: %w", dev, teamdctl.ErrNoSuchDev)
+	return err
 }
 
 func (b teamdBackend) SetActivePort(dev string) error { return b.d.team.SetActivePort(dev) }

@@ -69,15 +69,21 @@ func (t *Team) RemoveMember(name string) error {
 	}, t.mustHaveMember(name))
 }
 
-// UpdateMember gives the member mc.Name the other settings of mc.
-func (t *Team) UpdateMember(mc config.Member) error {
+// UpdateMember changes the settings of member name: edit is given the
+// running member's settings and changes what it must. It runs on the
+// control goroutine as part of the operation, so a concurrent change of
+// the member's other settings is never lost (no copy of the
+// configuration is read before the operation for it to race with).
+// edit must not call the team; the member keeps its name.
+func (t *Team) UpdateMember(name string, edit func(m *config.Member)) error {
 	return t.change(func(c *config.Config) {
 		for i := range c.Members {
-			if c.Members[i].Name == mc.Name {
-				c.Members[i] = mc
+			if c.Members[i].Name == name {
+				edit(&c.Members[i])
+				c.Members[i].Name = name
 			}
 		}
-	}, t.mustHaveMember(mc.Name))
+	}, t.mustHaveMember(name))
 }
 
 // AddVNIC attaches a vnic to the switch.

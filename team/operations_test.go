@@ -320,7 +320,7 @@ func step(t *testing.T, r *rand.Rand, tt *testTeam, m *model) string {
 					c.Members[i] = mc
 				}
 			}
-		}, func() error { return tt.UpdateMember(mc) }, noSuch(hasMember))
+		}, func() error { return tt.UpdateMember(member, func(c *config.Member) { *c = mc }) }, noSuch(hasMember))
 	case k == 6:
 		vc := config.VNIC{Name: vnic}
 		return change("vnic add "+vnic, func(c *config.Config) { c.VNICs = append(c.VNICs, vc) },

@@ -22,7 +22,9 @@ type Backend interface {
 	PortAdd(dev string) error
 	PortRemove(dev string) error
 	// PortConfigUpdate replaces member dev's teamd port settings (prio,
-	// sticky, lacp_prio, lacp_key) with those of m.
+	// sticky, lacp_prio, lacp_key) with those of m and keeps its others,
+	// in one team operation (team.UpdateMember): a concurrent change of
+	// the others is not lost.
 	PortConfigUpdate(dev string, m config.Member) error
 	SetActivePort(dev string) error
 }
