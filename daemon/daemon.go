@@ -83,6 +83,15 @@ func Start(path string, log *slog.Logger) (*Daemon, error) {
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
 	}
+	// Another daemon serving a team of this name (in another network
+	// namespace: socket paths are not per namespace) keeps its sockets;
+	// this one stops before it touches an interface.
+	if err := control.CheckFree(control.SocketPath(cfg.Team)); err != nil {
+		return nil, err
+	}
+	if err := teamdctl.CheckFree(teamdctl.SocketPath(cfg.Team)); err != nil {
+		return nil, err
+	}
 	h, err := newHost(cfg.Backend, log)
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"github.com/teamd-go/teamd-go/daemon"
 	"github.com/teamd-go/teamd-go/lab"
 	"github.com/teamd-go/teamd-go/team/control"
+	"github.com/teamd-go/teamd-go/team/teamdctl"
 )
 
 // version is stamped by the Makefile from git.
@@ -29,8 +30,10 @@ func main() {
 
 const usage = `usage:
   teamd-go -c FILE                 run the daemon in the foreground
+      [--socket-dir DIR]           control socket directory (default /run/teamd-go)
+      [--teamd-socket-dir DIR]     teamd-compatible socket directory (default /var/run/teamd)
   teamd-go -c FILE --check         validate FILE; exit 1 if invalid
-  teamd-go ctl [-t TEAM] state [view]
+  teamd-go ctl [-t TEAM] [--socket-dir DIR] state [view]
   teamd-go ctl [-t TEAM] reload
   teamd-go ctl [-t TEAM] toggle        re-read the rx_translation table (as toggling the team adapter)
   teamd-go ctl [-t TEAM] config dump
@@ -60,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("check", false, "validate the configuration and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	debug := fs.Bool("debug", false, "log at debug level")
+	fs.StringVar(&control.Dir, "socket-dir", control.Dir, "directory of the control socket (TEAM.sock)")
+	fs.StringVar(&teamdctl.Dir, "teamd-socket-dir", teamdctl.Dir, "directory of the teamd-compatible socket (TEAM.sock) that teamdctl uses")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -111,6 +116,7 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	teamName := fs.String("t", "", "team name (may be left out when exactly one team runs)")
+	fs.StringVar(&control.Dir, "socket-dir", control.Dir, "directory of the daemon's control socket")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/teamd-go/teamd-go/internal/sockfile"
 )
 
 // Dir is where control sockets live.
@@ -85,6 +87,7 @@ type Server struct {
 	log  *slog.Logger
 	wg   sync.WaitGroup
 	path string
+	own  sockfile.Owner
 	// slots holds one token per connection being served.
 	slots chan struct{}
 	// refusedLogged rate-limits the log of refused requests.
@@ -93,16 +96,15 @@ type Server struct {
 	refused       int
 }
 
-// Listen creates the socket (replacing a stale one), mode 0600.
+// Listen creates the socket, mode 0600. A stale socket file (its daemon
+// was killed) is replaced; a socket another daemon answers on is not
+// touched, and Listen fails with an error naming its path.
 func Listen(path string, h Handler, log *slog.Logger) (*Server, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("control socket directory: %w", err)
+	release, err := sockfile.Claim(path, "unix")
+	if err != nil {
+		return nil, claimError(path, err)
 	}
-	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("control socket %s: another teamd-go serves this team", path)
-	}
-	_ = os.Remove(path)
+	defer release()
 	// Create the socket with no permissions for group and others, so
 	// there is no window in which it is world-accessible.
 	old := umask(0o177)
@@ -111,14 +113,18 @@ func Listen(path string, h Handler, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
+	// Close removes the file, and only if it is still this socket's.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
+		_ = os.Remove(path)
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
+	own := sockfile.Own(path)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{ln: ln, h: h, log: log, path: path, slots: make(chan struct{}, MaxConns)}
+	s := &Server{ln: ln, h: h, log: log, path: path, own: own, slots: make(chan struct{}, MaxConns)}
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -128,7 +134,7 @@ func Listen(path string, h Handler, log *slog.Logger) (*Server, error) {
 func (s *Server) Close() error {
 	err := s.ln.Close()
 	s.wg.Wait()
-	_ = os.Remove(s.path)
+	_ = s.own.Remove()
 	return err
 }
 
@@ -278,4 +284,22 @@ func Teams() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// CheckFree tells, changing nothing, whether Listen(path) would find the
+// path free (or a stale socket there): a daemon checks before it touches
+// its interfaces.
+func CheckFree(path string) error {
+	if err := sockfile.Check(path, "unix"); err != nil {
+		return claimError(path, err)
+	}
+	return nil
+}
+
+func claimError(path string, err error) error {
+	if errors.Is(err, sockfile.ErrInUse) {
+		return fmt.Errorf("control socket %s: another daemon serves this team (%w); "+
+			"a second team of this name needs its own --socket-dir", path, err)
+	}
+	return fmt.Errorf("control socket: %w", err)
 }

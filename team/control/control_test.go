@@ -166,3 +166,43 @@ func TestConnectionLimit(t *testing.T) {
 		t.Errorf("after the idle clients timed out: %v", err)
 	}
 }
+
+// TestSecondServer: a daemon starting for a team another daemon serves
+// (the same team name in another network namespace) is refused with an
+// error naming the socket, and the first keeps its socket; a stale socket
+// file (its daemon was killed) is replaced; Close removes only the
+// server's own file.
+func TestSecondServer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "team0.sock")
+	echo := func(_ context.Context, cmd string, _ []string) (any, error) { return cmd, nil }
+	// A stale socket file.
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	s, err := Listen(path, echo, nil)
+	if err != nil {
+		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	defer s.Close()
+	for _, f := range []func() error{
+		func() error { _, err := Listen(path, echo, nil); return err },
+		func() error { return CheckFree(path) },
+	} {
+		err := f()
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "another daemon serves this team") {
+			t.Errorf("second server on a live socket: %v", err)
+		}
+	}
+	if _, err := Call(path, "state"); err != nil {
+		t.Errorf("the first server lost its socket: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket after Close: %v", err)
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/teamd-go/teamd-go/internal/sockfile"
 )
 
 // Dir is where teamd's sockets live (teamd's compile-time default, which
@@ -43,6 +45,7 @@ type Server struct {
 	log  *slog.Logger
 	o    Options
 	path string
+	own  sockfile.Owner
 	wg   sync.WaitGroup
 
 	mu    sync.Mutex
@@ -67,16 +70,11 @@ func Listen(path string, b Backend, log *slog.Logger, o Options) (*Server, error
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("teamd socket directory: %w", err)
+	release, err := sockfile.Claim(path, "unixpacket")
+	if err != nil {
+		return nil, claimError(path, err)
 	}
-	if c, err := net.DialTimeout("unixpacket", path, 200*time.Millisecond); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("teamd socket %s: another daemon serves this team", path)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("teamd socket %s: remove stale socket: %w", path, err)
-	}
+	defer release()
 	// No window in which the socket is reachable by others.
 	old := unix.Umask(0o177)
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
@@ -87,9 +85,11 @@ func Listen(path string, b Backend, log *slog.Logger, o Options) (*Server, error
 	ln.SetUnlinkOnClose(false) // Close removes it, after the last connection
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
+		_ = os.Remove(path)
 		return nil, fmt.Errorf("teamd socket: %w", err)
 	}
-	s := &Server{ln: ln, b: b, log: log, o: o, path: path, conns: map[*net.UnixConn]struct{}{}, lingering: make(chan struct{}, 16)}
+	own := sockfile.Own(path)
+	s := &Server{ln: ln, b: b, log: log, o: o, path: path, own: own, conns: map[*net.UnixConn]struct{}{}, lingering: make(chan struct{}, 16)}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -111,7 +111,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
-	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+	if rerr := s.own.Remove(); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
 	return err
@@ -239,4 +239,22 @@ func (s *Server) serve(c *net.UnixConn) {
 			}
 		}
 	}
+}
+
+// CheckFree tells, changing nothing, whether Listen(path) would find the
+// path free (or a stale socket there): a daemon checks before it touches
+// its interfaces.
+func CheckFree(path string) error {
+	if err := sockfile.Check(path, "unixpacket"); err != nil {
+		return claimError(path, err)
+	}
+	return nil
+}
+
+func claimError(path string, err error) error {
+	if errors.Is(err, sockfile.ErrInUse) {
+		return fmt.Errorf("teamd socket %s: another daemon serves this team (%w); "+
+			"a second team of this name needs its own --teamd-socket-dir", path, err)
+	}
+	return fmt.Errorf("teamd socket: %w", err)
 }

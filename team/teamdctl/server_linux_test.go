@@ -146,7 +146,7 @@ func TestServerStaleAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Listen over a stale socket: %v", err)
 	}
-	if _, err := Listen(path, fb, nil, Options{}); err == nil || !strings.Contains(err.Error(), "another daemon") {
+	if _, err := Listen(path, fb, nil, Options{}); err == nil || !strings.Contains(err.Error(), "another daemon serves this team") || !strings.Contains(err.Error(), path) {
 		t.Errorf("second Listen on a live socket: %v", err)
 	}
 	c := dial(t, path)
