@@ -4,7 +4,9 @@
 // second and TCP throughput for one hop between a sender and a receiver
 // network namespace through: a direct veth pair, a Linux bridge, Open
 // vSwitch's userspace datapath (without and with userspace TSO), and teamd-go
-// with each backend (docs/contract.md §6). It prints a table and writes the
+// with each backend (docs/contract.md §6), and for each row the round-trip
+// time of pings at a low rate and the forwarding daemon's CPU at idle and
+// RSS (latency.go). It prints a table and writes the
 // same rows to bench/results.json. After the rows come three sections that
 // measure the team itself (sections.go): balance (imbalance between the
 // members for 2, 8 and 64 TCP flows, address-hash vs dynamic), reorder (a UDP
@@ -57,7 +59,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "bench: needs root (network namespaces, raw sockets)")
 		return 1
 	}
-	if err := checkTools("ip", "ethtool", "taskset", "ss", "trafgen", "iperf3"); err != nil {
+	if err := checkTools("ip", "ethtool", "taskset", "ss", "trafgen", "iperf3", "ping"); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
@@ -102,6 +104,9 @@ func parseFlags() (*options, int) {
 	o := &options{}
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each pps and TCP measurement")
 	flag.DurationVar(&o.memory, "memory", 60*time.Second, "length of the memory-flatness run (teamd-go rows); 0 skips it")
+	flag.IntVar(&o.rttCount, "rtt-count", 5000, "pings of each row's latency run (0 skips it)")
+	flag.IntVar(&o.rttRate, "rtt-rate", 1000, "pings per second of the latency run")
+	flag.DurationVar(&o.idle, "idle", 10*time.Second, "length of the daemon's idle CPU measurement (rows with a daemon)")
 	flag.StringVar(&o.jsonPath, "json", "bench/results.json", "write the results as JSON to this file (empty: don't)")
 	flag.StringVar(&o.only, "only", "", "run only these rows and sections (comma-separated names)")
 	flag.StringVar(&o.teamd, "teamd", "./bin/teamd-go", "teamd-go binary")
@@ -112,6 +117,10 @@ func parseFlags() (*options, int) {
 	flag.Parse()
 	if o.duration < time.Second || o.sectionDuration < time.Second {
 		fmt.Fprintln(os.Stderr, "bench: -duration and -section-duration must be at least 1s")
+		return nil, 2
+	}
+	if o.rttCount < 0 || o.rttRate < 1 || o.rttRate > 10000 || o.idle < time.Second {
+		fmt.Fprintln(os.Stderr, "bench: -rtt-count must not be negative, -rtt-rate between 1 and 10000, -idle at least 1s")
 		return nil, 2
 	}
 	if o.balanceRuns < 1 || o.probePPS < 1 || o.reloadEvery < 100*time.Millisecond {
@@ -220,6 +229,9 @@ func measureSections(ctx context.Context, b *testbed.Bed, o *options, sections [
 type options struct {
 	duration time.Duration
 	memory   time.Duration
+	rttCount int
+	rttRate  int
+	idle     time.Duration
 	jsonPath string
 	only     string
 	teamd    string

@@ -18,6 +18,15 @@ import (
 //	                 (rx_packets of its interfaces in the receiver namespace)
 //	 "pps_tx":       frames per second the sender put on its link (tx_packets)
 //	 "tcp_gbps":     iperf3 TCP throughput, sum received, Gbit/s
+//	 "rtt_us_p50", "rtt_us_p99", "rtt_us_max":
+//	                 round-trip time sender -> receiver -> sender at a low
+//	                 rate (ping, -rtt-rate per second), microseconds
+//	 "rtt_replies", "rtt_lost":
+//	                 pings answered, and not answered within 1 s
+//	 "idle_cpu_pct": the forwarding daemon's CPU (teamd-go, ovs-vswitchd;
+//	                 all threads, user+system) with no traffic, after the
+//	                 traffic runs, percent of one core
+//	 "rss_kb_idle":  the daemon's VmRSS at the end of the idle run
 //	 "rss_kb_start", "rss_kb_end", "rss_kb_max":
 //	                 the daemon's VmRSS during the memory run (teamd-go rows)
 //	 "notes":        free text: setup, "flat", "not available: <reason>", errors}
@@ -28,6 +37,13 @@ type Result struct {
 	PPSRx      *float64 `json:"pps_rx"`
 	PPSTx      *float64 `json:"pps_tx"`
 	TCPGbps    *float64 `json:"tcp_gbps"`
+	RTTP50     *float64 `json:"rtt_us_p50"`
+	RTTP99     *float64 `json:"rtt_us_p99"`
+	RTTMax     *float64 `json:"rtt_us_max"`
+	RTTReplies *int     `json:"rtt_replies"`
+	RTTLost    *int     `json:"rtt_lost"`
+	IdleCPUPct *float64 `json:"idle_cpu_pct"`
+	RSSKB      *int64   `json:"rss_kb_idle"`
 	RSSKBStart *int64   `json:"rss_kb_start"`
 	RSSKBEnd   *int64   `json:"rss_kb_end"`
 	RSSKBMax   *int64   `json:"rss_kb_max"`
@@ -44,21 +60,26 @@ func (r *Result) note(format string, args ...any) {
 }
 
 func (r *Result) summary() string {
-	return fmt.Sprintf("pps rx %s tx %s, tcp %s Gbit/s, rss %s/%s/%s kB; %s",
-		fmtPPS(r.PPSRx), fmtPPS(r.PPSTx), fmtFloat(r.TCPGbps, 2),
+	return fmt.Sprintf("pps rx %s tx %s, tcp %s Gbit/s, rtt p50/p99 %s/%s us, idle cpu %s%%, rss idle %s kB, run %s/%s/%s kB; %s",
+		fmtPPS(r.PPSRx), fmtPPS(r.PPSTx), fmtFloat(r.TCPGbps, 2), fmtFloat(r.RTTP50, 0), fmtFloat(r.RTTP99, 0),
+		fmtFloat(r.IdleCPUPct, 2), fmtInt(r.RSSKB),
 		fmtInt(r.RSSKBStart), fmtInt(r.RSSKBEnd), fmtInt(r.RSSKBMax), r.Notes)
 }
 
 func printTable(w io.Writer, results []Result) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROW\tPPS RX\tPPS TX\tTCP Gbit/s\tRSS kB start/end/max\tNOTES")
+	fmt.Fprintln(tw, "ROW\tPPS RX\tPPS TX\tTCP Gbit/s\tRTT us p50/p99\tIDLE CPU %\tRSS kB idle\tRSS kB start/end/max\tNOTES")
 	for _, r := range results {
-		rss := "-"
+		rss, lat := "-", "-"
 		if r.RSSKBStart != nil {
 			rss = fmt.Sprintf("%s/%s/%s", fmtInt(r.RSSKBStart), fmtInt(r.RSSKBEnd), fmtInt(r.RSSKBMax))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, fmtPPS(r.PPSRx), fmtPPS(r.PPSTx), fmtFloat(r.TCPGbps, 2), rss, r.Notes)
+		if r.RTTP50 != nil {
+			lat = fmt.Sprintf("%s/%s", fmtFloat(r.RTTP50, 0), fmtFloat(r.RTTP99, 0))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, fmtPPS(r.PPSRx), fmtPPS(r.PPSTx), fmtFloat(r.TCPGbps, 2),
+			lat, fmtFloat(r.IdleCPUPct, 2), fmtInt(r.RSSKB), rss, r.Notes)
 	}
 	_ = tw.Flush()
 }

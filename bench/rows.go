@@ -33,7 +33,10 @@ type path struct {
 	rxDevs         []string // receiver's interfaces counted (in rcv)
 	srcMAC, dstMAC string
 	srcIP, dstIP   string
-	daemonPid      int // teamd-go's pid, for the memory run; 0 if none
+	daemonPid      int    // the forwarding daemon's pid (teamd-go, ovs-vswitchd); 0 if none
+	memoryRun      bool   // the daemon's RSS is sampled over a full-rate run (teamd-go)
+	slowGen        bool   // trafgen runs on its sendto path (see startTrafgen)
+	slowWhy        string // what its fast path said
 	notes          []string
 }
 
@@ -132,12 +135,27 @@ func runRow(ctx context.Context, b *testbed.Bed, o *options, r row) (res Result)
 		res.note("%s", n)
 	}
 
+	if o.rttCount > 0 {
+		logf("   rtt, %d pings at %d/s", o.rttCount, o.rttRate)
+		if r, err := measureRTT(ctx, o, p); err != nil {
+			fail("rtt", err)
+		} else {
+			res.RTTP50, res.RTTP99, res.RTTMax = &r.p50, &r.p99, &r.max
+			res.RTTReplies, res.RTTLost = &r.replies, &r.lost
+		}
+		if ctx.Err() != nil {
+			return res
+		}
+	}
 	logf("   pps for %v", o.duration)
 	if rx, tx, err := measurePPS(ctx, b, o, p); err != nil {
 		fail("pps", err)
 	} else {
 		rx, tx = math.Round(rx), math.Round(tx)
 		res.PPSRx, res.PPSTx = &rx, &tx
+	}
+	if p.slowGen {
+		res.note("trafgen -t 0: %s", p.slowWhy)
 	}
 	if ctx.Err() != nil {
 		return res
@@ -149,20 +167,33 @@ func runRow(ctx context.Context, b *testbed.Bed, o *options, r row) (res Result)
 		g = math.Round(g*1000) / 1000
 		res.TCPGbps = &g
 	}
-	if ctx.Err() != nil || p.daemonPid == 0 || o.memory <= 0 {
+	if ctx.Err() != nil || p.daemonPid == 0 {
 		return res
 	}
-	logf("   memory for %v", o.memory)
-	start, end, peak, err := measureMemory(ctx, b, o, p)
-	if err != nil {
-		fail("memory", err)
-		return res
+	if p.memoryRun && o.memory > 0 {
+		logf("   memory for %v", o.memory)
+		if start, end, peak, err := measureMemory(ctx, b, o, p); err != nil {
+			fail("memory", err)
+		} else {
+			res.RSSKBStart, res.RSSKBEnd, res.RSSKBMax = &start, &end, &peak
+			if float64(end-start) < 0.1*float64(start) {
+				res.note("rss flat over %v", o.memory)
+			} else {
+				res.note("rss grew %.0f%% over %v", 100*float64(end-start)/float64(start), o.memory)
+			}
+		}
+		if ctx.Err() != nil {
+			return res
+		}
 	}
-	res.RSSKBStart, res.RSSKBEnd, res.RSSKBMax = &start, &end, &peak
-	if float64(end-start) < 0.1*float64(start) {
-		res.note("rss flat over %v", o.memory)
+	// Last, after all the traffic: a daemon that keeps spinning once
+	// the traffic is gone shows here.
+	logf("   idle for %v", o.idle)
+	if pct, kb, err := measureIdle(ctx, o, p.daemonPid); err != nil {
+		fail("idle", err)
 	} else {
-		res.note("rss grew %.0f%% over %v", 100*float64(end-start)/float64(start), o.memory)
+		pct = math.Round(pct*100) / 100
+		res.IdleCPUPct, res.RSSKB = &pct, &kb
 	}
 	return res
 }
@@ -246,6 +277,7 @@ func buildOVS(ctx context.Context, b *testbed.Bed, _ *options, tso bool) (*path,
 	if err != nil {
 		return nil, err
 	}
+	p.daemonPid = n.Switch("mid").Pid()
 	p.notes = []string{"ovs " + n.Switch("mid").Version() + ", " + note, "ovs-vswitchd on cpu" + fwdCPU}
 	return p, nil
 }
@@ -312,7 +344,7 @@ func buildTeamd(ctx context.Context, b *testbed.Bed, o *options, backend string)
 		return nil, err
 	}
 	p := newPath(n.NS("vm"), n.NS("rcv"), "eth0", "tgbr1", "tgbr2")
-	p.daemonPid = n.Daemon("team").Proc.Pid()
+	p.daemonPid, p.memoryRun = n.Daemon("team").Proc.Pid(), true
 	p.notes = []string{"switch-independent hyperv-port, VM default offloads", "teamd-go on cpu" + fwdCPU}
 	return p, nil
 }
