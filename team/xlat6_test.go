@@ -1,7 +1,6 @@
 package team
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/teamd-go/teamd-go/dataplane"
@@ -35,32 +34,26 @@ func ndOf(t *testing.T, fr []byte) neigh.ND {
 func sentND(frames [][]byte) [][]byte {
 	var out [][]byte
 	for _, fr := range frames {
-		var f frame.Frame
-		if frame.Parse(fr, &f) == nil && f.ND {
+		if isND(fr) {
 			out = append(out, fr)
 		}
 	}
 	return out
 }
 
+// isND reports whether fr is a neighbour solicitation or advertisement.
+func isND(fr []byte) bool {
+	var f frame.Frame
+	return frame.Parse(fr, &f) == nil && f.ND
+}
+
 // vmSolicits makes the VM (mac, vmIP6) resolve the peer: an NS to the
 // peer's solicited-node address, and returns it as it left on eth1.
 func (tt *testTeam) vmSolicits(t *testing.T, mac frame.MAC) []byte {
 	t.Helper()
-	tt.h.port("vm1").Inject(neigh.AppendNS(nil, mac, vmIP6, peerIP6))
-	var out []byte
-	waitFor(t, func() error {
-		for _, fr := range sentND(tt.h.port("eth1").Sent()) {
-			if neigh.ND(fr[14:]).Type() == neigh.TypeNeighborSolicitation {
-				out = fr
-			}
-		}
-		if out == nil {
-			return errors.New("the VM's NS did not leave on eth1")
-		}
-		return nil
+	return tt.vmSendsOut(t, neigh.AppendNS(nil, mac, vmIP6, peerIP6), "the VM's NS", func(f []byte) bool {
+		return isND(f) && neigh.ND(f[14:]).Type() == neigh.TypeNeighborSolicitation
 	})
-	return out
 }
 
 // TestXlat6TransmitRewrites: the VM's NS and NA leave with the team MAC
@@ -149,52 +142,6 @@ func TestXlat6Receive(t *testing.T) {
 	}
 	if c := tt.State().Counters; c.NDAnswered != 1 || c.RxTranslated != 1 {
 		t.Errorf("counters %+v", c)
-	}
-}
-
-// TestXlat6StaleMAC is TestXlatStaleMAC over IPv6: learn: init keeps
-// addressing the VM's old MAC after its restart until a toggle;
-// continuous follows at once.
-func TestXlat6StaleMAC(t *testing.T) {
-	for _, tc := range []struct {
-		learn      string
-		wantBroken bool
-	}{{config.LearnInit, true}, {config.LearnContinuous, false}} {
-		t.Run(tc.learn, func(t *testing.T) {
-			tt := startTeam(t, xlatConfig(tc.learn))
-			team := tt.xlatMAC(t)
-			tt.vmSolicits(t, vm1MAC)
-			tt.LinkChanged("vm1", false)
-			tt.LinkChanged("vm1", true)
-			tt.vmSolicits(t, vmNewMAC)
-			tt.h.port("vm1").Sent()
-			before := tt.State().Counters.RxDroppedNotOwned
-			tt.h.port("eth1").Inject(udp6(team, peerMAC, vmIP6, peerIP6, 1000, 80))
-			if tc.wantBroken {
-				waitFor(t, func() error {
-					if tt.State().Counters.RxDroppedNotOwned == before {
-						return errors.New("frame for the stale MAC not dropped")
-					}
-					return nil
-				})
-				if got := tt.binding("2001:db8::1"); got != vm1MAC.String() {
-					t.Fatalf("init binding %q, want the stale %v", got, vm1MAC)
-				}
-				if err := tt.Toggle(); err != nil {
-					t.Fatal(err)
-				}
-				tt.h.port("eth1").Inject(udp6(team, peerMAC, vmIP6, peerIP6, 1000, 80))
-			}
-			if err := tt.h.port("vm1").WaitSent(1, wait); err != nil {
-				t.Fatal(err)
-			}
-			if got := tt.h.port("vm1").Sent(); frame.MAC(got[0][0:6]) != vmNewMAC {
-				t.Errorf("VM got a frame for %x, want its new MAC %v", got[0][0:6], vmNewMAC)
-			}
-			if got := tt.binding("2001:db8::1"); got != vmNewMAC.String() {
-				t.Errorf("binding %q, want %v", got, vmNewMAC)
-			}
-		})
 	}
 }
 

@@ -3,6 +3,7 @@ package team
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -61,16 +62,25 @@ func (tt *testTeam) binding(ip string) string {
 // vmSpeaks makes the VM send an ARP request for the peer from mac.
 func (tt *testTeam) vmSpeaks(t *testing.T, mac frame.MAC) []byte {
 	t.Helper()
-	tt.h.port("vm1").Inject(arpRequest(mac, vmIP, peerIP))
+	return tt.vmSendsOut(t, arpRequest(mac, vmIP, peerIP), "the VM's ARP request", func(f []byte) bool {
+		return binary.BigEndian.Uint16(f[12:]) == frame.EtherTypeARP && binary.BigEndian.Uint16(f[20:]) == 1
+	})
+}
+
+// vmSendsOut injects fr on vm1 and returns the last frame sent on eth1
+// that is, by leftAs, what it became (what names it in the error).
+func (tt *testTeam) vmSendsOut(t *testing.T, fr []byte, what string, leftAs func([]byte) bool) []byte {
+	t.Helper()
+	tt.h.port("vm1").Inject(fr)
 	var out []byte
 	waitFor(t, func() error {
 		for _, f := range tt.h.port("eth1").Sent() {
-			if binary.BigEndian.Uint16(f[12:]) == frame.EtherTypeARP && binary.BigEndian.Uint16(f[20:]) == 1 {
+			if leftAs(f) {
 				out = f
 			}
 		}
 		if out == nil {
-			return errors.New("VM's ARP request did not leave on eth1")
+			return fmt.Errorf("%s did not leave on eth1", what)
 		}
 		return nil
 	})
@@ -126,50 +136,63 @@ func TestXlatReceive(t *testing.T) {
 // TestXlatStaleMAC is the stale-mac bug (docs/bugs.md) in a unit test: the VM
 // comes back with a new MAC. learn: init keeps addressing the old one
 // (dropped: no vnic owns it) until the team is toggled; continuous follows at
-// once.
+// once. Over IPv4 (the VM announces itself by ARP) and IPv6 (by a
+// neighbour solicitation).
 func TestXlatStaleMAC(t *testing.T) {
-	for _, tc := range []struct {
-		learn      string
-		wantBroken bool
-	}{{config.LearnInit, true}, {config.LearnContinuous, false}} {
-		t.Run(tc.learn, func(t *testing.T) {
-			tt := startTeam(t, xlatConfig(tc.learn))
-			team := tt.xlatMAC(t)
-			tt.vmSpeaks(t, vm1MAC)
-			// Restart: link down (the switch forgets the VM), new MAC, up,
-			// and the new OS announces itself.
-			tt.LinkChanged("vm1", false)
-			tt.LinkChanged("vm1", true)
-			tt.vmSpeaks(t, vmNewMAC)
-			tt.h.port("vm1").Sent()
-			before := tt.State().Counters.RxDroppedNotOwned
-			tt.h.port("eth1").Inject(toVM(team))
-			if tc.wantBroken {
-				waitFor(t, func() error {
-					if tt.State().Counters.RxDroppedNotOwned == before {
-						return errors.New("frame for the stale MAC not dropped")
+	families := []struct {
+		name   string
+		ip     string
+		speaks func(*testTeam, *testing.T, frame.MAC)
+		toVM   func(team frame.MAC) []byte
+	}{
+		{"ipv4", "10.0.0.1", func(tt *testTeam, t *testing.T, m frame.MAC) { tt.vmSpeaks(t, m) }, toVM},
+		{"ipv6", "2001:db8::1", func(tt *testTeam, t *testing.T, m frame.MAC) { tt.vmSolicits(t, m) },
+			func(team frame.MAC) []byte { return udp6(team, peerMAC, vmIP6, peerIP6, 1000, 80) }},
+	}
+	for _, fam := range families {
+		for _, tc := range []struct {
+			learn      string
+			wantBroken bool
+		}{{config.LearnInit, true}, {config.LearnContinuous, false}} {
+			t.Run(fam.name+"/"+tc.learn, func(t *testing.T) {
+				tt := startTeam(t, xlatConfig(tc.learn))
+				team := tt.xlatMAC(t)
+				fam.speaks(tt, t, vm1MAC)
+				// Restart: link down (the switch forgets the VM), new MAC, up,
+				// and the new OS announces itself.
+				tt.LinkChanged("vm1", false)
+				tt.LinkChanged("vm1", true)
+				fam.speaks(tt, t, vmNewMAC)
+				tt.h.port("vm1").Sent()
+				before := tt.State().Counters.RxDroppedNotOwned
+				tt.h.port("eth1").Inject(fam.toVM(team))
+				if tc.wantBroken {
+					waitFor(t, func() error {
+						if tt.State().Counters.RxDroppedNotOwned == before {
+							return errors.New("frame for the stale MAC not dropped")
+						}
+						return nil
+					})
+					if got := tt.binding(fam.ip); got != vm1MAC.String() {
+						t.Fatalf("init binding %q, want the stale %v", got, vm1MAC)
 					}
-					return nil
-				})
-				if got := tt.binding("10.0.0.1"); got != vm1MAC.String() {
-					t.Fatalf("init binding %q, want the stale %v", got, vm1MAC)
+					// Toggling the team re-reads the table: fixed.
+					if err := tt.Toggle(); err != nil {
+						t.Fatal(err)
+					}
+					tt.h.port("eth1").Inject(fam.toVM(team))
 				}
-				// Toggling the team re-reads the table: fixed.
-				if err := tt.Toggle(); err != nil {
+				if err := tt.h.port("vm1").WaitSent(1, wait); err != nil {
 					t.Fatal(err)
 				}
-				tt.h.port("eth1").Inject(toVM(team))
-			}
-			if err := tt.h.port("vm1").WaitSent(1, wait); err != nil {
-				t.Fatal(err)
-			}
-			if got := tt.h.port("vm1").Sent(); frame.MAC(got[0][0:6]) != vmNewMAC {
-				t.Errorf("VM got a frame for %x, want its new MAC %v", got[0][0:6], vmNewMAC)
-			}
-			if got := tt.binding("10.0.0.1"); got != vmNewMAC.String() {
-				t.Errorf("binding %q, want %v", got, vmNewMAC)
-			}
-		})
+				if got := tt.h.port("vm1").Sent(); frame.MAC(got[0][0:6]) != vmNewMAC {
+					t.Errorf("VM got a frame for %x, want its new MAC %v", got[0][0:6], vmNewMAC)
+				}
+				if got := tt.binding(fam.ip); got != vmNewMAC.String() {
+					t.Errorf("binding %q, want %v", got, vmNewMAC)
+				}
+			})
+		}
 	}
 }
 
