@@ -63,7 +63,7 @@ RACE_PRIV := ./lab/lbemu/ ./metrics/ ./internal/udpprobe/
 # XDP_IT are the integration tests that run a second time with every
 # daemon on backend: xdp (TEAMD_TEST_BACKEND); the first pass runs them
 # all on the default backend, af_packet.
-XDP_IT := TestXDP|TestTrafficThroughTeam|TestFailoverUnderPing|TestFailoverIPv6Only|TestBroadcastOnceAndUnowned|TestSIGTERMRestores|TestMemberDeleted|TestReloadIsHitless|TestReloadRejectsBadConfig|TestPortAddRemoveUnderTraffic|TestLACPWithOVS|TestStaticWithOVS|TestARPPingLinkWatch|TestNSNAPingLinkWatch
+XDP_IT := TestXDP|TestTrafficThroughTeam|TestFailoverUnderPing|TestFailoverIPv6Only|TestBroadcastOnceAndUnowned|TestSIGTERMRestores|TestMemberDeleted|TestReloadIsHitless|TestReloadRejectsBadConfig|TestPortAddRemoveUnderTraffic|TestLACPWithOVS|TestStaticWithOVS|TestARPPingLinkWatch|TestNSNAPingLinkWatch|TestVLANWith
 
 test: deps build check-generate
 	$(GO) vet ./...

@@ -13,7 +13,8 @@ import (
 // bench/results.json (see resultsFile), objects:
 //
 //	{"name":         row name: veth, linux-bridge, ovs-netdev, ovs-netdev-tso,
-//	                 teamd-go-af_packet, teamd-go-xdp
+//	                 teamd-go-af_packet, teamd-go-xdp, and both with -vlan
+//	                 (the VM on an access vnic of VLAN 10, members tagged)
 //	 "pps_rx":       64-byte frames per second counted at the receiver
 //	                 (rx_packets of its interfaces in the receiver namespace)
 //	 "pps_tx":       frames per second the sender put on its link (tx_packets)
@@ -107,6 +108,21 @@ func printRatios(w io.Writer, results []Result) {
 				first = false
 			}
 			fmt.Fprintf(w, "%s / %s: pps %s, tcp %s\n", t.Name, o.Name, or(pps, "-"), or(tcp, "-"))
+		}
+	}
+	// The cost of VLAN handling: each tagged row against its untagged one.
+	for _, t := range teamd {
+		base, ok := strings.CutSuffix(t.Name, "-vlan")
+		if !ok {
+			continue
+		}
+		for _, u := range teamd {
+			if u.Name != base {
+				continue
+			}
+			if pps, tcp := ratio(t.PPSRx, u.PPSRx), ratio(t.TCPGbps, u.TCPGbps); pps != "" || tcp != "" {
+				fmt.Fprintf(w, "%s / %s (the cost of VLAN handling): pps %s, tcp %s\n", t.Name, u.Name, or(pps, "-"), or(tcp, "-"))
+			}
 		}
 	}
 }

@@ -67,10 +67,16 @@ func allRows() []row {
 			return buildOVS(ctx, b, o, true)
 		}},
 		{"teamd-go-af_packet", func(ctx context.Context, b *testbed.Bed, o *options) (*path, error) {
-			return buildTeamd(ctx, b, o, testbed.AFPacket)
+			return buildTeamd(ctx, b, o, testbed.AFPacket, false)
+		}},
+		{"teamd-go-af_packet-vlan", func(ctx context.Context, b *testbed.Bed, o *options) (*path, error) {
+			return buildTeamd(ctx, b, o, testbed.AFPacket, true)
 		}},
 		{"teamd-go-xdp", func(ctx context.Context, b *testbed.Bed, o *options) (*path, error) {
-			return buildTeamd(ctx, b, o, testbed.XDP)
+			return buildTeamd(ctx, b, o, testbed.XDP, false)
+		}},
+		{"teamd-go-xdp-vlan", func(ctx context.Context, b *testbed.Bed, o *options) (*path, error) {
+			return buildTeamd(ctx, b, o, testbed.XDP, true)
 		}},
 	}
 }
@@ -300,10 +306,18 @@ func daemonBin(o *options) (string, error) {
 // teamd-go team in a host namespace; the team's two members are veths to
 // the receiver, which bridges its two ends. The VM keeps default offloads:
 // the team must carry GSO frames. The daemon runs on the forwarding CPU.
+// With vlan the vnic is an access port of VLAN 10: the team pushes the
+// tag on every frame to the members and pops it on the way back, and the
+// receiver's ends are VLAN 10 endpoints (vlanEndpoints).
 //
 //	vm: eth0 --- host: tgbvm1 [teamd-go] tgbm1 --- rcv: tgbr1 \ tgbbr0
 //	                                     tgbm2 --- rcv: tgbr2 /
-func teamdTopology(o *options, backend string) testbed.Topology {
+func teamdTopology(o *options, backend string, vlan bool) testbed.Topology {
+	name, vnic := "teamd-go-"+backend, "  - name: tgbvm1\n"
+	if vlan {
+		name += "-vlan"
+		vnic += "    vlan: {access: 10}\n"
+	}
 	return testbed.Topology{
 		Namespaces: testbed.Roles("vm", "rcv", "host"),
 		Links: []testbed.Link{
@@ -318,7 +332,7 @@ func teamdTopology(o *options, backend string) testbed.Topology {
 		},
 		Daemons: []testbed.DaemonAt{{Name: "team", NS: "host", Spec: testbed.DaemonSpec{
 			Team: "tgbbench", Backend: backend, CPUs: fwdCPU,
-			ConfigPath: filepath.Join(o.dir, "teamd-go-"+backend+".yaml"),
+			ConfigPath: filepath.Join(o.dir, name+".yaml"),
 			Config: `mode: switch-independent
 balance: hyperv-port
 members:
@@ -326,18 +340,38 @@ members:
     primary: true
   - name: tgbm2
 vnics:
-  - name: tgbvm1
-`}}},
+` + vnic}}},
 	}
+}
+
+// vlanEndpoints makes the receiver's ends tgbr1 and tgbr2 endpoints of
+// VLAN 10, as 802.1Q devices on them would be (this bench's kernel may
+// have none): tc programs take the tag off what arrives, before the
+// bridge, and put it (out of band, as tx-vlan-offload would) on what
+// leaves.
+func vlanEndpoints(b *testbed.Bed, rcv *testbed.NS) error {
+	for _, dev := range []string{"tgbr1", "tgbr2"} {
+		pop, err := rcv.PopVLAN(dev)
+		if err != nil {
+			return err
+		}
+		b.Defer(pop.Close)
+		push, err := rcv.PushVLAN(dev, 0x8100, 10)
+		if err != nil {
+			return err
+		}
+		b.Defer(push.Close)
+	}
+	return nil
 }
 
 // buildTeamd: teamdTopology. A daemon that does not come up (unsupported
 // backend, bad config) makes the row "not available".
-func buildTeamd(ctx context.Context, b *testbed.Bed, o *options, backend string) (*path, error) {
+func buildTeamd(ctx context.Context, b *testbed.Bed, o *options, backend string, vlan bool) (*path, error) {
 	if _, err := daemonBin(o); err != nil {
 		return nil, err
 	}
-	n, err := testbed.Build(ctx, b, teamdTopology(o, backend))
+	n, err := testbed.Build(ctx, b, teamdTopology(o, backend, vlan))
 	if errors.Is(err, testbed.ErrDaemonStart) {
 		return nil, notAvailable("%v", err)
 	} else if err != nil {
@@ -346,5 +380,11 @@ func buildTeamd(ctx context.Context, b *testbed.Bed, o *options, backend string)
 	p := newPath(n.NS("vm"), n.NS("rcv"), "eth0", "tgbr1", "tgbr2")
 	p.daemonPid, p.memoryRun = n.Daemon("team").Proc.Pid(), true
 	p.notes = []string{"switch-independent hyperv-port, VM default offloads", "teamd-go on cpu" + fwdCPU}
+	if vlan {
+		if err := vlanEndpoints(b, n.NS("rcv")); err != nil {
+			return nil, err
+		}
+		p.notes = append(p.notes, "vnic access VLAN 10, members tagged")
+	}
 	return p, nil
 }
