@@ -45,6 +45,7 @@ const MaxDelay = int64(100 * time.Millisecond)
 // has drained, with no timer and no stale estimate.
 type Delays struct {
 	drained [MaxMembers]clock
+	path    paths // round-trip times through each member (path.go)
 }
 
 // clock is one member's drain time, alone on its cache line: members are
@@ -75,6 +76,7 @@ func (d *Delays) Publish(id int, now, delay int64) {
 func (d *Delays) Forget(id int) {
 	if d != nil && uint(id) < MaxMembers {
 		d.drained[id].t.Store(0)
+		d.path.forget(id)
 	}
 }
 
@@ -91,9 +93,10 @@ func (d *Delays) Delay(id int, now int64) int64 {
 // from at now needs before its next frame may go to member to: margin
 // plus how much longer from's queue takes to drain than to's, so that the
 // new flowlet leaves at least margin after the previous one. A move to a
-// slower member needs only the margin.
+// slower member needs only the margin. The difference of the two
+// members' path delays beyond their queues (Excess, path.go) is added.
 func (d *Delays) Gap(from, to int, margin, now int64) int64 {
-	return margin + max(d.Delay(from, now)-d.Delay(to, now), 0)
+	return margin + max(d.Delay(from, now)-d.Delay(to, now), 0) + d.Excess(from, to, now)
 }
 
 // QueueMeter estimates one member's transmit delay from its socket's

@@ -81,8 +81,11 @@ type dynamicPicker struct {
 // line its member's writer dirties once per batch, and it fits in the
 // entry's padding). A flow idle for the margin that would move from a to
 // b moves only if its next packet, waiting b's delay, leaves at least the
-// margin after the latest one left a: idle >= margin + wait - delay(b).
-// Otherwise it stays on a and the refusal is counted.
+// margin after the latest one left a: idle >= margin + wait - delay(b),
+// plus how much longer a's path is than b's beyond the queues
+// (Delays.Excess: round-trip times of the TCP flows through each, read
+// only at a flowlet boundary). Otherwise it stays on a and the refusal is
+// counted.
 func (p *dynamicPicker) Pick(v *View, f *frame.Frame, vnic, size int, now int64) int {
 	set := p.members.of(v)
 	e := &p.table[Hash(f, p.b.fields)&p.mask]
@@ -141,7 +144,7 @@ func (p *dynamicPicker) decide(v *View, set uint64, e *flowlet, l *loadView, vni
 		switch {
 		case n == id:
 			return id, flowletStays
-		case p.b.delays != nil && now-e.last < p.b.gap+int64(e.wait)-p.b.delays.Delay(n, now):
+		case p.b.delays != nil && now-e.last < p.b.gap+int64(e.wait)-p.b.delays.Delay(n, now)+p.b.delays.Excess(id, n, now):
 			return id, flowletRefused
 		}
 		return n, flowletMoved

@@ -59,6 +59,11 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 			t.c.rxDroppedNotCollecting.Add(1)
 			continue
 		}
+		if f.Proto == 6 && t.measure.Load() {
+			// An acknowledgment of a segment timed on a member
+			// (lb.Delays.AckTCP: one atomic load unless one is timed).
+			t.delays.AckTCP(f, eth, now)
+		}
 		vid, _ := frame.VLANTag(eth)
 		if x := s.xlat; x != nil {
 			if r.translate(x, f, eth, fr, vid) {

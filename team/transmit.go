@@ -303,6 +303,12 @@ func (w *vnicForwarder) toTeam(s *snapshot, eth, fr []byte, vid uint16, now int6
 	} else {
 		m = w.picker.Pick(&s.view, f, w.v.id, len(eth), now)
 	}
+	if t.measure.Load() {
+		// Time a TCP segment on m now and then: its acknowledgment
+		// gives m's round-trip time (lb.Delays.SampleTCP: one atomic
+		// load per frame while m has one timed).
+		t.delays.SampleTCP(m, f, eth, now)
+	}
 	if x := s.xlat; x != nil {
 		if f.Dst.IsMulticast() {
 			// The vnics keep the original; the wire gets a copy.
