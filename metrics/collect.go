@@ -112,6 +112,8 @@ var memberMetrics = []memberMetric{
 		prometheus.GaugeValue, func(m *team.MemberState) float64 { return b2f(m.Active) }},
 	{desc("member_tx_delay_seconds", "How long a frame sent on the member now waits in its transmit queue, as measured from the socket's queue occupancy (0 when empty or not measurable).", memberLabels),
 		prometheus.GaugeValue, func(m *team.MemberState) float64 { return m.TxDelayUS / 1e6 }},
+	{desc("member_path_rtt_seconds", "Smoothed round-trip time of the TCP segments timed on the member (dynamic with flowlet_gap auto; 0 without a recent sample).", memberLabels),
+		prometheus.GaugeValue, func(m *team.MemberState) float64 { return m.PathRTTUS / 1e6 }},
 }
 
 var lacpMetrics = []lacpMetric{

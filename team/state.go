@@ -93,7 +93,12 @@ type MemberState struct {
 	// transmit queue, as measured (lb.QueueMeter); 0 when the queue is
 	// empty or cannot be read, and when the balancer does not use it
 	// (only dynamic with flowlet_gap: auto makes writes measure).
-	TxDelayUS float64    `json:"tx_delay_us"`
+	TxDelayUS float64 `json:"tx_delay_us"`
+	// PathRTTUS is the smoothed round-trip time of the TCP segments the
+	// team timed on the member (lb.Delays.RTT): its path, switch
+	// included; 0 without a sample in the last second, and when the
+	// balancer does not use it (dynamic with flowlet_gap: auto).
+	PathRTTUS float64    `json:"path_rtt_us"`
 	LACP      *LACPState `json:"lacp,omitempty"`
 }
 
@@ -252,6 +257,8 @@ func (t *Team) state() State {
 			TxDropped: m.stats.txDropped.Load(),
 			TxDelayUS: us(t.delays.Delay(m.id, now)),
 		}
+		rtt, _ := t.delays.RTT(m.id, now)
+		ms.PathRTTUS = us(rtt)
 		ms.Carrier = m.carrier
 		ms.LinkDownCount = m.downs
 		ms.LinkWatch = "carrier"

@@ -249,7 +249,7 @@ var shape = cmp.Options{
 	cmpopts.IgnoreFields(team.State{}, "Counters"),
 	// TxDelayUS and a flowlet pair's GapUS are measurements (flowlet_gap
 	// auto), like the counters.
-	cmpopts.IgnoreFields(team.MemberState{}, "TxPackets", "RxPackets", "TxBytes", "RxBytes", "TxErrors", "TxDropped", "TxDelayUS"),
+	cmpopts.IgnoreFields(team.MemberState{}, "TxPackets", "RxPackets", "TxBytes", "RxBytes", "TxErrors", "TxDropped", "TxDelayUS", "PathRTTUS"),
 	cmpopts.IgnoreFields(team.FlowletPair{}, "GapUS"),
 	cmpopts.IgnoreFields(team.VNICState{}, "TxPackets", "RxPackets", "TxBytes", "RxBytes", "TxDropped", "DroppedSpoofed", "LearnRefused"),
 }
