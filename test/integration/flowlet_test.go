@@ -29,6 +29,7 @@ vnics:
 type flowletSample struct {
 	delay1, delay2 float64 // tx_delay_us of m1, m2
 	gap12, gap21   float64 // flowlets.pairs m1->m2, m2->m1
+	rtt1, rtt2     float64 // path_rtt_us of m1, m2 (the highest seen)
 }
 
 // sampleFlowlets reads ctl state every 50 ms until stop is closed and
@@ -45,13 +46,13 @@ func sampleFlowlets(d *daemon, stop <-chan struct{}) (best flowletSample, n int)
 			continue
 		}
 		n++
-		s := flowletSample{}
+		s := flowletSample{rtt1: best.rtt1, rtt2: best.rtt2}
 		for _, m := range st.Members {
 			switch m.Name {
 			case "m1":
-				s.delay1 = m.TxDelayUS
+				s.delay1, s.rtt1 = m.TxDelayUS, max(s.rtt1, m.PathRTTUS)
 			case "m2":
-				s.delay2 = m.TxDelayUS
+				s.delay2, s.rtt2 = m.TxDelayUS, max(s.rtt2, m.PathRTTUS)
 			}
 		}
 		if f := st.Flowlets; f != nil {
@@ -67,6 +68,7 @@ func sampleFlowlets(d *daemon, stop <-chan struct{}) (best flowletSample, n int)
 		if s.delay1 > best.delay1 {
 			best = s
 		}
+		best.rtt1, best.rtt2 = s.rtt1, s.rtt2
 	}
 }
 
@@ -120,6 +122,11 @@ func TestFlowletGapAuto(t *testing.T) {
 	}
 	if st.Counters.FlowletMovesRefused == 0 {
 		t.Errorf("no flowlet move refused while m1's queue delayed frames by up to %vµs", busy.delay1)
+	}
+	// The TCP segments timed on m1 wait in its queue too: its path's
+	// round trip is measured (the acknowledgments come back on a member).
+	if busy.rtt1 <= 0 {
+		t.Errorf("no path round trip measured on m1 under TCP load (m2: %vµs)", busy.rtt2)
 	}
 
 	// The same load with a fixed gap equal to the margin: flowlets move,
