@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,6 +185,12 @@ func TestPingWatch(t *testing.T) {
 			}
 			if a := tt.State().Active; a != "eth1" {
 				t.Fatalf("active %q, want eth1", a)
+			}
+			// Explain says what the data path does with an answer: the
+			// watcher takes it.
+			if e, err := tt.Explain(Receive, "eth2", tc.answer(macFor("eth2"))); err != nil || e.Verdict != VerdictConsumed ||
+				!strings.Contains(strings.Join(e.Steps, "\n"), tc.lw.Name) {
+				t.Errorf("Explain of an answer: %+v, %v", e, err)
 			}
 			// Only eth2 hears from the target; after missed_max intervals
 			// eth1 is down although it has carrier, and eth2 takes over.
