@@ -55,6 +55,14 @@ const (
 	sampleTimeout = int64(time.Second)
 )
 
+// TCP flags.
+const (
+	tcpFIN = 0x01
+	tcpSYN = 0x02
+	tcpRST = 0x04
+	tcpACK = 0x10
+)
+
 // Slot states besides a send time (> 0).
 const (
 	slotFree = 0
@@ -83,7 +91,7 @@ type paths struct {
 // its sequence and acknowledgment numbers, its flags and payload length;
 // ok is false for anything but a complete TCP header.
 func tcpSegment(f *frame.Frame, eth []byte, reverse bool) (key uint64, seq, ack uint32, flags uint8, payload int, ok bool) {
-	if f.Proto != 6 || f.L4 == 0 || f.L4+20 > len(eth) {
+	if f.Proto != frame.ProtoTCP || f.L4 == 0 || f.L4+20 > len(eth) {
 		return 0, 0, 0, 0, 0, false
 	}
 	h := eth[f.L4:]
@@ -131,7 +139,7 @@ func mix64(a, b, c uint64) uint64 {
 // older than sampleTimeout). Segments without payload are not timed: no
 // acknowledgment has to follow them.
 func (d *Delays) SampleTCP(id int, f *frame.Frame, eth []byte, now int64) {
-	if d == nil || uint(id) >= MaxMembers || f.Proto != 6 || now <= 0 {
+	if d == nil || uint(id) >= MaxMembers || f.Proto != frame.ProtoTCP || now <= 0 {
 		return
 	}
 	s := &d.path.slot[id]
@@ -140,7 +148,7 @@ func (d *Delays) SampleTCP(id int, f *frame.Frame, eth []byte, now int64) {
 		return
 	}
 	key, seq, _, flags, n, ok := tcpSegment(f, eth, true)
-	if !ok || n == 0 || flags&0x07 != 0 { // FIN, SYN, RST: not timed
+	if !ok || n == 0 || flags&(tcpFIN|tcpSYN|tcpRST) != 0 {
 		return
 	}
 	if !s.sent.CompareAndSwap(t, slotBusy) {
@@ -155,7 +163,7 @@ func (d *Delays) SampleTCP(id int, f *frame.Frame, eth []byte, now int64) {
 // AckTCP completes the timed segments that the TCP segment eth (parsed
 // into f), received at now, acknowledges.
 func (d *Delays) AckTCP(f *frame.Frame, eth []byte, now int64) {
-	if d == nil || f.Proto != 6 {
+	if d == nil || f.Proto != frame.ProtoTCP {
 		return
 	}
 	out := d.path.outstanding.Load()
@@ -163,7 +171,7 @@ func (d *Delays) AckTCP(f *frame.Frame, eth []byte, now int64) {
 		return
 	}
 	key, _, ack, flags, _, ok := tcpSegment(f, eth, false)
-	if !ok || flags&0x10 == 0 { // no ACK
+	if !ok || flags&tcpACK == 0 {
 		return
 	}
 	for ; out != 0; out &= out - 1 {

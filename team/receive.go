@@ -59,7 +59,7 @@ func (r *memberReceiver) batch(bufs [][]byte, sizes []int) {
 			t.c.rxDroppedNotCollecting.Add(1)
 			continue
 		}
-		if f.Proto == 6 && t.measure.Load() {
+		if f.Proto == frame.ProtoTCP && t.measure.Load() {
 			// An acknowledgment of a segment timed on a member
 			// (lb.Delays.AckTCP: one atomic load unless one is timed).
 			t.delays.AckTCP(f, eth, now)
