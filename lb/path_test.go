@@ -228,3 +228,33 @@ func TestAutoGapCoversPathDelay(t *testing.T) {
 		t.Errorf("stats %+v after %+v, want one more move, no refusal", s, before)
 	}
 }
+
+// FuzzPathTCP: any frame, sent and received, times and completes
+// segments without panicking, and the estimates stay bounded.
+func FuzzPathTCP(f *testing.F) {
+	seg, err := frame.Build(frame.Spec{SrcIP: netip.MustParseAddr("10.0.0.1"), DstIP: netip.MustParseAddr("10.0.0.2"), Proto: 6, SrcPort: 1, DstPort: 2})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seg, uint8(0), int64(1000))
+	short := append([]byte(nil), seg...)
+	short[14+20+12] = 0xf0 // data offset 60 in a 60-byte frame
+	f.Add(short, uint8(1), int64(1))
+	f.Fuzz(func(t *testing.T, eth []byte, member uint8, dt int64) {
+		var fr frame.Frame
+		if frame.Parse(eth, &fr) != nil {
+			return
+		}
+		d := new(lb.Delays)
+		now := int64(time.Second)
+		id := int(member % 4)
+		d.SampleTCP(id, &fr, eth, now)
+		d.AckTCP(&fr, eth, now+dt)
+		if s, v := d.RTT(id, now+dt); s < 0 || s > lb.MaxDelay || v < 0 || v > lb.MaxDelay {
+			t.Fatalf("rtt %d ± %d out of bounds", s, v)
+		}
+		if x := d.Excess(id, (id+1)%4, now+dt); x < 0 || x > lb.MaxDelay {
+			t.Fatalf("excess %d out of bounds", x)
+		}
+	})
+}
