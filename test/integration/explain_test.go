@@ -4,7 +4,6 @@ package integration
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -39,18 +38,7 @@ func TestCtlExplain(t *testing.T) {
 	d := tp.start(t, tp.config(siAddressHash))
 	pingOK(t, tp.vm, "10.77.0.2")
 	vmMAC, peerMAC := "02:00:00:77:00:01", "02:00:00:77:00:02"
-	explain := func(args ...string) team.Explanation {
-		t.Helper()
-		out, err := d.ctl(append([]string{"explain", "--json"}, args...)...)
-		if err != nil {
-			t.Fatalf("ctl explain %v: %v\n%s", args, err, out)
-		}
-		var e team.Explanation
-		if err := json.Unmarshal([]byte(out), &e); err != nil {
-			t.Fatalf("ctl explain --json: %v\n%s", err, out)
-		}
-		return e
-	}
+	explain := d.explain
 	udpFrom := func(sport int) []string {
 		return []string{"--from-vnic", "vm1", "--src-mac", vmMAC, "--dst-mac", peerMAC, "--src-ip", "10.77.0.1",
 			"--dst-ip", "10.77.0.2", "--proto", "udp", "--sport", strconv.Itoa(sport), "--dport", "9"}
@@ -88,13 +76,7 @@ func TestCtlExplain(t *testing.T) {
 	}
 	swPort := map[string]string{"m1": "p1", "m2": "p2"}
 	pcap := filepath.Join(t.TempDir(), "tx.pcap")
-	cap := tp.sw.StartProc(t, "tcpdump", "-i", swPort[e.Member], "-n", "-Q", "in", "-c", strconv.Itoa(n), "-w", pcap, "udp dst port 9")
-	nstest.Eventually(t, 5*time.Second, func() error {
-		if !strings.Contains(cap.Output(), "listening") {
-			return fmt.Errorf("tcpdump not ready: %s", cap.Output())
-		}
-		return nil
-	})
+	cap := startTcpdump(t, tp.sw, "-i", swPort[e.Member], "-n", "-Q", "in", "-c", strconv.Itoa(n), "-w", pcap, "udp dst port 9")
 	before := d.state()
 	tp.vm.MustRun(t, "mausezahn", "eth0", "-q", "-c", strconv.Itoa(n), "-d", "1msec", spaced(eth))
 	if err := cap.Wait(10 * time.Second); err != nil {

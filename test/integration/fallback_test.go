@@ -100,14 +100,8 @@ func TestLACPFallbackWithOVS(t *testing.T) {
 			var pcaps []string
 			for _, p := range []string{"p1", "p2"} {
 				pcap := filepath.Join(dir, p+".pcap")
-				c := tp.sw.StartProc(t, "tcpdump", "-i", p, "-n", "-U", "-w", pcap, "ether proto 0x8809")
+				c := startTcpdump(t, tp.sw, "-i", p, "-n", "-U", "-w", pcap, "ether proto 0x8809")
 				caps, pcaps = append(caps, c), append(pcaps, pcap)
-				nstest.Eventually(t, 10*time.Second, func() error {
-					if !strings.Contains(c.Output(), "listening on") {
-						return fmt.Errorf("tcpdump on %s not ready: %s", p, c.Output())
-					}
-					return nil
-				})
 			}
 
 			const rate = 1000

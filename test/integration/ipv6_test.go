@@ -80,13 +80,7 @@ func TestFailoverIPv6Only(t *testing.T) {
 		return fmt.Errorf("ctl state fdb has no %s for %s: %+v", vm6, vm6MAC, d.state().FDB)
 	})
 	pcap := filepath.Join(t.TempDir(), "p2.pcap")
-	dump := tp.sw.StartProc(t, "tcpdump", "-i", "p2", "-n", "-U", "--immediate-mode", "-Z", "root", "-w", pcap, "icmp6")
-	nstest.Eventually(t, 10*time.Second, func() error {
-		if !strings.Contains(dump.Output(), "listening on") {
-			return fmt.Errorf("tcpdump not listening yet: %s", dump.Output())
-		}
-		return nil
-	})
+	dump := startTcpdump(t, tp.sw, "-i", "p2", "-n", "-U", "--immediate-mode", "-Z", "root", "-w", pcap, "icmp6")
 
 	type result struct{ tx, rx int }
 	done := make(chan result, 1)

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,6 +117,34 @@ func (d *daemon) vnicHome(name string) string {
 		}
 	}
 	return ""
+}
+
+// explain runs `ctl explain --json` with args and decodes the answer.
+func (d *daemon) explain(args ...string) team.Explanation {
+	d.t.Helper()
+	out, err := d.ctl(append([]string{"explain", "--json"}, args...)...)
+	if err != nil {
+		d.t.Fatalf("ctl explain %v: %v\n%s", args, err, out)
+	}
+	var e team.Explanation
+	if err := json.Unmarshal([]byte(out), &e); err != nil {
+		d.t.Fatalf("ctl explain --json: %v\n%s", err, out)
+	}
+	return e
+}
+
+// startTcpdump starts tcpdump in ns with args and returns once it says it
+// listens, so that what follows is captured.
+func startTcpdump(t *testing.T, ns *nstest.NS, args ...string) *nstest.Proc {
+	t.Helper()
+	p := ns.StartProc(t, "tcpdump", args...)
+	nstest.Eventually(t, 10*time.Second, func() error {
+		if !strings.Contains(p.Output(), "listening on") {
+			return fmt.Errorf("tcpdump %v not listening yet: %s", args, p.Output())
+		}
+		return nil
+	})
+	return p
 }
 
 // stop sends SIGTERM and waits for the daemon to exit.

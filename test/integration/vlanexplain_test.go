@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -44,18 +43,7 @@ func TestCtlExplainVLAN(t *testing.T) {
 	if v := vnic(); v.VLAN == nil || v.VLAN.Access != 10 {
 		t.Fatalf("ctl state vm1 vlan = %+v, want access 10", v.VLAN)
 	}
-	explain := func(args ...string) team.Explanation {
-		t.Helper()
-		out, err := d.ctl(append([]string{"explain", "--json"}, args...)...)
-		if err != nil {
-			t.Fatalf("ctl explain %v: %v\n%s", args, err, out)
-		}
-		var e team.Explanation
-		if err := json.Unmarshal([]byte(out), &e); err != nil {
-			t.Fatalf("ctl explain --json: %v\n%s", err, out)
-		}
-		return e
-	}
+	explain := d.explain
 	udp := []string{"--src-mac", vmMAC, "--dst-mac", peerMAC, "--src-ip", "10.77.0.1", "--dst-ip", "10.77.0.2",
 		"--proto", "udp", "--sport", "7", "--dport", "9"}
 	fromVM := append([]string{"--from-vnic", "vm1"}, udp...)
@@ -91,13 +79,7 @@ func TestCtlExplainVLAN(t *testing.T) {
 		t.Fatal(err)
 	}
 	pcap := filepath.Join(t.TempDir(), "vlan.pcap")
-	cap := tp.sw.StartProc(t, "tcpdump", "-i", swPort, "-n", "-Q", "in", "-c", strconv.Itoa(n), "-w", pcap, "vlan 10 and udp dst port 9")
-	nstest.Eventually(t, 5*time.Second, func() error {
-		if !strings.Contains(cap.Output(), "listening") {
-			return fmt.Errorf("tcpdump not ready: %s", cap.Output())
-		}
-		return nil
-	})
+	cap := startTcpdump(t, tp.sw, "-i", swPort, "-n", "-Q", "in", "-c", strconv.Itoa(n), "-w", pcap, "vlan 10 and udp dst port 9")
 	before := d.state()
 	tp.vm.MustRun(t, "mausezahn", "eth0", "-q", "-c", strconv.Itoa(n), "-d", "1msec", spaced(plain))
 	if err := cap.Wait(10 * time.Second); err != nil {
