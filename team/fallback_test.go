@@ -1,12 +1,10 @@
 package team
 
 import (
-	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/teamd-go/teamd-go/dataplane/frame"
 	"github.com/teamd-go/teamd-go/team/config"
 	"github.com/teamd-go/teamd-go/team/lacp"
 )
@@ -167,29 +165,15 @@ func (p *partner) exchange(t *testing.T, tt *testTeam, members []string) {
 	t.Helper()
 	tt.advance(100 * time.Millisecond)
 	tt.sync()
-	for i, name := range members {
-		for _, f := range tt.h.port(name).Sent() {
-			if binary.BigEndian.Uint16(f[12:]) == frame.EtherTypeSlowProtocol {
-				if err := p.r.HandleFrame(i, f, p.now()); err != nil {
-					t.Errorf("partner rejects our PDU on %s: %v", name, err)
-				}
-			}
-		}
-	}
-	p.r.Tick(p.now())
+	p.hear(t, tt, members)
 	want := map[string]uint64{}
 	for _, m := range tt.State().Members {
 		if m.LACP != nil {
 			want[m.Name] = m.LACP.PDUsRx
 		}
 	}
-	for _, tx := range p.r.Drain().Transmit {
-		b, err := tx.AppendFrame(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tt.h.port(members[tx.Port]).Inject(b)
-		want[members[tx.Port]]++
+	for name, n := range p.answer(t, tt, members) {
+		want[name] += n
 	}
 	waitFor(t, func() error {
 		for _, m := range tt.State().Members {

@@ -30,6 +30,13 @@ func (p *partner) pump(t *testing.T, tt *testTeam, members []string) {
 	tt.advance(100 * time.Millisecond)
 	tt.sync() // LACP runs up to the new time and sends its PDUs
 	time.Sleep(5 * time.Millisecond)
+	p.hear(t, tt, members)
+	p.answer(t, tt, members)
+}
+
+// hear runs the PDUs the team's members sent through the partner.
+func (p *partner) hear(t *testing.T, tt *testTeam, members []string) {
+	t.Helper()
 	for i, name := range members {
 		for _, f := range tt.h.port(name).Sent() {
 			if binary.BigEndian.Uint16(f[12:]) == frame.EtherTypeSlowProtocol {
@@ -40,13 +47,22 @@ func (p *partner) pump(t *testing.T, tt *testTeam, members []string) {
 		}
 	}
 	p.r.Tick(p.now())
+}
+
+// answer injects the PDUs the partner has to send into the members, and
+// returns how many each member got.
+func (p *partner) answer(t *testing.T, tt *testTeam, members []string) map[string]uint64 {
+	t.Helper()
+	sent := map[string]uint64{}
 	for _, tx := range p.r.Drain().Transmit {
 		b, err := tx.AppendFrame(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		tt.h.port(members[tx.Port]).Inject(b)
+		sent[members[tx.Port]]++
 	}
+	return sent
 }
 
 func TestLACPModeAggregates(t *testing.T) {
