@@ -539,18 +539,14 @@ func (t *Team) explainRx(s *snapshot, m *member, eth []byte, now int64, e *Expla
 		case xlatPass:
 			xe.Action = "pass"
 			e.step("rx_translation: not for the team MAC %v, nor an ARP request for a VM's IP: left alone", x.teamMAC)
-		case xlatAnswerARP:
-			xe.Action = "answer"
-			e.Verdict, e.Counter = VerdictAnswered, "arp_answered"
-			e.step("rx_translation: an ARP request for %s (bound to %s): the team answers with the team MAC %v", xe.IP, xe.Binding, x.teamMAC)
-			if rvid != 0 {
-				e.step("vlan: the answer goes out tagged %d, on the request's VLAN", rvid)
+		case xlatAnswerARP, xlatAnswerND:
+			request, counter := "an ARP request", "arp_answered"
+			if act == xlatAnswerND {
+				request, counter = "a neighbour solicitation", "nd_answered"
 			}
-			return
-		case xlatAnswerND:
 			xe.Action = "answer"
-			e.Verdict, e.Counter = VerdictAnswered, "nd_answered"
-			e.step("rx_translation: a neighbour solicitation for %s (bound to %s): the team answers with the team MAC %v", xe.IP, xe.Binding, x.teamMAC)
+			e.Verdict, e.Counter = VerdictAnswered, counter
+			e.step("rx_translation: %s for %s (bound to %s): the team answers with the team MAC %v", request, xe.IP, xe.Binding, x.teamMAC)
 			if rvid != 0 {
 				e.step("vlan: the answer goes out tagged %d, on the request's VLAN", rvid)
 			}
