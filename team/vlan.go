@@ -97,10 +97,6 @@ func (p *vlanPolicy) vlans() []uint16 {
 	return out
 }
 
-// has reports whether the vnic is on VLAN vid (a transparent one is on
-// every VLAN).
-func (p *vlanPolicy) has(vid uint16) bool { return p == nil || p.on.has(vid) }
-
 // vlanIn is what the switch makes of a frame a vnic sent.
 type vlanIn uint8
 

@@ -319,10 +319,7 @@ func TestVLANPinned(t *testing.T) {
 	tt := vlanTeam(t, config.BalanceHyperVPort,
 		config.VNIC{Name: "vm1", VLAN: trunk1020, MACs: []string{vm1MAC.String()}},
 		config.VNIC{Name: "vm2", MACs: []string{vm2MAC.String()}})
-	var got []FDBEntry
-	for _, e := range tt.State().FDB {
-		got = append(got, e)
-	}
+	got := tt.State().FDB
 	want := []FDBEntry{
 		{VLAN: 0, MAC: vm2MAC.String(), VNIC: "vm2", Static: true},
 		{VLAN: 1, MAC: vm1MAC.String(), VNIC: "vm1", Static: true},

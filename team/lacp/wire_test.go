@@ -195,17 +195,6 @@ func (n *node) status(t *testing.T, id int) Status {
 	return s
 }
 
-// eventsOf lists a port's events of one machine as "t: FROM->TO".
-func (n *node) eventsOf(port int, m Machine) []Event {
-	var evs []Event
-	for _, e := range n.events {
-		if e.Port == port && e.Machine == m {
-			evs = append(evs, e)
-		}
-	}
-	return evs
-}
-
 // firstEvent returns the time a port's machine first entered state to.
 func (n *node) firstEvent(port int, m Machine, to string, after time.Duration) (time.Duration, bool) {
 	for _, e := range n.events {
