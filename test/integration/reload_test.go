@@ -251,6 +251,10 @@ var shape = cmp.Options{
 	// auto), like the counters.
 	cmpopts.IgnoreFields(team.MemberState{}, "TxPackets", "RxPackets", "TxBytes", "RxBytes", "TxErrors", "TxDropped", "TxDelayUS", "PathRTTUS"),
 	cmpopts.IgnoreFields(team.FlowletPair{}, "GapUS"),
+	// An FDB entry lists its MAC's IPv6 addresses most recently seen
+	// first: the order is the traffic's, the set is the state.
+	cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".IPv6" },
+		cmpopts.SortSlices(func(a, b string) bool { return a < b })),
 	cmpopts.IgnoreFields(team.VNICState{}, "TxPackets", "RxPackets", "TxBytes", "RxBytes", "TxDropped", "DroppedSpoofed", "LearnRefused"),
 }
 
@@ -480,8 +484,16 @@ func TestReloadRejectsBadConfig(t *testing.T) {
 			}
 			t.Logf("%s at +%v: rejected: %s", name, s.fwd.elapsed(), strings.TrimSpace(out))
 		}
+		// Each rejection is followed by the streams carrying on: a
+		// datagram sent after it arrives, both ways (no fixed pause).
+		flowing := func(what string) {
+			t.Helper()
+			fseq, rseq := s.fwd.sentSoFar(), s.rev.sentSoFar()
+			s.fwd.waitArrivalAfter(t, fseq, what)
+			s.rev.waitArrivalAfter(t, rseq, what)
+		}
 		for _, bc := range badConfigs(tp) {
-			time.Sleep(300 * time.Millisecond)
+			flowing("before " + bc.name)
 			check("ctl reload, "+bc.name, bc.want, func() (string, bool) {
 				d.writeConfig(bc.body)
 				out, code := d.ctlCode("reload")
@@ -491,7 +503,7 @@ func TestReloadRejectsBadConfig(t *testing.T) {
 				return out, true
 			})
 		}
-		time.Sleep(300 * time.Millisecond)
+		flowing("the ctl reloads")
 		bc := badConfigs(tp)[0]
 		check("SIGHUP, "+bc.name, bc.want, func() (string, bool) {
 			d.writeConfig(bc.body)
@@ -501,6 +513,7 @@ func TestReloadRejectsBadConfig(t *testing.T) {
 		if d.proc.Exited() {
 			t.Fatalf("SIGHUP with a bad file stopped the daemon:\n%s", d.proc.Output())
 		}
+		flowing("the SIGHUP")
 		// The good file is still taken after all that.
 		must(t, d.reload(good))
 	})
