@@ -35,6 +35,29 @@ func Unavailable(t testing.TB, format string, args ...any) {
 	t.Skipf("skipped: %s (run as root with the tools installed, or set CI=true to make this a failure)", msg)
 }
 
+// KernelLacks skips the test, in CI too, when the running kernel was
+// built without a feature the test is about: a setup command failed
+// with out (its output) saying "Operation not supported" (EOPNOTSUPP,
+// what iproute2 prints for a compiled-out option), which no tool
+// installation can fix. Any other failure of the command is a failure
+// of the test. The skip message names the kernel option, so a CI log
+// shows what was not exercised and why.
+func KernelLacks(t testing.TB, option string, out string, err error) {
+	t.Helper()
+	if !strings.Contains(out, "Operation not supported") {
+		t.Fatalf("%s: %v: %s", option, err, out)
+	}
+	t.Skipf("this kernel has no %s (%s): %s", option, kernelRelease(), strings.TrimSpace(out))
+}
+
+func kernelRelease() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "unknown kernel"
+	}
+	return strings.TrimSpace(string(b))
+}
+
 // Require checks for root and iproute2.
 func Require(t testing.TB) {
 	t.Helper()
