@@ -4,7 +4,6 @@ package integration
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,21 +34,13 @@ func newIPv6Topo(t *testing.T) *topo {
 	noDAD := []string{"net.ipv6.conf.eth0.accept_dad=0"}
 	n := nstest.Build(t, "", testbed.Topology{
 		Namespaces: []testbed.Namespace{{Role: "host", Sysctls: noIPv6}, {Role: "vm"}, {Role: "sw", Sysctls: noIPv6}, {Role: "peer"}},
-		Links: []testbed.Link{
-			testbed.Pair("host", "m1", "sw", "p1"),
-			testbed.Pair("host", "m2", "sw", "p2"),
-			testbed.Pair("peer", "eth0", "sw", "pp"),
-			testbed.Pair("vm", "eth0", "host", "vm1"),
-		},
+		Links:      topoLinks(),
 		Ifaces: []testbed.Iface{
 			{NS: "vm", Dev: "eth0", MAC: vm6MAC, Sysctls: noDAD, Addrs: []string{vm6 + "/64"}},
 			{NS: "peer", Dev: "eth0", MAC: peer6MAC, Sysctls: noDAD, Addrs: []string{peer6 + "/64"}},
 		},
 	})
-	tp := &topo{
-		host: n.NS("host"), vm: n.NS("vm"), sw: n.NS("sw"), peer: n.NS("peer"),
-		team: fmt.Sprintf("it%d-%d", os.Getpid()%10000, teamSeq.Add(1)),
-	}
+	tp := topoOf(n)
 	tp.sw.Bridge(t, "br0", "p1", "p2", "pp")
 	return tp
 }

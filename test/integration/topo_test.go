@@ -47,22 +47,32 @@ func newHosts(t *testing.T) *topo {
 	nstest.RequireTool(t, "ping", "ethtool")
 	n := nstest.Build(t, "", testbed.Topology{
 		Namespaces: testbed.Roles("host", "vm", "sw", "peer"),
-		Links: []testbed.Link{
-			testbed.Pair("host", "m1", "sw", "p1"),
-			testbed.Pair("host", "m2", "sw", "p2"),
-			testbed.Pair("peer", "eth0", "sw", "pp"),
-			testbed.Pair("vm", "eth0", "host", "vm1"),
-		},
+		Links:      topoLinks(),
 		Ifaces: []testbed.Iface{
 			{NS: "vm", Dev: "eth0", MAC: "02:00:00:77:00:01", Addrs: []string{"10.77.0.1/24"}},
 			{NS: "peer", Dev: "eth0", MAC: "02:00:00:77:00:02", Addrs: []string{"10.77.0.2/24"}},
 		},
 	})
-	tp := &topo{
+	return topoOf(n)
+}
+
+// topoLinks are topo's veths: the members m1, m2 to the switch ports p1,
+// p2, the peer to pp, the VM to vm1.
+func topoLinks() []testbed.Link {
+	return []testbed.Link{
+		testbed.Pair("host", "m1", "sw", "p1"),
+		testbed.Pair("host", "m2", "sw", "p2"),
+		testbed.Pair("peer", "eth0", "sw", "pp"),
+		testbed.Pair("vm", "eth0", "host", "vm1"),
+	}
+}
+
+// topoOf is the topo of n's namespaces, with a team name unique to this run.
+func topoOf(n *nstest.Net) *topo {
+	return &topo{
 		host: n.NS("host"), vm: n.NS("vm"), sw: n.NS("sw"), peer: n.NS("peer"),
 		team: fmt.Sprintf("it%d-%d", os.Getpid()%10000, teamSeq.Add(1)),
 	}
-	return tp
 }
 
 // daemon is a teamd-go process in the host namespace.
