@@ -65,7 +65,7 @@ import (
 const maxJSONDepth = 32
 
 var (
-	teamdTopKeys    = []string{"device", "debug_level", "hwaddr", "runner", "notify_peers", "mcast_rejoin", "link_watch", "link_watch_policy", "ports"}
+	teamdTopKeys    = []string{"device", "debug_level", "hwaddr", "runner", "notify_peers", "mcast_rejoin", "link_watch", "link_watch_policy", "ports", "backend"}
 	teamdRunnerKeys = []string{"name", "hwaddr_policy", "tx_hash", "tx_balancer", "active", "fast_rate", "sys_prio", "min_ports", "agg_select_policy", "fallback", "addr"}
 	teamdRunnerOwn  = map[string][]string{
 		"activebackup": {"hwaddr_policy"},
@@ -147,6 +147,11 @@ func (t *teamdReader) config(root *yaml.Node) *Config {
 		if hw, ok := top["hwaddr"]; ok && t.str(hw.v, "hwaddr", &c.VNICs[0].MAC) {
 			t.src.record("vnics[0].mac", hw.line, "hwaddr")
 		}
+	}
+	// backend is teamd-go's own key (teamd has no such choice and
+	// ignores keys it does not know), as in the YAML config.
+	if b, ok := top["backend"]; ok && t.str(b.v, "backend", &c.Backend) {
+		t.src.record("backend", b.line, "backend")
 	}
 	if dl, ok := top["debug_level"]; ok {
 		var n int

@@ -299,6 +299,16 @@ func TestTeamdJSON(t *testing.T) {
 			},
 		},
 		{
+			name: "teamd-go's backend key",
+			in:   `{"device": "team0", "backend": "xdp", "ports": {"eth1": {}, "eth2": {}}}`,
+			want: func(c *Config) { c.Backend = BackendXDP },
+		},
+		{
+			name: "unknown backend",
+			in:   `{"device": "t", "backend": "dpdk", "ports": {"eth1": {}}}`,
+			err:  []string{`x.conf:1: backend: want af_packet or xdp; got "dpdk"`},
+		},
+		{
 			name: "device is also a port",
 			in:   `{"device": "eth1", "ports": {"eth1": {}}}`,
 			err:  []string{`x.conf:1: device: "eth1" is also a member`},

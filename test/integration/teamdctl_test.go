@@ -29,10 +29,15 @@ import (
 // Tests of libteam's own teamdctl (Debian's libteam-utils) against
 // teamd-go: the real binary, unchanged, in the daemon's namespace.
 
-// startJSON runs teamd-go from a teamd JSON config (device = tp.team).
+// startJSON runs teamd-go from a teamd JSON config (device = tp.team),
+// on the backend under test (teamd-go's "backend" key, see backend).
 func (tp *topo) startJSON(t *testing.T, js string) *daemon {
 	t.Helper()
 	nstest.RequireTool(t, "teamdctl")
+	if b := backend(); b != "" {
+		open := strings.Index(js, "{")
+		js = js[:open+1] + `"backend": "` + b + `", ` + js[open+1:]
+	}
 	path := filepath.Join(t.TempDir(), "team.json")
 	h := tp.host.StartDaemon(t, teamdBin, testbed.DaemonSpec{Team: tp.team, Config: js, Verbatim: true, ConfigPath: path})
 	return &daemon{t: t, tp: tp, cfg: path, proc: h.Proc, h: h}
