@@ -60,10 +60,13 @@ UNIT_PKGS  = $(filter-out $(PRIV_PKGS),$(ALL_PKGS))
 # detector, as they did before the tiers were derived.
 RACE_PRIV := ./lab/lbemu/ ./metrics/ ./internal/udpprobe/
 
-# XDP_IT are the integration tests that run a second time with every
-# daemon on backend: xdp (TEAMD_TEST_BACKEND); the first pass runs them
-# all on the default backend, af_packet.
-XDP_IT := TestXDP|TestTrafficThroughTeam|TestFailoverUnderPing|TestFailoverIPv6Only|TestBroadcastOnceAndUnowned|TestSIGTERMRestores|TestMemberDeleted|TestReloadIsHitless|TestReloadRejectsBadConfig|TestPortAddRemoveUnderTraffic|TestLACPWithOVS|TestStaticWithOVS|TestARPPingLinkWatch|TestNSNAPingLinkWatch|TestVLANWith
+# XDP_PKGS are the privileged packages whose tests build their teams on
+# the backend TEAMD_TEST_BACKEND names (the integration suite, the labs):
+# derived, like the tiers, from the tests that read it. They run a second
+# time, every test, with TEAMD_TEST_BACKEND=xdp; the first pass runs them
+# on the default backend, af_packet.
+XDP_PKGS   = $(filter $(PRIV_PKGS),$(addprefix $(MODULE)/,$(patsubst ./%/,%,$(sort $(dir \
+               $(shell grep -rl --include='*_test.go' TEAMD_TEST_BACKEND .))))))
 
 test: deps build check-generate
 	$(GO) vet ./...
@@ -71,7 +74,7 @@ test: deps build check-generate
 	$(GO) test -count=1 -run 'Alloc' $(UNIT_PKGS)
 	$(GO) test -count=1 -timeout 60m -p 1 $(PRIV_PKGS)
 	$(GO) test -race -count=1 -p 1 $(RACE_PRIV)
-	TEAMD_TEST_BACKEND=xdp $(GO) test -count=1 -timeout 30m -p 1 -run '$(XDP_IT)' ./test/integration/
+	TEAMD_TEST_BACKEND=xdp $(GO) test -count=1 -timeout 60m -p 1 $(XDP_PKGS)
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
@@ -79,6 +82,7 @@ unit:
 tiers:
 	@echo "unit (race detector, in parallel):"; for p in $(UNIT_PKGS); do echo "  $$p"; done
 	@echo "privileged (one package at a time):"; for p in $(PRIV_PKGS); do echo "  $$p"; done
+	@echo "privileged, again on backend xdp (TEAMD_TEST_BACKEND=xdp):"; for p in $(XDP_PKGS); do echo "  $$p"; done
 
 # fuzz runs every fuzz target of the module (each `func Fuzz...` in a
 # _test.go file) for FUZZTIME each, one after the other; the seed corpora

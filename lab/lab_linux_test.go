@@ -34,6 +34,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// withBackend returns the lab's arguments with --backend
+// TEAMD_TEST_BACKEND when it is set: the Makefile runs the labs once per
+// backend, and the verdicts must be the same.
+func withBackend(args ...string) []string {
+	if b := os.Getenv("TEAMD_TEST_BACKEND"); b != "" {
+		return append(args, "--backend", b)
+	}
+	return args
+}
+
 var (
 	buildOnce sync.Once
 	binDir    string
@@ -180,7 +190,7 @@ func TestAutoLastHop(t *testing.T) {
 	requireLab(t)
 	before := leftovers(t)
 	var stdout, stderr bytes.Buffer
-	code := lab.Main([]string{"auto-last-hop", "--json"}, &stdout, &stderr)
+	code := lab.Main(withBackend("auto-last-hop", "--json"), &stdout, &stderr)
 	t.Logf("lab output:\n%s\n%s", stderr.String(), stdout.String())
 	rows := decodeRows(t, stdout.Bytes())
 
@@ -259,11 +269,7 @@ func TestStaleMAC(t *testing.T) {
 	requireLab(t)
 	before := leftovers(t)
 	var stdout, stderr bytes.Buffer
-	args := []string{"stale-mac", "--json"}
-	if b := os.Getenv("TEAMD_TEST_BACKEND"); b != "" {
-		args = append(args, "--backend", b) // as the integration suite's xdp pass
-	}
-	code := lab.Main(args, &stdout, &stderr)
+	code := lab.Main(withBackend("stale-mac", "--json"), &stdout, &stderr)
 	t.Logf("lab output:\n%s\n%s", stderr.String(), stdout.String())
 
 	want := map[string]string{
@@ -348,7 +354,7 @@ func TestKeepAndDown(t *testing.T) {
 		}
 	})
 	var stdout, stderr bytes.Buffer
-	if code := lab.Main([]string{"auto-last-hop", "--variant", "si-hyperv-port", "--keep"}, &stdout, &stderr); code != 0 {
+	if code := lab.Main(withBackend("auto-last-hop", "--variant", "si-hyperv-port", "--keep"), &stdout, &stderr); code != 0 {
 		t.Fatalf("lab --keep: exit %d\n%s\n%s", code, stderr.String(), stdout.String())
 	}
 	kept := newLeftovers(t, before)

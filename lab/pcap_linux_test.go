@@ -49,7 +49,7 @@ func TestPcap(t *testing.T) {
 	nstest.RequireTool(t, "tcpdump", "tshark")
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	code := lab.Main([]string{"--variant", "si-dynamic,dynamic-mac-init", "--json", "--pcap", dir}, &stdout, &stderr)
+	code := lab.Main(withBackend("--variant", "si-dynamic,dynamic-mac-init", "--json", "--pcap", dir), &stdout, &stderr)
 	t.Logf("lab output:\n%s\n%s", stderr.String(), stdout.String())
 	if code != 0 {
 		t.Fatalf("exit status %d", code)
