@@ -91,7 +91,7 @@ func TestPcap(t *testing.T) {
 	// stale-mac: the VM announces its new MAC; the client's probes reach
 	// host A's member (to the team MAC) and none reaches the VM.
 	const smVMIP, newMAC = "10.62.0.10", "02:00:00:62:00:0c"
-	if a := tsharkFields(t, pc("stale-mac-dynamic-mac-init-vm.pcap"), "arp && eth.src == "+newMAC, "arp.src.proto_ipv4"); len(a) == 0 || a[0][0] != smVMIP {
+	if a := tsharkFields(t, pc("stale-mac-dynamic-mac-init-vm.pcap"), "arp.src.hw_mac == "+newMAC, "arp.src.proto_ipv4"); len(a) == 0 || a[0][0] != smVMIP {
 		t.Errorf("no ARP from the VM's new MAC on its wire: %v", a)
 	}
 	probes := tsharkFields(t, pc("stale-mac-dynamic-mac-init-pa1.pcap"), "icmp.type == 8 && ip.dst == "+smVMIP, "icmp.ident", "icmp.seq")

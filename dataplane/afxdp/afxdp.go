@@ -63,7 +63,11 @@
 // veth_xdp_set), so the VM's end of the veth hands over wire-sized,
 // checksummed segments; and physical NICs deliver wire frames to XDP. The
 // daemon opens TAP vnics without offloads on this backend for the same
-// reason.
+// reason. This is how TCP from a VM with its default offloads crosses
+// the xdp backend: the VM's stack segments, the kernel gives GSO back to
+// the VM's end when the program goes, nothing is dropped as a
+// super-frame (GSODropped stays 0), and the daemon changes nothing of
+// the VM's.
 //
 // # VLAN tags
 //
@@ -214,6 +218,9 @@ type Stats struct {
 	ZeroCopy bool
 	// Queues is the number of RX queues, one socket each.
 	Queues int
+	// QueueFrames are the frames Read took from each RX queue's socket,
+	// by queue index.
+	QueueFrames []uint64
 	// Program holds the XDP program's counters: frames redirected to
 	// this socket, and frames passed to the stack.
 	Program xskprog.Counters

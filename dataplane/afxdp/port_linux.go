@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/vishvananda/netlink"
@@ -176,6 +177,7 @@ type socket struct {
 	maps  [][]byte // the four rings
 	zc    bool
 	q     *queue
+	read  atomic.Uint64 // frames Read took from this queue
 }
 
 // openSocket creates a socket with a UMEM of frames frames of frameSize
@@ -246,15 +248,36 @@ func openSocket(ifindex, queue, frames, frameSize int) (_ *socket, err error) {
 	_ = unix.SetsockoptInt(s.fd, unix.SOL_XDP, unix.XDP_MAX_TX_SKB_BUDGET, entries)
 
 	sa := &unix.SockaddrXDP{Flags: unix.XDP_ZEROCOPY | unix.XDP_USE_NEED_WAKEUP, Ifindex: uint32(ifindex), QueueID: uint32(queue)}
-	if err := unix.Bind(s.fd, sa); err == nil {
+	if err := bind(s.fd, sa); err == nil {
 		s.zc = true
 	} else {
 		sa.Flags = unix.XDP_COPY | unix.XDP_USE_NEED_WAKEUP
-		if err := unix.Bind(s.fd, sa); err != nil {
+		if err := bind(s.fd, sa); err != nil {
 			return nil, fmt.Errorf("bind: %w", err)
 		}
 	}
 	return s, nil
+}
+
+// bindBusyWait bounds how long bind retries a queue that another socket
+// still holds.
+const bindBusyWait = 2 * time.Second
+
+// bind binds an AF_XDP socket, retrying while the queue is busy (EBUSY):
+// the socket of a process that just died keeps its queue until the
+// kernel has freed it, which it does from a workqueue after the XSKMAP
+// holding it is gone (net/xdp/xsk_buff_pool.c xp_put_pool), so a daemon
+// restarted right after kill -9 would otherwise fail. A queue that stays
+// busy (another live socket on it) still fails with EBUSY.
+func bind(fd int, sa *unix.SockaddrXDP) error {
+	deadline := time.Now().Add(bindBusyWait)
+	for {
+		err := unix.Bind(fd, sa)
+		if err != unix.EBUSY || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (s *socket) close() {
@@ -387,7 +410,9 @@ func (p *Port) Stats() Stats {
 	}
 	s.ZeroCopy = p.tx.zc
 	s.Queues = len(p.socks)
-	for _, x := range p.socks {
+	s.QueueFrames = make([]uint64, len(p.socks))
+	for i, x := range p.socks {
+		s.QueueFrames[i] = x.read.Load()
 		var st unix.XDPStatistics
 		n := uint32(unsafe.Sizeof(st))
 		if _, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(x.fd), unix.SOL_XDP, unix.XDP_STATISTICS,

@@ -424,11 +424,13 @@ func TestZeroAllocs(t *testing.T) {
 	}
 }
 
-// TestMultiQueue: on a veth with two RX queues, UDP flows from the peer's
-// stack spread over both (the sender hashes flows to its TX queues, and a
-// veth delivers on the RX queue of the same number); the Port has a socket
-// on each and reads every datagram, and the program passes none to the
-// stack.
+// TestMultiQueue: on a veth with two RX queues, a frame lands on the RX
+// queue of the number of the sender's TX queue (drivers/net/veth.c
+// veth_xmit). The Port has a socket on each queue. UDP flows from the
+// peer's stack first spread over both TX queues by hash, then, with XPS
+// sending everything on TX queue 1, all arrive on RX queue 1: the Port
+// reads every datagram, counted on the queue it came from, and the
+// program passes none to the stack.
 func TestMultiQueue(t *testing.T) {
 	nstest.Require(t)
 	a, b := newNS(t, "a"), newNS(t, "b")
@@ -444,49 +446,70 @@ func TestMultiQueue(t *testing.T) {
 	}
 	mac := p.MAC()
 	b.MustRun(t, "ip", "neigh", "add", "10.77.0.1", "lladdr", net.HardwareAddr(mac[:]).String(), "dev", "mq1")
-	const flows = 64
-	got := make(chan int)
-	go func() {
-		frames, sizes := newBatch()
-		seen := map[uint16]bool{}
-		wd := time.AfterFunc(5*time.Second, func() { p.Close() })
-		defer wd.Stop()
-		for len(seen) < flows {
-			n, err := p.Read(frames, sizes)
-			if err != nil {
-				break
-			}
-			for i := range n {
-				e := dataplane.Eth(frames[i][:sizes[i]])
-				// IPv4, UDP, our payload
-				if len(e) >= 14+20+8+4 && binary.BigEndian.Uint16(e[12:]) == 0x0800 && e[23] == 17 &&
-					string(e[42:46]) == "mq!!" {
-					seen[binary.BigEndian.Uint16(e[34:])] = true
+
+	// send sends one datagram from each of flows source ports and reads
+	// them all from the Port.
+	send := func(t *testing.T, base, flows int) {
+		t.Helper()
+		got := make(chan int)
+		go func() {
+			frames, sizes := newBatch()
+			seen := map[uint16]bool{}
+			wd := time.AfterFunc(5*time.Second, func() { p.Close() })
+			defer wd.Stop()
+			for len(seen) < flows {
+				n, err := p.Read(frames, sizes)
+				if err != nil {
+					break
+				}
+				for i := range n {
+					e := dataplane.Eth(frames[i][:sizes[i]])
+					// IPv4, UDP, our payload
+					if len(e) >= 14+20+8+4 && binary.BigEndian.Uint16(e[12:]) == 0x0800 && e[23] == 17 &&
+						string(e[42:46]) == "mq!!" {
+						seen[binary.BigEndian.Uint16(e[34:])] = true
+					}
 				}
 			}
-		}
-		got <- len(seen)
-	}()
-	if err := b.Do(func() error {
-		for i := range flows {
-			c, err := net.DialUDP("udp4", &net.UDPAddr{Port: 20000 + i}, &net.UDPAddr{IP: net.IPv4(10, 77, 0, 1), Port: 9})
-			if err != nil {
-				return err
+			got <- len(seen)
+		}()
+		if err := b.Do(func() error {
+			for i := range flows {
+				c, err := net.DialUDP("udp4", &net.UDPAddr{Port: base + i}, &net.UDPAddr{IP: net.IPv4(10, 77, 0, 1), Port: 9})
+				if err != nil {
+					return err
+				}
+				_, err = c.Write([]byte("mq!!"))
+				c.Close()
+				if err != nil {
+					return err
+				}
 			}
-			_, err = c.Write([]byte("mq!!"))
-			c.Close()
-			if err != nil {
-				return err
-			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+		if n := <-got; n != flows {
+			t.Fatalf("read %d of %d flows (stats %+v)", n, flows, p.Stats())
+		}
 	}
-	if n := <-got; n != flows {
-		t.Fatalf("read %d of %d flows (stats %+v)", n, flows, p.Stats())
+	const flows = 64
+	send(t, 20000, flows)
+	st := p.Stats()
+	t.Logf("hashed: %d frames on queue 0, %d on queue 1", st.QueueFrames[0], st.QueueFrames[1])
+	if st.QueueFrames[0]+st.QueueFrames[1] != flows || st.QueueFrames[0] == 0 || st.QueueFrames[1] == 0 {
+		t.Errorf("%d flows hashed over two TX queues: read %v per queue, want both used", flows, st.QueueFrames)
 	}
-	if st := p.Stats(); st.Program.Passed != 0 {
-		t.Errorf("program passed %d frames to the stack: a queue had no socket", st.Program.Passed)
+
+	// XPS: every CPU sends on TX queue 1 only.
+	b.MustRun(t, "sh", "-c", "echo 0 > /sys/class/net/mq1/queues/tx-0/xps_cpus && "+
+		"printf %x $(( (1 << $(nproc --all)) - 1 )) > /sys/class/net/mq1/queues/tx-1/xps_cpus")
+	send(t, 30000, flows)
+	after := p.Stats()
+	if d0, d1 := after.QueueFrames[0]-st.QueueFrames[0], after.QueueFrames[1]-st.QueueFrames[1]; d0 != 0 || d1 != flows {
+		t.Errorf("with XPS on TX queue 1: %d frames read from queue 0, %d from queue 1; want 0 and %d", d0, d1, flows)
+	}
+	if after.Program.Passed != 0 {
+		t.Errorf("program passed %d frames to the stack: a queue had no socket", after.Program.Passed)
 	}
 }

@@ -38,6 +38,9 @@ func (p *Port) Read(frames [][]byte, sizes []int) (int, error) {
 			s := p.socks[(start+i)%nsok]
 			m, b, x, c := s.q.receive(frames[n:max], sizes[n:max])
 			n, bytes, bad, partial = n+m, bytes+b, bad+x, partial+c
+			if m > 0 {
+				s.read.Add(uint64(m))
+			}
 			if (m > 0 || x > 0) && s.q.fill.needWakeup() {
 				// A zero-copy driver waits for a syscall to use the
 				// frames just put on the fill ring.

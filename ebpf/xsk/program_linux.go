@@ -101,6 +101,12 @@ func (p *Program) Attach(ifindex int, mode Mode) error {
 	}
 	if err != nil {
 		p.link = nil
+		if p.DriverErr != nil {
+			// Both refused: the driver's reason is the one that tells
+			// (generic mode on a device that has a program says only
+			// EEXIST).
+			return fmt.Errorf("attach xdp program (driver mode: %w; generic mode: %w)", p.DriverErr, err)
+		}
 		return fmt.Errorf("attach xdp program (%s mode): %w", mode, err)
 	}
 	p.mode = mode

@@ -49,8 +49,17 @@ func TestTrafficThroughTeam(t *testing.T) {
 		name string
 		args []string
 	}{{"vm->peer", nil}, {"peer->vm", []string{"-R"}}} {
-		if b := iperf(t, tp, dir.args...); b < 1e6 {
-			t.Errorf("iperf3 %s moved only %.0f bytes", dir.name, b)
+		r := iperfRun(t, tp, dir.args...)
+		if r.bytes < 1e6 {
+			t.Errorf("iperf3 %s moved only %.0f bytes", dir.name, r.bytes)
+		}
+		// No stall: every second of the run moved data (a super-frame
+		// dropped for good would leave the connection waiting for
+		// retransmission timeouts).
+		for i, b := range r.intervals {
+			if b == 0 {
+				t.Errorf("iperf3 %s: nothing received in second %d of %d", dir.name, i+1, len(r.intervals))
+			}
 		}
 	}
 	st := d.state()

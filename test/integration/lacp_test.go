@@ -140,6 +140,20 @@ func waitAggregated(t *testing.T, d *daemon, sw *ovstest.Switch) {
 // bytes received.
 func iperf(t *testing.T, tp *topo, args ...string) float64 {
 	t.Helper()
+	return iperfRun(t, tp, args...).bytes
+}
+
+// iperfResult is what the receiving end of an iperf3 run saw.
+type iperfResult struct {
+	bytes, bps  float64
+	retransmits int       // the sender's
+	intervals   []float64 // bytes received in each 1 s interval
+}
+
+// iperfRun runs iperf3 for 3 s from the VM to the peer (with -R the
+// other way) and returns what the receiver saw.
+func iperfRun(t *testing.T, tp *topo, args ...string) iperfResult {
+	t.Helper()
 	nstest.RequireTool(t, "iperf3")
 	srv := tp.peer.StartProc(t, "iperf3", "-s", "-1", "-B", "10.77.0.2")
 	time.Sleep(300 * time.Millisecond)
@@ -149,7 +163,15 @@ func iperf(t *testing.T, tp *topo, args ...string) float64 {
 	}
 	_ = srv.Wait(5 * time.Second)
 	var res struct {
+		Intervals []struct {
+			Sum struct {
+				Bytes float64 `json:"bytes"`
+			} `json:"sum"`
+		} `json:"intervals"`
 		End struct {
+			SumSent struct {
+				Retransmits int `json:"retransmits"`
+			} `json:"sum_sent"`
 			SumReceived struct {
 				Bytes         float64 `json:"bytes"`
 				BitsPerSecond float64 `json:"bits_per_second"`
@@ -159,8 +181,12 @@ func iperf(t *testing.T, tp *topo, args ...string) float64 {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("iperf3 JSON: %v", err)
 	}
-	t.Logf("iperf3 %v: %.2f Gbit/s", args, res.End.SumReceived.BitsPerSecond/1e9)
-	return res.End.SumReceived.Bytes
+	r := iperfResult{bytes: res.End.SumReceived.Bytes, bps: res.End.SumReceived.BitsPerSecond, retransmits: res.End.SumSent.Retransmits}
+	for _, iv := range res.Intervals {
+		r.intervals = append(r.intervals, iv.Sum.Bytes)
+	}
+	t.Logf("iperf3 %v: %.2f Gbit/s, %d retransmits", args, r.bps/1e9, r.retransmits)
+	return r
 }
 
 func TestLACPTrafficAndLinkLoss(t *testing.T) {
