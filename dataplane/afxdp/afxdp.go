@@ -96,15 +96,30 @@
 // every queue that has frames, starting with a different one each call,
 // and sleeps in one poll(2) on all of them.
 //
+// # MTU, multi-buffer
+//
+// A received frame starts 256 bytes (XDP_PACKET_HEADROOM) into its UMEM
+// frame, so one 2 KiB frame holds an MTU of 1774 (with a VLAN tag), one
+// 4 KiB frame 3822; the kernel takes no UMEM frame larger than a page
+// without huge pages (net/xdp/xdp_umem.c). Open picks the size from the
+// MTU: 2 KiB up to 1774, 4 KiB above, with the XDP program loaded
+// multi-buffer aware (xskprog.LoadFrags: a veth refuses an MTU above
+// 3506 under a program that is not, ERANGE, drivers/net/veth.c
+// veth_xdp_set). Above 3822 the sockets are bound with XDP_USE_SG (Linux
+// 6.6): the kernel hands a long frame over as a chain of RX descriptors,
+// each but the last marked XDP_PKT_CONTD, and Read joins them into the
+// caller's buffer; Write cuts a long frame into a chain of TX
+// descriptors the same way. Measured on veth (Linux 6.18, driver and
+// generic mode): every MTU up to 65535 passes; a kernel that refuses
+// XDP_USE_SG gets ErrMTU naming the limit without it.
+//
 // # Limits
 //
-// Out-of-band VLAN tags need Linux 6.8 and a driver with the VLAN
-// metadata kfunc (Program.VLANErr says why not, when binding failed).
-// Linux 5.11 or later (XDP_USE_NEED_WAKEUP, BPF links for XDP). Frames
-// longer than FrameSize minus XDP's 256-byte headroom cannot be received
-// (the XDP program would need multi-buffer support), so an interface's
-// MTU must stay below about 1.7 KiB with the default FrameSize, 3.7 KiB
-// with FrameSize 4096; Open checks it.
+// Linux 5.11 or later (XDP_USE_NEED_WAKEUP, BPF links for XDP); 5.18
+// for an MTU above 1774 (multi-buffer XDP programs), 6.6 above 3822
+// (multi-buffer AF_XDP sockets). Out-of-band VLAN tags need Linux 6.8
+// and a driver with the VLAN metadata kfunc (Program.VLANErr says why
+// not, when binding failed).
 package afxdp
 
 import (
@@ -129,7 +144,7 @@ var (
 	// than the XDP program has socket slots (xskprog.MaxQueues).
 	ErrMultiQueue = errors.New("too many RX queues")
 	// ErrMTU is returned for an interface whose MTU does not fit a UMEM
-	// frame.
+	// frame when the kernel refuses multi-buffer sockets (XDP_USE_SG).
 	ErrMTU = errors.New("MTU too large for the UMEM frame size")
 )
 
@@ -141,7 +156,10 @@ type Options struct {
 	// even if the process dies.
 	Promisc bool
 
-	// FrameSize is the size of one UMEM frame: 2048 or 4096. Default 2048.
+	// FrameSize is the size of one UMEM frame: 2048 or 4096. Default
+	// 2048 when a frame of the interface's MTU fits one (MTU 1774 and
+	// below), else 4096. A frame longer than one UMEM frame is carried in
+	// several (multi-buffer, see the package doc).
 	FrameSize int
 
 	// NumFrames is the number of UMEM frames, a power of two, half for
@@ -172,9 +190,6 @@ const (
 )
 
 func (o Options) withDefaults() Options {
-	if o.FrameSize == 0 {
-		o.FrameSize = DefaultFrameSize
-	}
 	if o.NumFrames == 0 {
 		o.NumFrames = DefaultNumFrames
 	}

@@ -87,8 +87,6 @@ func Open(ifname string, o Options) (*Port, error) {
 
 func open(ifname string, o Options) (_ *Port, err error) {
 	switch {
-	case o.FrameSize != 2048 && o.FrameSize != 4096:
-		return nil, fmt.Errorf("frame size %d: want 2048 or 4096", o.FrameSize)
 	case o.NumFrames < 4 || o.NumFrames&(o.NumFrames-1) != 0:
 		return nil, fmt.Errorf("%d frames: want a power of two, at least 4", o.NumFrames)
 	case o.WriteTimeout < 0:
@@ -101,9 +99,19 @@ func open(ifname string, o Options) (_ *Port, err error) {
 	if len(ifi.HardwareAddr) != 6 {
 		return nil, ErrNotEthernet
 	}
-	if max := o.FrameSize - xdpHeadroom - 14 - 4; ifi.MTU > max {
-		return nil, fmt.Errorf("MTU %d, at most %d with %d-byte frames: %w", ifi.MTU, max, o.FrameSize, ErrMTU)
+	// A frame of the MTU (and a VLAN tag) in one UMEM frame, behind
+	// XDP's headroom; beyond that, a frame spans several (multi-buffer).
+	fits := func(size int) bool { return ifi.MTU+14+4 <= size-xdpHeadroom }
+	if o.FrameSize == 0 {
+		o.FrameSize = DefaultFrameSize
+		if !fits(DefaultFrameSize) {
+			o.FrameSize = 4096
+		}
 	}
+	if o.FrameSize != 2048 && o.FrameSize != 4096 {
+		return nil, fmt.Errorf("frame size %d: want 2048 or 4096", o.FrameSize)
+	}
+	multi := !fits(o.FrameSize)
 	nq := rxQueues(ifname)
 	if nq > xskprog.MaxQueues {
 		return nil, fmt.Errorf("%d RX queues: %w", nq, ErrMultiQueue)
@@ -126,12 +134,16 @@ func open(ifname string, o Options) (_ *Port, err error) {
 		if q > 0 {
 			frames = max(256, o.NumFrames/nq)
 		}
-		s, err := openSocket(p.index, q, frames, o.FrameSize)
+		s, err := openSocket(p.index, q, frames, o.FrameSize, multi)
 		if q > 0 && errors.Is(err, unix.EINVAL) {
 			// The queue is allocated but not in use (netlink counts
 			// num_rx_queues, bind checks real_num_rx_queues; a veth
 			// allocates one per CPU and uses one): no frame lands there.
 			break
+		}
+		if multi && q == 0 && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)) {
+			return nil, fmt.Errorf("MTU %d needs multi-buffer AF_XDP (XDP_USE_SG, Linux 6.6), refused (%w); at most %d in one %d-byte frame: %w",
+				ifi.MTU, err, o.FrameSize-xdpHeadroom-18, o.FrameSize, ErrMTU)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("queue %d: %w", q, err)
@@ -144,7 +156,13 @@ func open(ifname string, o Options) (_ *Port, err error) {
 		}
 	}
 
-	if p.prog, err = xskprog.Load(); err != nil {
+	// Beyond one 2 KiB frame the multi-buffer aware program: a veth
+	// keeps an MTU above 3506 only under such a program.
+	load := xskprog.Load
+	if o.FrameSize > DefaultFrameSize || multi {
+		load = xskprog.LoadFrags
+	}
+	if p.prog, err = load(); err != nil {
 		return nil, err
 	}
 	for q, s := range p.socks {
@@ -183,7 +201,7 @@ type socket struct {
 // openSocket creates a socket with a UMEM of frames frames of frameSize
 // bytes and rings of frames/2 entries, and binds it to RX queue queue of
 // the interface: zero-copy if the driver can, else copy mode.
-func openSocket(ifindex, queue, frames, frameSize int) (_ *socket, err error) {
+func openSocket(ifindex, queue, frames, frameSize int, multi bool) (_ *socket, err error) {
 	s := &socket{fd: -1, queue: queue}
 	defer func() {
 		if err != nil {
@@ -242,16 +260,21 @@ func openSocket(ifindex, queue, frames, frameSize int) (_ *socket, err error) {
 	}
 	l.txs = unsafe.Slice((*desc)(unsafe.Pointer(&mem[off.Tx.Desc])), entries)
 	// The fill ring is stocked before bind, so the first frame finds room.
+	l.multi = multi
 	s.q = newQueue(l)
 
 	// Frames per sendto in copy mode (Linux 6.x; older kernels keep 32).
 	_ = unix.SetsockoptInt(s.fd, unix.SOL_XDP, unix.XDP_MAX_TX_SKB_BUDGET, entries)
 
-	sa := &unix.SockaddrXDP{Flags: unix.XDP_ZEROCOPY | unix.XDP_USE_NEED_WAKEUP, Ifindex: uint32(ifindex), QueueID: uint32(queue)}
+	flags := uint16(unix.XDP_USE_NEED_WAKEUP)
+	if multi {
+		flags |= unix.XDP_USE_SG
+	}
+	sa := &unix.SockaddrXDP{Flags: unix.XDP_ZEROCOPY | flags, Ifindex: uint32(ifindex), QueueID: uint32(queue)}
 	if err := bind(s.fd, sa); err == nil {
 		s.zc = true
 	} else {
-		sa.Flags = unix.XDP_COPY | unix.XDP_USE_NEED_WAKEUP
+		sa.Flags = unix.XDP_COPY | flags
 		if err := bind(s.fd, sa); err != nil {
 			return nil, fmt.Errorf("bind: %w", err)
 		}

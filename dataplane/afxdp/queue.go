@@ -20,6 +20,7 @@ import (
 type queue struct {
 	umem      []byte
 	frameSize uint64 // a power of two: an address masked down is its frame
+	multi     bool   // a frame may span several descriptors (XDP_USE_SG)
 
 	fill  ring
 	fills []uint64 // the fill ring's entries: frame addresses
@@ -45,6 +46,7 @@ type layout struct {
 	umem      []byte
 	frameSize uint64
 	rxFrames  int // frames given to the fill ring; the rest are for TX
+	multi     bool
 
 	fill, rx, tx, comp ring
 	fills, comps       []uint64
@@ -53,7 +55,7 @@ type layout struct {
 
 func newQueue(l layout) *queue {
 	q := &queue{
-		umem: l.umem, frameSize: l.frameSize,
+		umem: l.umem, frameSize: l.frameSize, multi: l.multi,
 		fill: l.fill, fills: l.fills, rx: l.rx, rxs: l.rxs,
 		tx: l.tx, txs: l.txs, comp: l.comp, comps: l.comps,
 	}
@@ -84,35 +86,65 @@ func newQueue(l layout) *queue {
 // or whose descriptor points outside the UMEM, are skipped and counted in
 // bad; partial counts the frames marked NEEDS_CSUM.
 func (q *queue) receive(frames [][]byte, sizes []int) (n int, bytes, bad, partial uint64) {
-	start, got := q.rx.peek(uint32(min(len(frames), len(sizes))))
-	if got == 0 {
+	max := min(len(frames), len(sizes))
+	want := uint32(max)
+	if q.multi {
+		want = q.rx.size() // a frame may take several descriptors
+	}
+	start, got := q.rx.peek(want)
+	if got == 0 || max == 0 {
 		return 0, 0, 0, 0
 	}
 	// The fill ring always has room: it and the RX ring between them
 	// hold the RX frames, and the fill ring alone can hold them all.
 	fstart, _ := q.fill.reserve(got)
-	for i := range got {
-		d := q.rxs[(start+i)&q.rx.mask]
-		q.fills[(fstart+i)&q.fill.mask] = q.frameOf(d.Addr)
-		end := d.Addr + uint64(d.Len)
+	var used uint32 // descriptors of whole frames taken
+	for used < got && n < max {
 		dst := frames[n]
-		if end > uint64(len(q.umem)) {
-			bad++
-			continue
+		size, ok := 0, true
+		i := used
+		for {
+			if i == got {
+				// The rest of the chain is not published yet (the
+				// kernel publishes whole frames): leave the chain for
+				// the next call.
+				goto done
+			}
+			d := q.rxs[(start+i)&q.rx.mask]
+			q.fills[(fstart+i)&q.fill.mask] = q.frameOf(d.Addr)
+			first := i == used
+			i++
+			end := d.Addr + uint64(d.Len)
+			switch {
+			case !ok:
+			case end > uint64(len(q.umem)):
+				ok = false
+			case first:
+				size, ok = q.putFrame(dst, d.Addr, end)
+			case size+int(d.Len) > len(dst):
+				ok = false
+			default:
+				size += copy(dst[size:], q.umem[d.Addr:end])
+			}
+			if !q.multi || d.Options&xdpPktContd == 0 {
+				break
+			}
 		}
-		size, ok := q.putFrame(dst, d.Addr, end)
+		used = i
 		if !ok {
 			bad++
 			continue
 		}
 		sizes[n] = size
-		if markPartial(dst[:sizes[n]]) {
+		if markPartial(dst[:size]) {
 			partial++
 		}
 		bytes += uint64(size - dataplane.VnetHdrLen)
 		n++
 	}
-	q.rx.release(got)
+done:
+	q.fill.local = fstart + used // give back the slots of frames left
+	q.rx.release(used)
 	q.fill.submit()
 	return n, bytes, bad, partial
 }
@@ -197,40 +229,73 @@ type txResult struct {
 func (q *queue) transmit(batch [][]byte) txResult {
 	var r txResult
 	q.reclaim()
-	start, got := q.tx.reserve(uint32(min(len(batch), len(q.txFree))))
-	idx := start
-	for _, f := range batch[:got] {
-		r.consumed++
+	start, got := q.tx.reserve(uint32(len(q.txFree)))
+	idx, end := start, start+got
+	fs := int(q.frameSize)
+	for _, f := range batch {
+		if idx == end {
+			break
+		}
 		if len(f) < dataplane.VnetHdrLen+14 {
+			r.consumed++
 			r.runts++
 			continue
 		}
 		h := dataplane.DecodeVnetHdr(f)
 		eth := f[dataplane.VnetHdrLen:]
+		need := (len(eth) + fs - 1) / fs
 		switch {
 		case h.GSOType != dataplane.VnetGSONone:
+			r.consumed++
 			r.gso++
 			continue
-		case uint64(len(eth)) > q.frameSize:
+		case need > 1 && (!q.multi || need > maxChain):
+			r.consumed++
 			r.tooLong++
 			continue
+		case uint32(need) > end-idx:
+			goto out // the chain has no room yet
 		}
-		addr := q.txFree[len(q.txFree)-1]
-		buf := q.umem[addr : addr+uint64(len(eth))]
-		copy(buf, eth)
-		if h.Flags&dataplane.VnetFlagNeedsCsum != 0 && !completeChecksum(buf, int(h.CsumStart), int(h.CsumOffset)) {
-			r.csumBad++
-			continue
+		r.consumed++
+		var csum uint16
+		at := -1
+		if h.Flags&dataplane.VnetFlagNeedsCsum != 0 {
+			c, ok := partialChecksum(eth, int(h.CsumStart), int(h.CsumOffset))
+			if !ok {
+				r.csumBad++
+				continue
+			}
+			csum, at = c, int(h.CsumStart)+int(h.CsumOffset)
 		}
-		q.txFree = q.txFree[:len(q.txFree)-1]
-		q.txs[idx&q.tx.mask] = desc{Addr: addr, Len: uint32(len(eth))}
-		q.txLen[addr/q.frameSize] = uint32(len(eth))
-		q.txQueued += uint64(len(eth))
-		idx++
+		for k := range need {
+			lo, hi := k*fs, min((k+1)*fs, len(eth))
+			addr := q.txFree[len(q.txFree)-1]
+			q.txFree = q.txFree[:len(q.txFree)-1]
+			buf := q.umem[addr : addr+uint64(hi-lo)]
+			copy(buf, eth[lo:hi])
+			if at >= 0 {
+				// The checksum's two bytes may straddle two pieces.
+				if at >= lo && at < hi {
+					buf[at-lo] = byte(csum >> 8)
+				}
+				if at+1 >= lo && at+1 < hi {
+					buf[at+1-lo] = byte(csum)
+				}
+			}
+			var opts uint32
+			if k < need-1 {
+				opts = xdpPktContd
+			}
+			q.txs[idx&q.tx.mask] = desc{Addr: addr, Len: uint32(hi - lo), Options: opts}
+			q.txLen[addr/q.frameSize] = uint32(hi - lo)
+			q.txQueued += uint64(hi - lo)
+			idx++
+		}
 		r.queued++
 		r.bytes += uint64(len(eth))
 	}
-	q.tx.local = idx // give back the slots of refused frames
+out:
+	q.tx.local = idx // give back the slots not used
 	q.tx.submit()
 	return r
 }
@@ -244,12 +309,21 @@ func (q *queue) inFlight() int { return q.txAll - len(q.txFree) }
 // pseudo-header sum at start+offset) goes at start+offset. It reports
 // false if the offsets do not fit the frame.
 func completeChecksum(eth []byte, start, offset int) bool {
+	c, ok := partialChecksum(eth, start, offset)
+	if ok {
+		binary.BigEndian.PutUint16(eth[start+offset:], c)
+	}
+	return ok
+}
+
+// partialChecksum returns the checksum completeChecksum would put at
+// start+offset, leaving eth as it is.
+func partialChecksum(eth []byte, start, offset int) (uint16, bool) {
 	at := start + offset
 	if start < 0 || offset < 0 || at+2 > len(eth) || start > len(eth) {
-		return false
+		return 0, false
 	}
-	binary.BigEndian.PutUint16(eth[at:], ^fold(sum(eth[start:], 0)))
-	return true
+	return ^fold(sum(eth[start:], 0)), true
 }
 
 // sum adds b to s as big-endian 16-bit words in ones' complement (RFC

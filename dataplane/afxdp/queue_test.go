@@ -35,6 +35,11 @@ const (
 // newFake builds a queue of frames frames of size bytes, half of them for
 // RX, with every ring index starting at start (to test wrapping).
 func newFake(t *testing.T, frames, size int, start uint32) *fakeKernel {
+	return newFakeWith(t, frames, size, start, false)
+}
+
+// newFakeWith is newFake, with multi-buffer frames when multi is set.
+func newFakeWith(t *testing.T, frames, size int, start uint32, multi bool) *fakeKernel {
 	k := &fakeKernel{t: t}
 	entries := uint32(frames / 2)
 	for i := range k.idx {
@@ -45,7 +50,7 @@ func newFake(t *testing.T, frames, size int, start uint32) *fakeKernel {
 		umem: make([]byte, frames*size), frameSize: uint64(size), rxFrames: int(entries),
 		fill: mk(rFill), rx: mk(rRX), tx: mk(rTX), comp: mk(rComp),
 		fills: make([]uint64, entries), comps: make([]uint64, entries),
-		rxs: make([]desc, entries), txs: make([]desc, entries),
+		rxs: make([]desc, entries), txs: make([]desc, entries), multi: multi,
 	}
 	k.fillCons, k.rxProd = &k.idx[rFill][1], &k.idx[rRX][0]
 	k.txCons, k.compProd = &k.idx[rTX][1], &k.idx[rComp][0]
@@ -473,5 +478,127 @@ func TestQueueQueued(t *testing.T) {
 	k.q.transmit([][]byte{make([]byte, dataplane.VnetHdrLen+4)})
 	if got := k.q.queued(); got != 0 {
 		t.Errorf("queued %d bytes after everything completed", got)
+	}
+}
+
+// deliverChain plays a long frame arriving on a multi-buffer socket: the
+// kernel fills as many frames as it takes, each after XDP's headroom, and
+// posts their descriptors, all but the last marked XDP_PKT_CONTD; with
+// publish false it writes them without moving the RX producer index.
+func (k *fakeKernel) deliverChain(eth []byte, publish bool) {
+	k.t.Helper()
+	room := int(k.l.frameSize) - xdpHeadroom
+	prod := *k.rxProd
+	for len(eth) > 0 {
+		if *k.fillCons == k.idx[rFill][0] {
+			k.t.Fatal("fill ring empty in the middle of a chain")
+		}
+		addr := k.l.fills[*k.fillCons&uint32(len(k.l.fills)-1)] + xdpHeadroom
+		*k.fillCons++
+		n := min(room, len(eth))
+		copy(k.l.umem[addr:], eth[:n])
+		eth = eth[n:]
+		var opts uint32
+		if len(eth) > 0 {
+			opts = xdpPktContd
+		}
+		k.l.rxs[prod&uint32(len(k.l.rxs)-1)] = desc{Addr: addr, Len: uint32(n), Options: opts}
+		prod++
+	}
+	if publish {
+		*k.rxProd = prod
+	}
+}
+
+// sendChains plays the kernel sending everything on the TX ring of a
+// multi-buffer socket, joining chains into frames.
+func (k *fakeKernel) sendChains() {
+	var cur []byte
+	for *k.txCons != k.idx[rTX][0] {
+		d := k.l.txs[*k.txCons&uint32(len(k.l.txs)-1)]
+		*k.txCons++
+		if d.Len > uint32(k.l.frameSize) || d.Addr%k.l.frameSize != 0 {
+			k.t.Fatalf("TX descriptor %+v does not fit its frame", d)
+		}
+		cur = append(cur, k.l.umem[d.Addr:d.Addr+uint64(d.Len)]...)
+		if d.Options&xdpPktContd == 0 {
+			k.sent = append(k.sent, cur)
+			cur = nil
+		}
+		k.l.comps[*k.compProd&uint32(len(k.l.comps)-1)] = d.Addr
+		*k.compProd++
+	}
+	if cur != nil {
+		k.t.Fatalf("TX ring ends in the middle of a chain (%d bytes)", len(cur))
+	}
+}
+
+// TestQueueMultiBuffer: with multi-buffer, chains of RX descriptors are
+// joined into one frame each (a chain not fully published waits, a batch
+// smaller than the descriptors takes whole frames), every UMEM frame goes
+// back to the fill ring, and long frames are sent as chains with a
+// partial checksum completed across a piece boundary.
+func TestQueueMultiBuffer(t *testing.T) {
+	k := newFakeWith(t, 64, 2048, math.MaxUint32-5, true)
+	sizes := []int{60, 1792, 1793, 5000, 9014, 3584}
+	var want [][]byte
+	for i, n := range sizes {
+		want = append(want, ethFrame(uint32(i), n))
+		k.deliverChain(want[i], true)
+	}
+	k.deliverChain(ethFrame(99, 4000), false) // not published yet
+	frames, lens := make([][]byte, 4), make([]int, 4)
+	for i := range frames {
+		frames[i] = make([]byte, dataplane.MaxFrame)
+	}
+	var got [][]byte
+	for len(got) < len(want) {
+		n, _, bad, _ := k.q.receive(frames, lens)
+		if n == 0 || bad != 0 {
+			t.Fatalf("receive: %d frames, %d bad, after %d of %d", n, bad, len(got), len(want))
+		}
+		for i := range n {
+			got = append(got, bytes.Clone(dataplane.Eth(frames[i][:lens[i]])))
+		}
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("frame %d of %d bytes: got %d bytes, differs", i, len(want[i]), len(got[i]))
+		}
+	}
+	if n, _, _, _ := k.q.receive(frames, lens); n != 0 {
+		t.Errorf("an unpublished chain was read (%d frames)", n)
+	}
+	*k.rxProd += 3 // the kernel publishes the chain of 4000 bytes
+	if n, _, _, _ := k.q.receive(frames, lens); n != 1 || !bytes.Equal(dataplane.Eth(frames[0][:lens[0]]), ethFrame(99, 4000)) {
+		t.Errorf("the chain once published: %d frames", n)
+	}
+	if held := k.rxHeld(); held != k.q.fill.size() {
+		t.Errorf("the kernel holds %d RX frames, want all %d", held, k.q.fill.size())
+	}
+
+	// Send: a frame of 5000 bytes whose partial checksum field straddles
+	// the first 2048-byte piece's end, a short one, a too-long one.
+	long := make([]byte, dataplane.VnetHdrLen+5000)
+	copy(dataplane.Eth(long), ethFrame(7, 5000))
+	h := dataplane.VnetHdr{Flags: dataplane.VnetFlagNeedsCsum, CsumStart: 1000, CsumOffset: 1047}
+	h.Encode(long)
+	wantLong := bytes.Clone(dataplane.Eth(long))
+	if !completeChecksum(wantLong, 1000, 1047) {
+		t.Fatal("completeChecksum refused the offsets")
+	}
+	short := append(make([]byte, dataplane.VnetHdrLen), ethFrame(8, 100)...)
+	tooLong := make([]byte, dataplane.VnetHdrLen+(maxChain+1)*2048)
+	r := k.q.transmit([][]byte{long, short, tooLong})
+	if r.consumed != 3 || r.queued != 2 || r.tooLong != 1 {
+		t.Fatalf("transmit: %+v, want 3 consumed, 2 queued, 1 too long", r)
+	}
+	k.sendChains()
+	if len(k.sent) != 2 || !bytes.Equal(k.sent[0], wantLong) || !bytes.Equal(k.sent[1], dataplane.Eth(short)) {
+		t.Errorf("sent %d frames; the long one matches: %v", len(k.sent), len(k.sent) > 0 && bytes.Equal(k.sent[0], wantLong))
+	}
+	k.q.reclaim()
+	if k.q.inFlight() != 0 {
+		t.Errorf("%d TX frames still in flight", k.q.inFlight())
 	}
 }

@@ -85,6 +85,15 @@ func (r *ring) release(n uint32) {
 // xdpRingNeedWakeup is XDP_RING_NEED_WAKEUP (linux/if_xdp.h).
 const xdpRingNeedWakeup = 1
 
+// xdpPktContd is XDP_PKT_CONTD (linux/if_xdp.h): in a desc's options, the
+// frame goes on in the next descriptor (multi-buffer).
+const xdpPktContd = 1
+
+// maxChain is the most descriptors a sent frame may take: the kernel
+// builds a copy-mode frame from at most MAX_SKB_FRAGS (17) of them
+// (net/xdp/xsk.c xsk_build_skb); 17 UMEM frames of 4 KiB hold any MTU.
+const maxChain = 17
+
 // desc is struct xdp_desc, an entry of the RX and TX rings: a frame at
 // addr in the UMEM, len bytes long.
 type desc struct {

@@ -19,6 +19,9 @@ type Program struct {
 	link  link.Link     // nil until Attach
 	mode  Mode
 
+	// Frags reports whether the program is multi-buffer aware (LoadFrags).
+	Frags bool
+
 	// DriverErr is why native XDP was refused when ModeAuto fell back to
 	// generic mode, nil otherwise. The caller logs it.
 	DriverErr error
@@ -43,11 +46,24 @@ func (o *objects) Close() error {
 }
 
 // Load loads the program and its maps into the kernel, not attached.
-func Load() (*Program, error) {
-	p := &Program{}
+func Load() (*Program, error) { return loadProgram(false) }
+
+// LoadFrags is Load with the programs declared multi-buffer aware
+// (BPF_F_XDP_HAS_FRAGS, Linux 5.18): they never read past a frame's first
+// buffer, so a frame in several is redirected whole. A veth keeps an MTU
+// above 3506 only under such a program (drivers/net/veth.c veth_xdp_set,
+// ERANGE), and an AF_XDP socket bound with XDP_USE_SG then receives the
+// frame as a chain of descriptors.
+func LoadFrags() (*Program, error) { return loadProgram(true) }
+
+func loadProgram(frags bool) (*Program, error) {
+	p := &Program{Frags: frags}
 	spec, err := loadXsk()
 	if err != nil {
 		return nil, fmt.Errorf("load xdp program: %w", err)
+	}
+	if frags {
+		spec.Programs[xskProgXskRedirect].Flags |= unix.BPF_F_XDP_HAS_FRAGS
 	}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, fmt.Errorf("load xdp program: %w", err)
@@ -122,6 +138,9 @@ func (p *Program) loadBound(ifindex int) (*ebpf.Program, error) {
 	}
 	ps := spec.Programs[xskProgXskRedirectVlan]
 	ps.Flags |= unix.BPF_F_XDP_DEV_BOUND_ONLY
+	if p.Frags {
+		ps.Flags |= unix.BPF_F_XDP_HAS_FRAGS
+	}
 	ps.Ifindex = uint32(ifindex)
 	var objs struct {
 		Prog *ebpf.Program `ebpf:"xsk_redirect_vlan"`

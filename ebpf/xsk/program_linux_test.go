@@ -234,3 +234,41 @@ func TestAttachFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAttachFrags: on a veth with MTU 9000 the kernel refuses the
+// single-buffer program in driver mode (ERANGE: the MTU does not fit a
+// page) and takes the multi-buffer aware one, which passes frames of a
+// queue without a socket just the same.
+func TestAttachFrags(t *testing.T) {
+	nstest.Require(t)
+	a, b := nstest.NewNS(t, "a"), nstest.NewNS(t, "b")
+	nstest.Veth(t, a, "a0", b, "b0")
+	a.MustRun(t, "ip", "link", "set", "a0", "mtu", "9000")
+	b.MustRun(t, "ip", "link", "set", "b0", "mtu", "9000")
+	single := load(t)
+	frags, err := LoadFrags()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { frags.Close() })
+	if single.Frags || !frags.Frags {
+		t.Errorf("Frags: Load %v, LoadFrags %v", single.Frags, frags.Frags)
+	}
+	if err := a.Do(func() error {
+		ifi, err := net.InterfaceByName("a0")
+		if err != nil {
+			return err
+		}
+		if err := single.Attach(ifi.Index, ModeDriver); !errors.Is(err, unix.ERANGE) {
+			t.Errorf("single-buffer program on MTU 9000: %v, want ERANGE", err)
+		}
+		return frags.Attach(ifi.Index, ModeDriver)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range testFrames() {
+		if got := run(t, frags, f); got != xdpPass {
+			t.Errorf("%s: action %d, want XDP_PASS (%d)", name, got, xdpPass)
+		}
+	}
+}

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"fmt"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	xskprog "github.com/teamd-go/teamd-go/ebpf/xsk"
 	"github.com/teamd-go/teamd-go/internal/testbed"
 	"github.com/teamd-go/teamd-go/test/nstest"
 )
@@ -111,23 +115,39 @@ func TestXDPLeavesNothing(t *testing.T) {
 	}
 }
 
-// TestXDPRefusedInterface: a member whose MTU does not fit the UMEM
-// frames makes the daemon fail to start with an error naming the member
-// and the reason, and the member opened before it is given back as it
-// was, without a program.
+// TestXDPRefusedInterface: a member that already has an XDP program
+// (another tool's; here one the test attaches) makes the daemon fail to
+// start with an error naming the member and the kernel's reason, and the
+// member opened before it is given back as it was, without a program.
+// (An MTU no longer makes a member refuse: afxdp carries any MTU, see
+// its package doc.)
 func TestXDPRefusedInterface(t *testing.T) {
 	tp := newTopo(t)
-	tp.host.MustRun(t, "ip", "link", "set", "m2", "mtu", "9000")
 	tp.host.MustRun(t, "ip", "link", "set", "m1", "down")
 	before := linkSnapshot(t, tp.host, "m1")
+	other, err := xskprog.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	if err := tp.host.Do(func() error {
+		ifi, err := net.InterfaceByName("m2")
+		if err != nil {
+			return err
+		}
+		return other.Attach(ifi.Index, xskprog.ModeDriver)
+	}); err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "team.yaml")
-	_, err := testbed.StartDaemon(t.Context(), &tp.host.NS, teamdBin,
+	_, err = testbed.StartDaemon(t.Context(), &tp.host.NS, teamdBin,
 		testbed.DaemonSpec{Team: tp.team, Config: tp.xdpConfig(siHyperV), Verbatim: true, ConfigPath: path})
 	if err == nil {
 		t.Fatal("daemon started with a member it cannot open")
 	}
-	if msg := err.Error(); !strings.Contains(msg, `"m2"`) || !strings.Contains(msg, "MTU 9000") {
-		t.Errorf("error does not name m2 and its MTU:\n%v", err)
+	if msg := err.Error(); !strings.Contains(msg, `"m2"`) || !strings.Contains(msg, "attach xdp program") ||
+		!strings.Contains(msg, unix.EBUSY.Error()) {
+		t.Errorf("error does not name m2, the attach and the kernel's reason (%v):\n%v", unix.EBUSY, err)
 	}
 	if got := linkSnapshot(t, tp.host, "m1"); got != before {
 		t.Errorf("m1 after the failed start: %q, before: %q", got, before)
