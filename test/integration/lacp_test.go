@@ -399,7 +399,6 @@ func TestLACPMalformed(t *testing.T) {
 // accepts on all members.
 func TestStaticWithOVS(t *testing.T) {
 	tp, sw := newOVSTopo(t, "lacp=off", "bond_mode=balance-slb", "other_config:all-members-active=true")
-	_ = sw
 	d := tp.start(t, tp.config(`mode: static
 balance: address-hash
 hash: [ipv4, l4]
@@ -415,6 +414,19 @@ vnics:
 	nstest.Eventually(t, 5*time.Second, func() error {
 		if d.view().member("m2").Active {
 			return fmt.Errorf("m2 still active")
+		}
+		return nil
+	})
+	// The switch must have taken p2 out of its bond as well: until it
+	// has, it may still hash the peer's replies onto p2 (a ping lost
+	// there is the switch's detection time, not the team's).
+	nstest.Eventually(t, 5*time.Second, func() error {
+		out, err := sw.BondShow("bond0")
+		if err != nil {
+			return err
+		}
+		if !regexp.MustCompile(`(member|slave) p2: disabled`).MatchString(out) {
+			return fmt.Errorf("bond0 still has p2 enabled:\n%s", out)
 		}
 		return nil
 	})
