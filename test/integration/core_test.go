@@ -92,29 +92,7 @@ func TestFailoverUnderPing(t *testing.T) {
 	if h := d.vnicHome("vm1"); h != "m1" {
 		t.Fatalf("vm1 home = %q, want m1", h)
 	}
-	type result struct{ tx, rx int }
-	done := make(chan result, 1)
-	go func() {
-		tx, rx := pingStats(t, tp.peer, "-i", "0.01", "-c", "400", "-W", "1", "10.77.0.1")
-		done <- result{tx, rx}
-	}()
-	time.Sleep(time.Second)
-	tp.sw.MustRun(t, "ip", "link", "set", "p1", "down")
-	nstest.Eventually(t, 5*time.Second, func() error {
-		if h := d.vnicHome("vm1"); h != "m2" {
-			return fmt.Errorf("vm1 home %q, want m2 after m1 lost carrier", h)
-		}
-		return nil
-	})
-	time.Sleep(1500 * time.Millisecond)
-	tp.sw.MustRun(t, "ip", "link", "set", "p1", "up")
-	nstest.Eventually(t, 5*time.Second, func() error {
-		if h := d.vnicHome("vm1"); h != "m1" {
-			return fmt.Errorf("vm1 home %q, want m1 after it came back", h)
-		}
-		return nil
-	})
-	r := <-done
+	r := failoverUnderPing(t, tp, d, "10.77.0.1")
 	lost := r.tx - r.rx
 	t.Logf("failover and failback under 100 pings/s: %d sent, %d received, %d lost (about %d ms without traffic)",
 		r.tx, r.rx, lost, lost*10)
@@ -206,4 +184,36 @@ func TestSIGTERMRestores(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("/run/teamd-go", tp.team+".sock")); err == nil {
 		t.Error("control socket left behind")
 	}
+}
+
+// pingLoss is what a ping stream sent and got back.
+type pingLoss struct{ tx, rx int }
+
+// failoverUnderPing pings addr from the peer at 100/s (400 pings) while
+// vm1's home member m1 loses carrier, vm1 moves to m2, and m1 comes
+// back and takes vm1 home again; it returns the stream's counts.
+func failoverUnderPing(t *testing.T, tp *topo, d *daemon, addr string) pingLoss {
+	t.Helper()
+	done := make(chan pingLoss, 1)
+	go func() {
+		tx, rx := pingStats(t, tp.peer, "-i", "0.01", "-c", "400", "-W", "1", addr)
+		done <- pingLoss{tx, rx}
+	}()
+	time.Sleep(time.Second)
+	tp.sw.MustRun(t, "ip", "link", "set", "p1", "down")
+	nstest.Eventually(t, 5*time.Second, func() error {
+		if h := d.vnicHome("vm1"); h != "m2" {
+			return fmt.Errorf("vm1 home %q, want m2 after m1 lost carrier", h)
+		}
+		return nil
+	})
+	time.Sleep(1500 * time.Millisecond)
+	tp.sw.MustRun(t, "ip", "link", "set", "p1", "up")
+	nstest.Eventually(t, 5*time.Second, func() error {
+		if h := d.vnicHome("vm1"); h != "m1" {
+			return fmt.Errorf("vm1 home %q, want m1 after it came back", h)
+		}
+		return nil
+	})
+	return <-done
 }

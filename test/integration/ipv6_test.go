@@ -73,29 +73,7 @@ func TestFailoverIPv6Only(t *testing.T) {
 	pcap := filepath.Join(t.TempDir(), "p2.pcap")
 	dump := startTcpdump(t, tp.sw, "-i", "p2", "-n", "-U", "--immediate-mode", "-Z", "root", "-w", pcap, "icmp6")
 
-	type result struct{ tx, rx int }
-	done := make(chan result, 1)
-	go func() {
-		tx, rx := pingStats(t, tp.peer, "-i", "0.01", "-c", "400", "-W", "1", vm6)
-		done <- result{tx, rx}
-	}()
-	time.Sleep(time.Second)
-	tp.sw.MustRun(t, "ip", "link", "set", "p1", "down")
-	nstest.Eventually(t, 5*time.Second, func() error {
-		if h := d.vnicHome("vm1"); h != "m2" {
-			return fmt.Errorf("vm1 home %q, want m2 after m1 lost carrier", h)
-		}
-		return nil
-	})
-	time.Sleep(1500 * time.Millisecond)
-	tp.sw.MustRun(t, "ip", "link", "set", "p1", "up")
-	nstest.Eventually(t, 5*time.Second, func() error {
-		if h := d.vnicHome("vm1"); h != "m1" {
-			return fmt.Errorf("vm1 home %q, want m1 after it came back", h)
-		}
-		return nil
-	})
-	r := <-done
+	r := failoverUnderPing(t, tp, d, vm6)
 	lost := r.tx - r.rx
 	t.Logf("IPv6-only failover and failback under 100 pings/s: %d sent, %d received, %d lost (about %d ms without traffic)",
 		r.tx, r.rx, lost, lost*10)
