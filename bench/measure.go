@@ -137,16 +137,42 @@ func startGenerator(ctx context.Context, b *testbed.Bed, o *options, p *path) (*
 }
 
 // measurePPS runs trafgen for d after a warm-up and returns the receive
-// and transmit rates from the interface counters.
+// and transmit rates from the interface counters. A trafgen that dies of
+// its TX_RING flush during the measurement (after a clean warm-up) is
+// restarted once on its slow path and the measurement taken again.
 func measurePPS(ctx context.Context, b *testbed.Bed, o *options, p *path) (rx, tx float64, err error) {
+	for {
+		rx, tx, gen, err := measurePPSOnce(ctx, b, o, p)
+		if err != nil && slowAgain(p, gen) {
+			continue
+		}
+		return rx, tx, err
+	}
+}
+
+// slowAgain reports whether a run whose generator died should be taken
+// again on trafgen's slow path: it died of its TX_RING flush and was not
+// on the slow path yet (see startTrafgen). It switches p to it.
+func slowAgain(p *path, gen *testbed.Proc) bool {
+	if gen == nil || !flushFailed(gen) || p.slowGen {
+		return false
+	}
+	logf("   trafgen: %s during the run; again on its sendto path (-t 0)", gen.LastLine())
+	p.slowGen, p.slowWhy = true, strings.TrimSpace(gen.LastLine())
+	return true
+}
+
+// measurePPSOnce is one measurement of measurePPS; it returns the
+// generator it ran, if it started one.
+func measurePPSOnce(ctx context.Context, b *testbed.Bed, o *options, p *path) (rx, tx float64, _ *testbed.Proc, err error) {
 	rxc, err := openCounters(p.rcv.Name)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	defer rxc.close()
 	txc, err := openCounters(p.snd.Name)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	defer txc.close()
 
@@ -154,7 +180,7 @@ func measurePPS(ctx context.Context, b *testbed.Bed, o *options, p *path) (rx, t
 	defer b.UnwindTo(mark)
 	gen, err := startGenerator(ctx, b, o, p)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	read := func() (r, t uint64, at time.Time, err error) {
 		at = time.Now()
@@ -166,21 +192,21 @@ func measurePPS(ctx context.Context, b *testbed.Bed, o *options, p *path) (rx, t
 	}
 	r0, t0, at0, err := read()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, gen, err
 	}
 	if !testbed.Sleep(ctx, o.duration) {
-		return 0, 0, ctx.Err()
+		return 0, 0, gen, ctx.Err()
 	}
 	r1, t1, at1, err := read()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, gen, err
 	}
 	if gen.Exited() {
-		return 0, 0, fmt.Errorf("trafgen exited: %s", gen.LastLine())
+		return 0, 0, gen, fmt.Errorf("trafgen exited: %s", gen.LastLine())
 	}
 	gen.Stop(syscall.SIGINT, 5*time.Second)
 	secs := at1.Sub(at0).Seconds()
-	return float64(r1-r0) / secs, float64(t1-t0) / secs, nil
+	return float64(r1-r0) / secs, float64(t1-t0) / secs, gen, nil
 }
 
 // counters reads interface statistics in a namespace over netlink.
@@ -259,13 +285,25 @@ func rss(pid int) (int64, error) {
 
 // measureMemory sends at full rate for o.memory and samples the daemon's
 // RSS every second. start is the sample after the first second of
-// traffic, so buffers sized at first use count as the baseline.
+// traffic, so buffers sized at first use count as the baseline. A
+// generator that dies of its flush is handled as in measurePPS.
 func measureMemory(ctx context.Context, b *testbed.Bed, o *options, p *path) (start, end, peak int64, err error) {
+	for {
+		var gen *testbed.Proc
+		start, end, peak, gen, err = measureMemoryOnce(ctx, b, o, p)
+		if err != nil && slowAgain(p, gen) {
+			continue
+		}
+		return start, end, peak, err
+	}
+}
+
+func measureMemoryOnce(ctx context.Context, b *testbed.Bed, o *options, p *path) (start, end, peak int64, gen *testbed.Proc, err error) {
 	mark := b.Depth()
 	defer b.UnwindTo(mark)
-	gen, err := startGenerator(ctx, b, o, p)
+	gen, err = startGenerator(ctx, b, o, p)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, nil, err
 	}
 	n := int(o.memory / time.Second)
 	if n < 2 {
@@ -273,14 +311,14 @@ func measureMemory(ctx context.Context, b *testbed.Bed, o *options, p *path) (st
 	}
 	for i := 1; i <= n; i++ {
 		if !testbed.Sleep(ctx, time.Second) {
-			return 0, 0, 0, ctx.Err()
+			return 0, 0, 0, gen, ctx.Err()
 		}
 		if gen.Exited() {
-			return 0, 0, 0, fmt.Errorf("trafgen exited: %s", gen.LastLine())
+			return 0, 0, 0, gen, fmt.Errorf("trafgen exited: %s", gen.LastLine())
 		}
 		v, err := rss(p.daemonPid)
 		if err != nil {
-			return 0, 0, 0, fmt.Errorf("daemon gone during the memory run: %w", err)
+			return 0, 0, 0, gen, fmt.Errorf("daemon gone during the memory run: %w", err)
 		}
 		if i == 1 {
 			start = v
@@ -288,5 +326,5 @@ func measureMemory(ctx context.Context, b *testbed.Bed, o *options, p *path) (st
 		end, peak = v, max(peak, v)
 	}
 	gen.Stop(syscall.SIGINT, 5*time.Second)
-	return start, end, peak, nil
+	return start, end, peak, gen, nil
 }
