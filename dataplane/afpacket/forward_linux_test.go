@@ -5,84 +5,22 @@ package afpacket
 import (
 	"bytes"
 	"cmp"
-	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/teamd-go/teamd-go/dataplane"
+	"github.com/teamd-go/teamd-go/dataplane/dataplanetest"
 	"github.com/teamd-go/teamd-go/test/nstest"
 )
 
-// forwarder copies frames between two Ports in both directions, the way
-// the team's dataplane does, and counts the GSO super-frames it carried.
-type forwarder struct {
-	gso     atomic.Int64 // frames read with a GSO type in the header
-	maxSize atomic.Int64 // largest frame read
-	wg      sync.WaitGroup
-	errs    chan error
-}
-
-func startForwarder(t *testing.T, a, b *Port) *forwarder {
-	f := &forwarder{errs: make(chan error, 2)}
-	f.wg.Add(2)
-	go f.run(a, b)
-	go f.run(b, a)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("forwarder: %s %+v; %s %+v", a.Name(), a.Stats(), b.Name(), b.Stats())
-		}
-		a.Close()
-		b.Close()
-		f.wg.Wait()
-		close(f.errs)
-		for err := range f.errs {
-			t.Error(err)
-		}
-	})
-	return f
-}
-
-func (f *forwarder) run(src, dst *Port) {
-	defer f.wg.Done()
-	frames, sizes := newBatch()
-	out := make([][]byte, len(frames))
-	for {
-		n, err := src.Read(frames, sizes)
-		if err != nil {
-			if !errors.Is(err, dataplane.ErrClosed) {
-				f.errs <- fmt.Errorf("read %s: %w", src.Name(), err)
-			}
-			return
-		}
-		for i := range n {
-			out[i] = frames[i][:sizes[i]]
-			if dataplane.DecodeVnetHdr(out[i]).GSOType != dataplane.VnetGSONone {
-				f.gso.Add(1)
-			}
-			for {
-				m := f.maxSize.Load()
-				if int64(sizes[i]) <= m || f.maxSize.CompareAndSwap(m, int64(sizes[i])) {
-					break
-				}
-			}
-		}
-		if _, err := dst.Write(out[:n]); err != nil {
-			if !errors.Is(err, dataplane.ErrClosed) {
-				f.errs <- fmt.Errorf("write %s: %w", dst.Name(), err)
-			}
-			return
-		}
-	}
-}
+// startForwarder copies frames between a and b in both directions, the
+// way the team's dataplane does, and counts the GSO super-frames it
+// carried, until the test ends.
+var startForwarder = dataplanetest.Forward[Stats, *Port]
 
 // TestForwardTCP runs a TCP transfer from a "VM" namespace whose veth has
 // the default offloads (so it sends TSO super-frames with partial
@@ -123,12 +61,12 @@ func TestForwardTCP(t *testing.T) {
 			if sent != got {
 				t.Fatalf("peer received %d bytes with sha256 %x, VM sent %x", n, got, sent)
 			}
-			if f.gso.Load() == 0 {
+			if f.GSO.Load() == 0 {
 				t.Errorf("no GSO super-frames were read; the test did not test GSO")
 			}
 			sa, sb := pa.Stats(), pb.Stats()
 			t.Logf("%d MiB intact; %d super-frames, largest frame %d bytes; fa0 %+v; fb0 %+v",
-				n>>20, f.gso.Load(), f.maxSize.Load(), sa, sb)
+				n>>20, f.GSO.Load(), f.MaxSize.Load(), sa, sb)
 			if sa.WriteErrors+sb.WriteErrors+sa.Truncated+sb.Truncated != 0 {
 				t.Errorf("write errors or truncated frames")
 			}
@@ -146,74 +84,6 @@ func offloadsOff(t *testing.T, ns *nstest.NS, devs ...string) {
 	for _, dev := range devs {
 		ns.MustRun(t, "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off")
 	}
-}
-
-// tcpTransfer sends size bytes of pseudo-random data from a client in ns
-// from to a server in ns to listening on addr, and returns the sha256 of
-// what was sent and of what arrived, and how much arrived.
-func tcpTransfer(t *testing.T, from, to *nstest.NS, addr string, size int) (sent, got [32]byte, n int64) {
-	t.Helper()
-	var ln net.Listener
-	if err := to.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", addr)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	deadline := time.Now().Add(60 * time.Second)
-
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(deadline)
-		h := sha256.New()
-		n, err := io.Copy(h, c)
-		var r result
-		copy(r.sum[:], h.Sum(nil))
-		r.n, r.err = n, err
-		done <- r
-	}()
-
-	var c net.Conn
-	if err := from.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp4", addr, 10*time.Second)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(deadline)
-	rng := rand.NewChaCha8([32]byte{1, 2, 3})
-	h := sha256.New()
-	buf := make([]byte, 256<<10)
-	for left := size; left > 0; left -= len(buf) {
-		b := buf[:min(left, len(buf))]
-		rng.Read(b)
-		h.Write(b)
-		if _, err := c.Write(b); err != nil {
-			t.Fatalf("client write: %v", err)
-		}
-	}
-	copy(sent[:], h.Sum(nil))
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	r := <-done
-	if r.err != nil {
-		t.Fatalf("server: %v after %d bytes", r.err, r.n)
-	}
-	return sent, r.sum, r.n
 }
 
 // TestForwardGSOVLAN sends a VLAN-tagged TCP super-frame with a partial
@@ -279,7 +149,7 @@ func TestForwardGSOVLAN(t *testing.T) {
 			if !bytes.Equal(data, payload) {
 				t.Errorf("payload differs (%d bytes, want %d)", len(data), len(payload))
 			}
-			if f.gso.Load() == 0 {
+			if f.GSO.Load() == 0 {
 				t.Error("the forwarder read no GSO frame")
 			}
 		})

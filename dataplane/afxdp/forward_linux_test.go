@@ -3,56 +3,17 @@
 package afxdp
 
 import (
-	"crypto/sha256"
-	"errors"
-	"io"
-	"math/rand/v2"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/teamd-go/teamd-go/dataplane"
+	"github.com/teamd-go/teamd-go/dataplane/dataplanetest"
 	"github.com/teamd-go/teamd-go/test/nstest"
 )
 
 // forward copies frames between two Ports in both directions, as the
 // team's data path does, until the test ends.
-func forward(t *testing.T, a, b *Port) {
-	var wg sync.WaitGroup
-	run := func(src, dst *Port) {
-		defer wg.Done()
-		frames, sizes := newBatch()
-		out := make([][]byte, len(frames))
-		for {
-			n, err := src.Read(frames, sizes)
-			if err != nil {
-				if !errors.Is(err, dataplane.ErrClosed) {
-					t.Errorf("read %s: %v", src.Name(), err)
-				}
-				return
-			}
-			for i := range n {
-				out[i] = frames[i][:sizes[i]]
-			}
-			if _, err := dst.Write(out[:n]); err != nil {
-				if !errors.Is(err, dataplane.ErrClosed) {
-					t.Errorf("write %s: %v", dst.Name(), err)
-				}
-				return
-			}
-		}
-	}
-	wg.Add(2)
-	go run(a, b)
-	go run(b, a)
-	t.Cleanup(func() {
-		a.Close()
-		b.Close()
-		wg.Wait()
-	})
-}
+var forward = dataplanetest.Forward[Stats, *Port]
 
 // TestForwardTCP runs TCP from a "VM" namespace whose veth keeps its
 // default offloads (TSO, checksum offload) through two Ports joined by a
@@ -97,70 +58,4 @@ func feature(ethtoolK, name string) string {
 		}
 	}
 	return "?"
-}
-
-// tcpTransfer sends size bytes of pseudo-random data from a client in ns
-// from to a server in ns to listening on addr, and returns the sha256 of
-// what was sent and of what arrived, and how much arrived.
-func tcpTransfer(t *testing.T, from, to *nstest.NS, addr string, size int) (sent, got [32]byte, n int64) {
-	t.Helper()
-	var ln net.Listener
-	if err := to.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", addr)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(deadline)
-		h := sha256.New()
-		n, err := io.Copy(h, c)
-		var r result
-		copy(r.sum[:], h.Sum(nil))
-		r.n, r.err = n, err
-		done <- r
-	}()
-	var c net.Conn
-	if err := from.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp4", addr, 10*time.Second)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(deadline)
-	rng := rand.NewChaCha8([32]byte{1, 2, 3})
-	h := sha256.New()
-	buf := make([]byte, 256<<10)
-	for left := size; left > 0; left -= len(buf) {
-		b := buf[:min(left, len(buf))]
-		rng.Read(b)
-		h.Write(b)
-		if _, err := c.Write(b); err != nil {
-			t.Fatalf("client write: %v", err)
-		}
-	}
-	copy(sent[:], h.Sum(nil))
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	r := <-done
-	if r.err != nil {
-		t.Fatalf("server: %v after %d bytes", r.err, r.n)
-	}
-	return sent, r.sum, r.n
 }

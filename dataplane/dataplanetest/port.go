@@ -3,6 +3,14 @@
 // had arrived on the wire, and what the team transmits is collected. It
 // also writes frames to pcap files and runs tshark on them, so codec
 // tests can have Wireshark's dissectors read what they build.
+//
+// For the tests of the real Ports (afpacket, afxdp, tap) it has what they
+// share: marked test frames (Frame, FrameID), reading until the marked
+// frames arrived (Collect), writing whole lists (WriteAll), a two-way
+// forwarder (Forward) and the forwarding benchmark (BenchForward). The
+// namespaces those tests run in come from test/nstest, which each
+// privileged package's tests import themselves (the Makefile derives the
+// privileged tier from those imports).
 package dataplanetest
 
 import (

@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/teamd-go/teamd-go/dataplane"
+	"github.com/teamd-go/teamd-go/dataplane/dataplanetest"
 	"github.com/teamd-go/teamd-go/dataplane/neigh"
 	"github.com/teamd-go/teamd-go/test/nstest"
 )
@@ -30,37 +31,15 @@ var (
 
 // newNS returns a fresh namespace with IPv6 off, so the only frames the
 // kernel sends are the ones a test provokes.
-func newNS(t *testing.T, name string) *nstest.NS {
-	t.Helper()
-	nstest.Require(t)
-	nstest.RequireTool(t, "sysctl")
-	ns := nstest.NewNS(t, name)
-	ns.MustRun(t, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1", "net.ipv6.conf.all.disable_ipv6=1")
-	return ns
-}
+var newNS = nstest.QuietNS
 
 // createIn makes a TAP in ns, closed at cleanup.
 func createIn(t *testing.T, ns *nstest.NS, name string, mac [6]byte) *Port {
 	t.Helper()
-	var p *Port
-	err := ns.Do(func() (err error) {
-		p, err = Create(name, mac)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return nstest.OpenIn(t, ns, func() (*Port, error) { return Create(name, mac) })
 }
 
-func newBatch() (frames [][]byte, sizes []int) {
-	frames = make([][]byte, dataplane.BatchSize)
-	for i := range frames {
-		frames[i] = make([]byte, dataplane.MaxFrame)
-	}
-	return frames, make([]int, dataplane.BatchSize)
-}
+var newBatch = dataplanetest.NewBatch
 
 // arpFrame builds a plain frame (zero virtio-net header) holding an ARP
 // packet over Ethernet.
