@@ -35,6 +35,15 @@ func isNull(n *yaml.Node) bool {
 	return n == nil || n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
 }
 
+// word returns the YAML word for a thing, or in teamd JSON its JSON
+// word.
+func (r *reader) word(yamlWord, jsonWord string) string {
+	if r.json {
+		return jsonWord
+	}
+	return yamlWord
+}
+
 // describe names a value for "want X, got Y" messages.
 func (r *reader) describe(n *yaml.Node) string {
 	n = resolve(n)
@@ -42,30 +51,18 @@ func (r *reader) describe(n *yaml.Node) string {
 	case n == nil || n.Kind == yaml.AliasNode:
 		return "nothing"
 	case n.Kind == yaml.MappingNode:
-		if r.json {
-			return "an object"
-		}
-		return "a mapping"
+		return r.word("a mapping", "an object")
 	case n.Kind == yaml.SequenceNode:
-		if r.json {
-			return "an array"
-		}
-		return "a list"
+		return r.word("a list", "an array")
 	case isNull(n):
-		if r.json {
-			return "null"
-		}
-		return "nothing"
-	case n.ShortTag() == "!!str":
-		v := n.Value
-		if len(v) > 40 {
-			v = v[:37] + "..."
-		}
-		return strconv.Quote(v)
+		return r.word("nothing", "null")
 	}
 	v := n.Value
 	if len(v) > 40 {
 		v = v[:37] + "..."
+	}
+	if n.ShortTag() == "!!str" {
+		return strconv.Quote(v)
 	}
 	return v
 }
@@ -83,11 +80,7 @@ func (r *reader) each(n *yaml.Node, path string, known []string, fn func(key str
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		what := "a mapping"
-		if r.json {
-			what = "an object"
-		}
-		r.probs.add(n.Line, path, "want %s, got %s", what, r.describe(n))
+		r.probs.add(n.Line, path, "want %s, got %s", r.word("a mapping", "an object"), r.describe(n))
 		return
 	}
 	seen := make(map[string]int, len(n.Content)/2)
@@ -131,11 +124,7 @@ func (r *reader) seq(n *yaml.Node, path string, fn func(i int, item *yaml.Node, 
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
-		what := "a list"
-		if r.json {
-			what = "an array"
-		}
-		r.probs.add(n.Line, path, "want %s, got %s", what, r.describe(n))
+		r.probs.add(n.Line, path, "want %s, got %s", r.word("a list", "an array"), r.describe(n))
 		return
 	}
 	for i, item := range n.Content {
@@ -175,19 +164,21 @@ func (r *reader) str(n *yaml.Node, path string, out *string) bool {
 // enum reads a string that validate checks against its enumeration.
 // On a wrong type it empties out, so that checks combining it with
 // other keys are skipped.
-func (r *reader) enum(n *yaml.Node, path string, out *string) {
+func (r *reader) enum(n *yaml.Node, path string, out *string) bool {
 	n = resolve(n)
 	if isNull(n) {
-		return
+		return false
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
 		// Leave bools to validate: "want fast or slow, got true".
 		*out = n.Value
-		return
+		return true
 	}
 	if !r.str(n, path, out) {
 		*out = ""
+		return false
 	}
+	return true
 }
 
 // boolean reads true or false. teamd JSON also takes 0 and 1, with a
@@ -262,35 +253,32 @@ func (r *reader) duration(n *yaml.Node, path string, out *time.Duration) bool {
 	return false
 }
 
-// strList reads a list of strings. A null list keeps out as it is. An
-// item of the wrong type is reported and kept as "", which validate
-// does not report again.
-func (r *reader) strList(n *yaml.Node, path string, out *[]string) {
-	if isNull(n) || resolve(n).Kind != yaml.SequenceNode {
-		r.seq(n, path, nil) // reports anything but a list
-		return
-	}
-	list := []string{}
-	r.seq(n, path, func(i int, item *yaml.Node, ip string) {
-		var s string
-		r.str(item, ip, &s)
-		list = append(list, s)
-	})
-	*out = list
+// strList reads a list of strings (see readList; a wrong item is kept
+// as "").
+func (r *reader) strList(n *yaml.Node, path string, out *[]string) bool {
+	return readList(r, n, path, out, r.str)
 }
 
-// intList reads a list of integers, as strList does strings (an item
-// of the wrong type is reported and kept as 0).
-func (r *reader) intList(n *yaml.Node, path string, out *[]int) {
+// intList reads a list of integers (see readList; a wrong item is kept
+// as 0).
+func (r *reader) intList(n *yaml.Node, path string, out *[]int) bool {
+	return readList(r, n, path, out, r.integer)
+}
+
+// readList reads a list whose items item reads. A null list keeps out
+// as it is. An item of the wrong type is reported and kept as the zero
+// value, which validate does not report again.
+func readList[V any](r *reader, n *yaml.Node, path string, out *[]V, item func(*yaml.Node, string, *V) bool) bool {
 	if isNull(n) || resolve(n).Kind != yaml.SequenceNode {
-		r.seq(n, path, nil)
-		return
+		r.seq(n, path, nil) // reports anything but a list
+		return false
 	}
-	list := []int{}
-	r.seq(n, path, func(i int, item *yaml.Node, ip string) {
-		var v int
-		r.integer(item, ip, &v)
+	list := []V{}
+	r.seq(n, path, func(i int, it *yaml.Node, ip string) {
+		var v V
+		item(it, ip, &v)
 		list = append(list, v)
 	})
 	*out = list
+	return true
 }

@@ -237,18 +237,6 @@ func decodeYAML(data []byte) (root *yaml.Node, err error) {
 	return nil, nil
 }
 
-// Keys of each YAML mapping, in the order of docs/contract.md §3 (also
-// the order of Dump).
-var (
-	topKeys    = []string{"team", "mode", "balance", "hash", "flowlet_gap", "source_mac_rewrite", "backend", "members", "vnics", "lacp", "link_watch", "rx_translation", "metrics"}
-	memberKeys = []string{"name", "primary", "standby", "prio", "sticky", "lacp_prio", "lacp_key", "delay_up", "delay_down"}
-	vnicKeys   = []string{"name", "tap", "mac", "macs", "mac_spoofing", "vlan"}
-	vlanKeys   = []string{"access", "trunk", "native"}
-	lacpKeys   = []string{"active", "rate", "system_priority", "min_ports", "fallback", "fallback_after"}
-	lwKeys     = []string{"name", "interval", "missed_max", "source_host", "target_host", "delay_up", "delay_down"}
-	rxKeys     = []string{"enabled", "learn", "age_time"}
-)
-
 // yamlDecoder reads the YAML format into a Config, recording where
 // every key was.
 type yamlDecoder struct {
@@ -266,59 +254,36 @@ func (d *yamlDecoder) fields(n *yaml.Node, path string, known []string, fn func(
 }
 
 // config reads the file into c; false if it is not a mapping at all.
-// Each block has its own reader below; finish applies the defaults that
-// depend on what the file gave.
+// The keys are read as the tables in keys.go describe them; finish
+// applies the defaults that depend on what the file gave.
 func (d *yamlDecoder) config(root *yaml.Node, c *Config) bool {
 	if resolve(root).Kind != yaml.MappingNode {
 		d.probs.add(root.Line, "", "want a mapping of keys (team:, members:, ...), got %s", d.describe(root))
 		return false
 	}
-	d.fields(root, "", topKeys, func(key string, v *yaml.Node, kp string) {
-		switch key {
-		case "team":
-			d.str(v, kp, &c.Team)
-		case "mode":
-			d.enum(v, kp, &c.Mode)
-		case "balance":
-			d.enum(v, kp, &c.Balance)
-		case "hash":
-			d.strList(v, kp, &c.Hash)
-		case "flowlet_gap":
-			if n := resolve(v); n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Value == FlowletGapAuto {
-				c.FlowletGapAuto, c.FlowletGap = true, DefaultFlowletGap
-			} else if d.duration(v, kp, &c.FlowletGap) {
-				c.FlowletGapAuto = false
-			}
-		case "source_mac_rewrite":
-			d.enum(v, kp, &c.SourceMACRewrite)
-		case "backend":
-			d.enum(v, kp, &c.Backend)
-		case "members":
-			if d.tooLong(v, kp, MaxMembers, "members", membersWhy) {
-				break
-			}
-			d.seq(v, kp, func(_ int, item *yaml.Node, ip string) {
-				c.Members = append(c.Members, d.member(item, ip))
-			})
-		case "vnics":
-			if d.tooLong(v, kp, MaxVNICs, "vnics", vnicsWhy) {
-				break
-			}
-			d.seq(v, kp, func(_ int, item *yaml.Node, ip string) {
-				c.VNICs = append(c.VNICs, d.vnic(item, ip))
-			})
-		case "lacp":
-			d.lacp(v, kp, &c.LACP)
-		case "link_watch":
-			d.linkWatch(v, kp, &c.LinkWatch)
-		case "rx_translation":
-			d.rxTranslation(v, kp, &c.RxTranslation)
-		case "metrics":
-			d.str(v, kp, &c.Metrics)
-		}
-	})
+	readBlock(d, root, "", topYAML, c)
 	d.finish(c)
 	return true
+}
+
+// readBlock reads the YAML mapping n (at path) into x, each key as its
+// entry of keys says; a key that has none is reported.
+func readBlock[T any](d *yamlDecoder, n *yaml.Node, path string, keys []yamlKey[T], x *T) {
+	d.fields(n, path, keyNames(keys), func(key string, v *yaml.Node, kp string) {
+		readKey(d, keys, key, v, kp, x)
+	})
+}
+
+// readKey reads the value v of key (at path kp) into x as its entry of
+// keys says; false if keys has no such key.
+func readKey[T any](d *yamlDecoder, keys []yamlKey[T], key string, v *yaml.Node, kp string, x *T) bool {
+	for _, k := range keys {
+		if k.name == key {
+			k.read(d, v, kp, x)
+			return true
+		}
+	}
+	return false
 }
 
 // tooLong reports a list of more than max items, before any of them is
@@ -332,145 +297,36 @@ func (d *yamlDecoder) tooLong(v *yaml.Node, path string, max int, what, why stri
 	return true
 }
 
-// member reads one item of members: (path ip, "members[1]").
-func (d *yamlDecoder) member(item *yaml.Node, ip string) Member {
-	m := defaultMember("")
-	d.src.record(ip, item.Line, ip)
-	if !d.itemIsName(item, ip) {
-		return m
+// flowletGap reads flowlet_gap: auto, or a duration.
+func (d *yamlDecoder) flowletGap(v *yaml.Node, kp string, c *Config) {
+	if n := resolve(v); n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Value == FlowletGapAuto {
+		c.FlowletGapAuto, c.FlowletGap = true, DefaultFlowletGap
+	} else if d.duration(v, kp, &c.FlowletGap) {
+		c.FlowletGapAuto = false
 	}
-	d.fields(item, ip, memberKeys, func(key string, v *yaml.Node, kp string) {
-		switch key {
-		case "name":
-			d.str(v, kp, &m.Name)
-		case "primary":
-			d.boolean(v, kp, &m.Primary)
-		case "standby":
-			d.boolean(v, kp, &m.Standby)
-		case "prio":
-			d.integer(v, kp, &m.Prio)
-		case "sticky":
-			d.boolean(v, kp, &m.Sticky)
-		case "lacp_prio":
-			d.integer(v, kp, &m.LACPPrio)
-		case "lacp_key":
-			d.integer(v, kp, &m.LACPKey)
-		case "delay_up":
-			d.duration(v, kp, &m.DelayUp)
-		case "delay_down":
-			d.duration(v, kp, &m.DelayDown)
-		}
-	})
-	return m
-}
-
-// vnic reads one item of vnics:.
-func (d *yamlDecoder) vnic(item *yaml.Node, ip string) VNIC {
-	var vn VNIC
-	d.src.record(ip, item.Line, ip)
-	if !d.itemIsName(item, ip) {
-		return vn
-	}
-	d.fields(item, ip, vnicKeys, func(key string, v *yaml.Node, kp string) {
-		switch key {
-		case "name":
-			d.str(v, kp, &vn.Name)
-		case "tap":
-			d.boolean(v, kp, &vn.TAP)
-		case "mac":
-			d.str(v, kp, &vn.MAC)
-		case "macs":
-			d.strList(v, kp, &vn.MACs)
-		case "mac_spoofing":
-			d.boolean(v, kp, &vn.MACSpoofing)
-		case "vlan":
-			d.vlan(v, kp, &vn.VLAN)
-		}
-	})
-	return vn
 }
 
 // vlan reads a vnic's vlan: block. What only the file shows is reported
 // here: an empty block, and an explicit 0 (which the Config cannot tell
 // from "not set").
-func (d *yamlDecoder) vlan(n *yaml.Node, path string, vl *VLAN) {
+func (d *yamlDecoder) vlan(n *yaml.Node, path string, vn *VNIC) {
 	if isNull(resolve(n)) {
 		d.probs.add(d.src.at[path].line, path, "want access: N or trunk: [N, ...] (with native: N for untagged frames), got nothing; remove the key for a VLAN-transparent vnic")
 		return
 	}
-	d.fields(n, path, vlanKeys, func(key string, v *yaml.Node, kp string) {
-		switch key {
-		case "access":
-			if d.integer(v, kp, &vl.Access) && vl.Access == 0 {
-				d.probs.add(d.src.at[kp].line, kp, "0 is out of range: want a VLAN id %d to %d", MinVLAN, MaxVLAN)
-			}
-		case "native":
-			if d.integer(v, kp, &vl.Native) && vl.Native == 0 {
-				d.probs.add(d.src.at[kp].line, kp, "0 is out of range: want a VLAN id %d to %d", MinVLAN, MaxVLAN)
-			}
-		case "trunk":
-			d.intList(v, kp, &vl.Trunk)
-		}
-	})
+	readBlock(d, n, path, vlanYAML, &vn.VLAN)
 	if m := resolve(n); m.Kind == yaml.MappingNode && len(m.Content) == 0 {
 		d.probs.add(d.src.at[path].line, path, "empty: want access: N or trunk: [N, ...] (with native: N for untagged frames); remove the key for a VLAN-transparent vnic")
 	}
 }
 
-// lacp reads the lacp: block over the defaults in l.
-func (d *yamlDecoder) lacp(n *yaml.Node, path string, l *LACP) {
-	d.fields(n, path, lacpKeys, func(key string, v *yaml.Node, kp string) {
-		switch key {
-		case "active":
-			d.boolean(v, kp, &l.Active)
-		case "rate":
-			d.enum(v, kp, &l.Rate)
-		case "system_priority":
-			d.integer(v, kp, &l.SystemPriority)
-		case "min_ports":
-			d.integer(v, kp, &l.MinPorts)
-		case "fallback":
-			d.enum(v, kp, &l.Fallback)
-		case "fallback_after":
-			d.duration(v, kp, &l.FallbackAfter)
-		}
-	})
-}
-
-// linkWatch reads the link_watch: block over the defaults in lw.
-func (d *yamlDecoder) linkWatch(n *yaml.Node, path string, lw *LinkWatch) {
-	d.fields(n, path, lwKeys, func(key string, v *yaml.Node, kp string) {
-		switch key {
-		case "name":
-			d.enum(v, kp, &lw.Name)
-		case "interval":
-			d.duration(v, kp, &lw.Interval)
-		case "missed_max":
-			d.integer(v, kp, &lw.MissedMax)
-		case "source_host":
-			d.str(v, kp, &lw.SourceHost)
-		case "target_host":
-			d.str(v, kp, &lw.TargetHost)
-		case "delay_up":
-			d.duration(v, kp, &lw.DelayUp)
-		case "delay_down":
-			d.duration(v, kp, &lw.DelayDown)
-		}
-	})
-}
-
-// rxTranslation reads the rx_translation: block over the defaults in rx.
-func (d *yamlDecoder) rxTranslation(n *yaml.Node, path string, rx *RxTranslation) {
-	d.fields(n, path, rxKeys, func(key string, v *yaml.Node, kp string) {
-		switch key {
-		case "enabled":
-			d.boolean(v, kp, &rx.Enabled)
-		case "learn":
-			d.enum(v, kp, &rx.Learn)
-		case "age_time":
-			d.duration(v, kp, &rx.AgeTime)
-		}
-	})
+// vlanID reads a VLAN id of access: or native:, where an explicit 0 is
+// an error the Config cannot show.
+func (d *yamlDecoder) vlanID(v *yaml.Node, kp string, id *int) bool {
+	if d.integer(v, kp, id) && *id == 0 {
+		d.probs.add(d.src.at[kp].line, kp, "0 is out of range: want a VLAN id %d to %d", MinVLAN, MaxVLAN)
+	}
+	return true
 }
 
 // finish fills in the defaults that depend on other keys and reports

@@ -82,6 +82,9 @@ var (
 		"nsna_ping": {"interval", "init_wait", "missed_max", "target_host"},
 		"tipc":      {"tipc_bearer"},
 	}
+	// teamdRunnerLACP maps the lacp runner's options that are YAML
+	// lacp: keys to those keys.
+	teamdRunnerLACP     = map[string]string{"active": "active", "sys_prio": "system_priority", "min_ports": "min_ports"}
 	teamdHwaddrPolicies = []string{"same_all", "by_active", "only_active"}
 	teamdAggPolicies    = []string{"lacp_prio", "lacp_prio_stable", "bandwidth", "count", "port_config"}
 )
@@ -96,14 +99,17 @@ func parseTeamd(data []byte) (*Config, problems, problems, *source) {
 		ps.list = append(ps.list, *p)
 		return nil, ps, warns, src
 	}
-	t := &teamdReader{reader: &reader{probs: &ps, warns: &warns, json: true}, src: src}
+	t := &teamdReader{&yamlDecoder{reader: &reader{probs: &ps, warns: &warns, json: true}, src: src}}
 	c := t.config(root)
 	return c, ps, warns, src
 }
 
+// teamdReader reads teamd JSON. Its values are read with the YAML
+// reader's typed reads (in teamd's words: r.json), and a teamd key that
+// means what a YAML key of the same name means is read through that
+// key's entry in keys.go.
 type teamdReader struct {
-	*reader
-	src *source
+	*yamlDecoder
 }
 
 func (t *teamdReader) warn(line int, key, format string, args ...any) {
@@ -273,9 +279,10 @@ func (t *teamdReader) runnerOption(o keyed, path string, c *Config) {
 		}
 	case "tx_balancer":
 		t.probs.add(o.line, path, "active Tx balancing is not supported by teamd-go's teamd reader: remove it to balance by hash (address-hash), or write a YAML config with balance: dynamic")
-	case "active":
-		t.boolean(o.v, path, &c.LACP.Active)
-		t.src.record("lacp.active", o.line, path)
+	case "active", "sys_prio", "min_ports":
+		key := teamdRunnerLACP[o.key]
+		readKey(t.yamlDecoder, lacpYAML, key, o.v, path, &c.LACP)
+		t.src.record(join("lacp", key), o.line, path)
 	case "fast_rate":
 		var fast bool
 		if t.boolean(o.v, path, &fast) {
@@ -285,12 +292,6 @@ func (t *teamdReader) runnerOption(o keyed, path string, c *Config) {
 			}
 		}
 		t.src.record("lacp.rate", o.line, path)
-	case "sys_prio":
-		t.integer(o.v, path, &c.LACP.SystemPriority)
-		t.src.record("lacp.system_priority", o.line, path)
-	case "min_ports":
-		t.integer(o.v, path, &c.LACP.MinPorts)
-		t.src.record("lacp.min_ports", o.line, path)
 	case "fallback":
 		// SONiC's teamd: "fallback": true brings the LAG up on one port
 		// without a partner (active-backup); teamd-go's names are taken
@@ -353,14 +354,8 @@ func (t *teamdReader) ports(kv keyed, c *Config) []keyed {
 			key := o.key
 			path := join(pp, key)
 			switch key {
-			case "prio":
-				t.integer(o.v, path, &m.Prio)
-			case "sticky":
-				t.boolean(o.v, path, &m.Sticky)
-			case "lacp_prio":
-				t.integer(o.v, path, &m.LACPPrio)
-			case "lacp_key":
-				t.integer(o.v, path, &m.LACPKey)
+			case "prio", "sticky", "lacp_prio", "lacp_key": // as in YAML
+				readKey(t.yamlDecoder, memberYAML, key, o.v, path, &m)
 			case "queue_id":
 				t.probs.add(o.line, path, "not supported by teamd-go: it maps the port to a Tx queue of the kernel team device, which teamd-go does not use; remove it")
 			case "link_watch":
@@ -531,12 +526,8 @@ func (t *teamdReader) watcher(v *yaml.Node, path string, line int) *watch {
 			if t.integer(o.v, kp, &n) && n > 0 {
 				t.warn(o.line, kp, "ignored: teamd-go starts probing at once, the first verdict after missed_max intervals")
 			}
-		case "missed_max":
-			t.integer(o.v, kp, &w.lw.MissedMax)
-		case "source_host":
-			t.str(o.v, kp, &w.lw.SourceHost)
-		case "target_host":
-			t.str(o.v, kp, &w.lw.TargetHost)
+		case "missed_max", "source_host", "target_host": // as in YAML
+			readKey(t.yamlDecoder, linkWatchYAML, key, o.v, kp, &w.lw)
 		case "validate_active", "validate_inactive", "send_always":
 			if t.boolean(o.v, kp, &b) && b {
 				t.warn(o.line, kp, "not supported by teamd-go; ignored")
