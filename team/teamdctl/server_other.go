@@ -5,22 +5,7 @@ package teamdctl
 import (
 	"errors"
 	"log/slog"
-	"path/filepath"
-	"time"
 )
-
-// Dir is where teamd's sockets live.
-var Dir = "/var/run/teamd"
-
-// SocketPath returns the socket of a team.
-func SocketPath(team string) string { return filepath.Join(Dir, team+".sock") }
-
-// Options bound what clients can make the server hold.
-type Options struct {
-	MaxConns    int
-	MaxRequest  int
-	IdleTimeout time.Duration
-}
 
 // Server serves teamd's protocol (Linux only).
 type Server struct{}
