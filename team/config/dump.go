@@ -24,11 +24,7 @@ func Dump(c *Config) ([]byte, error) {
 	root.Content[0].HeadComment = "teamd-go configuration of team " + c.Team
 	put(root, "mode", strNode(c.Mode))
 	put(root, "balance", strNode(c.Balance))
-	hash := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
-	for _, h := range c.Hash {
-		hash.Content = append(hash.Content, strNode(h))
-	}
-	put(root, "hash", hash)
+	put(root, "hash", flowList(c.Hash, strNode))
 	if c.FlowletGapAuto {
 		put(root, "flowlet_gap", strNode(FlowletGapAuto))
 	} else {
@@ -79,11 +75,7 @@ func Dump(c *Config) ([]byte, error) {
 				put(n, "mac", strNode(v.MAC))
 			}
 			if len(v.MACs) > 0 {
-				macs := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
-				for _, m := range v.MACs {
-					macs.Content = append(macs.Content, strNode(m))
-				}
-				put(n, "macs", macs)
+				put(n, "macs", flowList(v.MACs, strNode))
 			}
 			if v.MACSpoofing {
 				put(n, "mac_spoofing", boolNode(true))
@@ -94,11 +86,7 @@ func Dump(c *Config) ([]byte, error) {
 					put(vl, "access", intNode(v.VLAN.Access))
 				}
 				if v.VLAN.Trunk != nil {
-					trunk := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
-					for _, id := range v.VLAN.Trunk {
-						trunk.Content = append(trunk.Content, intNode(id))
-					}
-					put(vl, "trunk", trunk)
+					put(vl, "trunk", flowList(v.VLAN.Trunk, intNode))
 				}
 				if v.VLAN.Native != 0 {
 					put(vl, "native", intNode(v.VLAN.Native))
@@ -158,6 +146,15 @@ func Dump(c *Config) ([]byte, error) {
 		return nil, fmt.Errorf("dump config: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// flowList is a list in flow style ([a, b]), each item made by node.
+func flowList[V any](items []V, node func(V) *yaml.Node) *yaml.Node {
+	l := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+	for _, it := range items {
+		l.Content = append(l.Content, node(it))
+	}
+	return l
 }
 
 // strNode is a string; the encoder quotes it when it would otherwise

@@ -52,6 +52,36 @@ func (v *validator) enum(key, got string, known []string) bool {
 	return false
 }
 
+// inRange reports n unless it is lo to hi; note follows the range in
+// the message (" (default 255; lower is preferred)").
+func (v *validator) inRange(key string, n, lo, hi int, note string) bool {
+	if n < lo || n > hi {
+		v.add(key, "%d is out of range: want %d to %d%s", n, lo, hi, note)
+		return false
+	}
+	return true
+}
+
+// itemName checks the name of the list item key (members[1], vnics[0]):
+// required (what says what it names), an interface name, not already
+// the name of an item in names (interface name -> key that has it), and
+// when also is not "", taken elsewhere ("%q is also " + also). A good
+// name is added to names.
+func (v *validator) itemName(key, name, what string, names map[string]string, also string) {
+	switch prev, dup := names[name]; {
+	case name == "":
+		v.add(key+".name", "required: %s", what)
+	case checkIfName(name) != "":
+		v.add(key+".name", "%s", checkIfName(name))
+	case dup:
+		v.add(key+".name", "%q is already %s", name, prev)
+	case also != "":
+		v.add(key+".name", "%q is also %s", name, also)
+	default:
+		names[name] = key
+	}
+}
+
 // onlyWith reports each set field under prefix with msg.
 func (v *validator) onlyWith(prefix, msg string, fields ...field) {
 	for _, f := range fields {
@@ -111,16 +141,7 @@ func (v *validator) members(c *Config, modeOK bool) map[string]string {
 	standby := 0
 	for i, m := range c.Members {
 		key := index("members", i)
-		switch prev, dup := names[m.Name]; {
-		case m.Name == "":
-			v.add(key+".name", "required: the name of a physical NIC, e.g. eth1")
-		case checkIfName(m.Name) != "":
-			v.add(key+".name", "%s", checkIfName(m.Name))
-		case dup:
-			v.add(key+".name", "%q is already %s", m.Name, prev)
-		default:
-			names[m.Name] = key
-		}
+		v.itemName(key, m.Name, "the name of a physical NIC, e.g. eth1", names, "")
 		if m.Primary {
 			if primary != "" {
 				v.add(key+".primary", "%s is already primary; at most one member can be", primary)
@@ -138,12 +159,8 @@ func (v *validator) members(c *Config, modeOK bool) map[string]string {
 		if m.Primary && m.Standby {
 			v.add(key+".standby", "a member cannot be both primary and standby")
 		}
-		if m.LACPPrio < 0 || m.LACPPrio > 65535 {
-			v.add(key+".lacp_prio", "%d is out of range: want 0 to 65535 (default %d; lower is preferred)", m.LACPPrio, DefaultLACPPortPriority)
-		}
-		if m.LACPKey < 0 || m.LACPKey > 65535 {
-			v.add(key+".lacp_key", "%d is out of range: want 0 to 65535", m.LACPKey)
-		}
+		v.inRange(key+".lacp_prio", m.LACPPrio, 0, 65535, fmt.Sprintf(" (default %d; lower is preferred)", DefaultLACPPortPriority))
+		v.inRange(key+".lacp_key", m.LACPKey, 0, 65535, "")
 		v.delays(key+".", m.DelayUp, m.DelayDown)
 	}
 	if standby > 0 && standby == len(c.Members) && modeOK && c.Mode == ModeSwitchIndependent {
@@ -163,18 +180,11 @@ func (v *validator) vnics(c *Config, members map[string]string) {
 	macs := make(map[string]string)
 	for i, n := range c.VNICs {
 		key := index("vnics", i)
-		switch prev, dup := vnics[n.Name]; {
-		case n.Name == "":
-			v.add(key+".name", "required: an existing interface (e.g. the host end of a VM's veth) or, with tap: true, a TAP to create")
-		case checkIfName(n.Name) != "":
-			v.add(key+".name", "%s", checkIfName(n.Name))
-		case dup:
-			v.add(key+".name", "%q is already %s", n.Name, prev)
-		case members[n.Name] != "":
-			v.add(key+".name", "%q is also a member: an interface is either a member (a NIC towards the physical switch) or a vnic (a port of the virtual switch), not both", n.Name)
-		default:
-			vnics[n.Name] = key
+		also := ""
+		if members[n.Name] != "" {
+			also = "a member: an interface is either a member (a NIC towards the physical switch) or a vnic (a port of the virtual switch), not both"
 		}
+		v.itemName(key, n.Name, "an existing interface (e.g. the host end of a VM's veth) or, with tap: true, a TAP to create", vnics, also)
 		v.vnicMACs(key, n, macs)
 		v.vnicVLAN(key+".vlan", n.VLAN)
 		if pins, vlans := len(n.MACs), n.VLAN.count(); pins*vlans > MaxPinnedEntries {
@@ -292,12 +302,8 @@ func (v *validator) lacp(c *Config, modeOK bool) {
 		v.add("lacp.fallback_after", "%s is out of range: want more than 0, at most %s (default %s)",
 			formatDuration(c.LACP.FallbackAfter), formatDuration(MaxHoldDelay), formatDuration(DefaultLACPFallbackAfter))
 	}
-	if c.LACP.SystemPriority < 1 || c.LACP.SystemPriority > 65535 {
-		v.add("lacp.system_priority", "%d is out of range: want 1 to 65535 (default %d; lower is preferred)", c.LACP.SystemPriority, DefaultLACPSystemPriority)
-	}
-	if c.LACP.MinPorts < 1 || c.LACP.MinPorts > MaxLACPMinPorts {
-		v.add("lacp.min_ports", "%d is out of range: want 1 to %d", c.LACP.MinPorts, MaxLACPMinPorts)
-	} else if modeOK && c.Mode == ModeLACP && len(c.Members) > 0 && c.LACP.MinPorts > len(c.Members) {
+	v.inRange("lacp.system_priority", c.LACP.SystemPriority, 1, 65535, fmt.Sprintf(" (default %d; lower is preferred)", DefaultLACPSystemPriority))
+	if v.inRange("lacp.min_ports", c.LACP.MinPorts, 1, MaxLACPMinPorts, "") && modeOK && c.Mode == ModeLACP && len(c.Members) > 0 && c.LACP.MinPorts > len(c.Members) {
 		v.add("lacp.min_ports", "%d, but the team has %d member(s): it would never carry traffic", c.LACP.MinPorts, len(c.Members))
 	}
 }
