@@ -68,13 +68,37 @@ func (p queuedPort) TxQueued() (int, error) { return p.q.TxQueued() }
 
 var _ dataplane.TxQueuer = queuedPort{}
 
-// wrap returns the taken port, keeping the optional interfaces of p.
+// lendingPort is a queuedPort whose socket lends its received frames
+// (dataplane.Loaner, AF_XDP's UMEM): the wrapper keeps that visible too,
+// or the team copies every frame out of the UMEM again.
+type lendingPort struct {
+	queuedPort
+	l dataplane.Loaner
+}
+
+func (p lendingPort) ReadLoan(frames [][]byte, sizes []int) (int, error) {
+	return p.l.ReadLoan(frames, sizes)
+}
+func (p lendingPort) Release() { p.l.Release() }
+
+var (
+	_ dataplane.TxQueuer = lendingPort{}
+	_ dataplane.Loaner   = lendingPort{}
+)
+
+// wrap returns the taken port, keeping the optional interfaces of p
+// (a Loaner is a TxQueuer too: AF_XDP is the only one).
 func wrap(p dataplane.Port, taken *link.Taken) dataplane.Port {
 	tp := takenPort{Port: p, taken: taken}
-	if q, ok := p.(dataplane.TxQueuer); ok {
-		return queuedPort{takenPort: tp, q: q}
+	q, isQ := p.(dataplane.TxQueuer)
+	if !isQ {
+		return tp
 	}
-	return tp
+	qp := queuedPort{takenPort: tp, q: q}
+	if l, ok := p.(dataplane.Loaner); ok {
+		return lendingPort{queuedPort: qp, l: l}
+	}
+	return qp
 }
 
 func (h *host) open(name string) (dataplane.Port, team.Link, error) {

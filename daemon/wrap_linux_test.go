@@ -31,3 +31,43 @@ func TestWrapKeepsTxQueuer(t *testing.T) {
 		t.Error("a port without a transmit queue reading got one")
 	}
 }
+
+type lendingFake struct {
+	queuingPort
+	released *int
+}
+
+func (lendingFake) ReadLoan(frames [][]byte, sizes []int) (int, error) {
+	frames[0], sizes[0] = []byte("lent"), 4
+	return 1, nil
+}
+func (l lendingFake) Release() { *l.released++ }
+
+// TestWrapKeepsLoaner: an AF_XDP-like port that lends its frames keeps
+// ReadLoan and Release through the wrapper (the team reads a port
+// without them by copying), and its TxQueued; a port that does not lend
+// gets no ReadLoan.
+func TestWrapKeepsLoaner(t *testing.T) {
+	var released int
+	w := wrap(lendingFake{released: &released}, &link.Taken{})
+	l, ok := w.(dataplane.Loaner)
+	if !ok {
+		t.Fatal("wrapped AF_XDP-like port lost ReadLoan")
+	}
+	frames, sizes := make([][]byte, 1), make([]int, 1)
+	if n, err := l.ReadLoan(frames, sizes); n != 1 || err != nil || string(frames[0]) != "lent" {
+		t.Errorf("ReadLoan = %d, %v, %q; want the port's lent frame", n, err, frames[0])
+	}
+	l.Release()
+	if released != 1 {
+		t.Errorf("Release reached the port %d times, want 1", released)
+	}
+	if q, ok := w.(dataplane.TxQueuer); !ok {
+		t.Error("wrapped lending port lost TxQueued")
+	} else if n, _ := q.TxQueued(); n != 1234 {
+		t.Errorf("TxQueued = %d, want 1234", n)
+	}
+	if _, ok := wrap(queuingPort{}, &link.Taken{}).(dataplane.Loaner); ok {
+		t.Error("a port that does not lend got ReadLoan")
+	}
+}

@@ -52,6 +52,26 @@ type TxQueuer interface {
 	TxQueued() (int, error)
 }
 
+// Loaner is implemented by Ports that can lend the frames they receive
+// where they lie in the Port's own memory instead of copying them into
+// the caller's buffers (AF_XDP: the UMEM).
+//
+// ReadLoan is Read, except that it may set frames[i] to a slice of the
+// Port's memory (the same layout: a virtio-net header, then the
+// Ethernet frame, sizes[i] long, with capacity beyond it for a pushed
+// VLAN tag) rather than fill the buffer frames[i] held; frames must
+// hold the caller's buffers on entry, for the frames it copies. The
+// caller may read and modify the lent frames, and Write them to any
+// Port, until it calls Release, which it must do before the next
+// ReadLoan or Read, and soon: the Port's Close waits for it. After
+// Release the lent slices must not be touched (the caller restores its
+// own buffers into frames before reading again). Release without a
+// loan outstanding does nothing.
+type Loaner interface {
+	ReadLoan(frames [][]byte, sizes []int) (int, error)
+	Release()
+}
+
 // VnetHdr is the decoded virtio_net_hdr (little-endian, as the kernel
 // exchanges it with AF_PACKET and TAP sockets on little-endian hosts).
 type VnetHdr struct {

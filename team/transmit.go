@@ -74,20 +74,40 @@ func (t *Team) readVNIC(v *vnic) {
 // runs next, such as another goroutine's allocation check).
 func (t *Team) startReader(p *port, kind string, handle func(bufs [][]byte, sizes []int)) {
 	bufs, sizes := newBatch()
+	var own [][]byte
+	if _, ok := p.dp.(dataplane.Loaner); ok {
+		own = slices.Clone(bufs)
+	}
 	t.wg.Add(1)
-	go t.readLoop(p, kind, handle, bufs, sizes)
+	go t.readLoop(p, kind, handle, bufs, sizes, own)
 }
 
 // readLoop is a port's goroutine: it reads batches into bufs until the
 // port is closed and hands each to handle. A read error other than
 // closing is logged (at most every 10 s, not per retry) and retried after
 // 10 ms.
-func (t *Team) readLoop(p *port, kind string, handle func(bufs [][]byte, sizes []int), bufs [][]byte, sizes []int) {
+//
+// A port that lends its frames (dataplane.Loaner: AF_XDP, whose frames
+// are then handled where the kernel put them, in the UMEM, not copied
+// out) is read with ReadLoan, the batch given back with Release once
+// handle is done with it, and own, the goroutine's buffers, put back in
+// bufs before each read (the lent slices replaced them).
+func (t *Team) readLoop(p *port, kind string, handle func(bufs [][]byte, sizes []int), bufs [][]byte, sizes []int, own [][]byte) {
 	defer t.wg.Done()
 	defer close(p.done)
+	loaner, _ := p.dp.(dataplane.Loaner)
 	var logged time.Time
 	for {
-		n, err := p.dp.Read(bufs, sizes)
+		var (
+			n   int
+			err error
+		)
+		if loaner != nil {
+			copy(bufs, own)
+			n, err = loaner.ReadLoan(bufs, sizes)
+		} else {
+			n, err = p.dp.Read(bufs, sizes)
+		}
 		if err != nil {
 			if errors.Is(err, dataplane.ErrClosed) {
 				return
@@ -100,6 +120,9 @@ func (t *Team) readLoop(p *port, kind string, handle func(bufs [][]byte, sizes [
 			continue
 		}
 		handle(bufs[:n], sizes[:n])
+		if loaner != nil {
+			loaner.Release()
+		}
 	}
 }
 

@@ -23,10 +23,22 @@
 // TX -> completion -> free list -> TX, so Read and Write never touch the
 // same frame or index. Read copies each frame out to the caller's buffer
 // and hands its UMEM frame straight back on the fill ring; Write copies
-// each frame into a free UMEM frame. The copies are what the
-// dataplane.Port contract costs (the caller owns the buffers); a shared
-// UMEM between the team's sockets (XDP_SHARED_UMEM) would save nothing
-// while frames cross that contract, so each Port has its own.
+// each frame into a free UMEM frame.
+//
+// # Lent frames
+//
+// ReadLoan (dataplane.Loaner, what the team's readers use) saves Read's
+// copy: it hands the caller each received frame where the kernel put
+// it, with the virtio-net header written into the XDP headroom just in
+// front of it (a VLAN tag from the metadata goes back after the MAC
+// addresses by moving them 4 bytes into the headroom) and the rest of
+// its UMEM frame behind it, so the team can push a tag in place. The
+// UMEM frames stay off the fill ring until Release, which the reader
+// calls once its batch is forwarded; Close waits for it. A frame in a
+// chain of descriptors (multi-buffer, above one UMEM frame) is copied
+// into the caller's buffer as Read does. Write still copies, into a TX
+// frame of its own UMEM: so a frame forwarded between two xdp ports is
+// copied once in user space, not twice.
 //
 // # Copy and zero-copy, wakeups
 //
@@ -133,6 +145,7 @@ import (
 var (
 	_ dataplane.Port     = (*Port)(nil)
 	_ dataplane.TxQueuer = (*Port)(nil)
+	_ dataplane.Loaner   = (*Port)(nil)
 )
 
 // Errors of Open.

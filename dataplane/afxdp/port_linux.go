@@ -55,6 +55,7 @@ type Port struct {
 	_          cpu.CacheLinePad
 	rpoll      []unix.PollFd // the sockets, then efd
 	next       int           // socket Read starts at, for fairness
+	lent       bool          // ReadLoan lent frames; rmu is held until Release
 	readFrames atomic.Uint64
 	readBytes  atomic.Uint64
 	truncated  atomic.Uint64

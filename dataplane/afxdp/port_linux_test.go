@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -409,7 +410,8 @@ func TestZeroAllocs(t *testing.T) {
 	pa := openIn(t, a, "a0", Options{})
 	pb := openIn(t, b, "b0", Options{})
 	batch := [][]byte{testFrame(pb.MAC(), pa.MAC(), 0xa110c, 1, 60)}
-	frames, sizes := newBatch()
+	own, sizes := newBatch()
+	frames := slices.Clone(own)
 	allocs := testing.AllocsPerRun(1000, func() {
 		if _, err := pa.Write(batch); err != nil {
 			t.Fatal(err)
@@ -420,6 +422,60 @@ func TestZeroAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per Write+Read, want 0", allocs)
+	}
+	// The lending read, and a lent frame written on (the team's
+	// forwarding path).
+	allocs = testing.AllocsPerRun(1000, func() {
+		if _, err := pa.Write(batch); err != nil {
+			t.Fatal(err)
+		}
+		copy(frames, own)
+		n, err := pb.ReadLoan(frames, sizes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pb.Write(frames[:n]); err != nil {
+			t.Fatal(err)
+		}
+		pb.Release()
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per Write+ReadLoan+Write+Release, want 0", allocs)
+	}
+}
+
+// TestCloseWaitsForRelease: Close from another goroutine while frames
+// are lent waits for Release (it would unmap the UMEM under the
+// reader), and the next ReadLoan says closed.
+func TestCloseWaitsForRelease(t *testing.T) {
+	a, b := pair(t)
+	pa := openIn(t, a, "a0", Options{})
+	pb := openIn(t, b, "b0", Options{})
+	writeAll(t, pa, [][]byte{testFrame(pb.MAC(), pa.MAC(), 0xc105e, 1, 200)})
+	own, sizes := newBatch()
+	frames := slices.Clone(own)
+	n, err := pb.ReadLoan(frames, sizes)
+	if n != 1 || err != nil {
+		t.Fatalf("ReadLoan = %d, %v", n, err)
+	}
+	closed := make(chan struct{})
+	go func() { pb.Close(); close(closed) }()
+	for !pb.closed.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned with a frame lent")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if id, ok := frameID(dataplane.Eth(frames[0][:sizes[0]]), 0xc105e); !ok || id != 1 {
+		t.Error("the lent frame changed while Close waited")
+	}
+	pb.Release()
+	<-closed
+	copy(frames, own)
+	if _, err := pb.ReadLoan(frames, sizes); !errors.Is(err, dataplane.ErrClosed) {
+		t.Errorf("ReadLoan after Close: %v, want ErrClosed", err)
 	}
 }
 
@@ -517,17 +573,26 @@ func TestMultiQueue(t *testing.T) {
 // both ways over veths with MTU 1500 (2 KiB UMEM frames), 3000 (4 KiB
 // frames, the multi-buffer aware program) and 9000 (frames in chains of
 // 4 KiB descriptors, XDP_USE_SG), and compares them byte for byte. The
-// sender waits for the receiver to keep up, so no ring overflows.
+// sender waits for the receiver to keep up, so no ring overflows. The
+// loan cases read with ReadLoan: every frame that fits one UMEM frame is
+// lent, chains are copied.
 func TestTransferMTU(t *testing.T) {
 	for _, tt := range []struct {
 		mtu, frameSize int
 		frags          bool
+		loan           bool
 	}{
-		{1500, 2048, false},
-		{3000, 4096, true},
-		{9000, 4096, true},
+		{1500, 2048, false, false},
+		{3000, 4096, true, false},
+		{9000, 4096, true, false},
+		{1500, 2048, false, true},
+		{9000, 4096, true, true},
 	} {
-		t.Run(fmt.Sprint(tt.mtu), func(t *testing.T) {
+		name := fmt.Sprint(tt.mtu)
+		if tt.loan {
+			name += "/loan"
+		}
+		t.Run(name, func(t *testing.T) {
 			a, b := pair(t)
 			a.MustRun(t, "ip", "link", "set", "a0", "mtu", fmt.Sprint(tt.mtu))
 			b.MustRun(t, "ip", "link", "set", "b0", "mtu", fmt.Sprint(tt.mtu))
@@ -549,18 +614,30 @@ func TestTransferMTU(t *testing.T) {
 					m := make(map[uint32][]byte)
 					wd := time.AfterFunc(30*time.Second, func() { to.Close() })
 					defer wd.Stop()
-					frames, sizes := newBatch()
+					own, sizes := newBatch()
+					frames := slices.Clone(own)
 					for len(m) < len(want) {
-						n, err := to.Read(frames, sizes)
+						copy(frames, own)
+						var n int
+						var err error
+						if tt.loan {
+							n, err = to.ReadLoan(frames, sizes)
+						} else {
+							n, err = to.Read(frames, sizes)
+						}
 						if err != nil {
 							break
 						}
 						for i := range n {
 							f := frames[i][:sizes[i]]
+							if lent := &f[0] != &own[i][0]; tt.loan && lent != (len(f)-dataplane.VnetHdrLen <= to.opts.FrameSize-xdpHeadroom) {
+								t.Errorf("frame of %d bytes: lent %v", len(f), lent)
+							}
 							if id, ok := frameID(dataplane.Eth(f), magic); ok {
 								m[id] = bytes.Clone(f)
 							}
 						}
+						to.Release()
 						got.Store(int64(len(m)))
 					}
 					done <- m

@@ -22,3 +22,7 @@ func (p *Port) Write(frames [][]byte) (int, error)             { return 0, datap
 func (p *Port) Close() error                                   { return nil }
 func (p *Port) Stats() Stats                                   { return Stats{} }
 func (p *Port) TxQueued() (int, error)                         { return 0, errors.ErrUnsupported }
+func (p *Port) ReadLoan(frames [][]byte, sizes []int) (int, error) {
+	return 0, dataplane.ErrClosed
+}
+func (p *Port) Release() {}

@@ -38,6 +38,13 @@ type queue struct {
 	// from the completion ring: the bytes the device has not sent.
 	txLen    []uint32
 	txQueued uint64
+
+	// lent are the RX descriptors' addresses of the frames lend handed
+	// out and giveBack has not yet returned to the fill ring; back is
+	// lend's scratch list of frames to return at once (chains it
+	// copied, frames it skipped). Both hold at most the RX frames.
+	lent []uint64
+	back []uint64
 }
 
 // layout is where a queue's shared memory is: built by the Port from
@@ -67,6 +74,8 @@ func newQueue(l layout) *queue {
 	q.txAll = frames - l.rxFrames
 	q.txFree = make([]uint64, 0, q.txAll)
 	q.txLen = make([]uint32, frames)
+	q.lent = make([]uint64, 0, l.rxFrames)
+	q.back = make([]uint64, 0, l.rxFrames)
 	for i := frames - 1; i >= l.rxFrames; i-- {
 		q.txFree = append(q.txFree, uint64(i)*l.frameSize)
 	}
@@ -181,6 +190,143 @@ func (q *queue) putFrame(dst []byte, addr, end uint64) (int, bool) {
 	binary.BigEndian.PutUint16(dst[h+14:], binary.NativeEndian.Uint16(meta[xskprog.MetaTCI:]))
 	copy(dst[h+16:n], frame[12:])
 	return n, true
+}
+
+// lend is receive without the copy: it sets frames[i] to frame i where
+// it lies in the UMEM, the virtio-net header written in the XDP headroom
+// just before it (and a VLAN tag from the metadata put back after the
+// MAC addresses by moving them 4 bytes into the headroom), sliced to the
+// end of its UMEM frame so that the room behind it can take a pushed
+// tag. The UMEM frames stay out of the fill ring until giveBack. A frame
+// lend cannot hand out in place, a multi-buffer chain or one too close
+// to the start of its UMEM frame, is copied into the caller's buffer
+// frames[i] as receive does (so frames must hold the caller's buffers on
+// entry). It returns what receive returns.
+func (q *queue) lend(frames [][]byte, sizes []int) (n int, bytes, bad, partial uint64) {
+	const h = dataplane.VnetHdrLen
+	max := min(len(frames), len(sizes))
+	want := uint32(max)
+	if q.multi {
+		want = q.rx.size()
+	}
+	start, got := q.rx.peek(want)
+	if got == 0 || max == 0 {
+		return 0, 0, 0, 0
+	}
+	q.back = q.back[:0]
+	var used uint32
+	for used < got && n < max {
+		d := q.rxs[(start+used)&q.rx.mask]
+		end := d.Addr + uint64(d.Len)
+		off := d.Addr & (q.frameSize - 1)
+		if (q.multi && d.Options&xdpPktContd != 0) || end > uint64(len(q.umem)) || off < h+4 || off < xskprog.MetaLen {
+			// The copy path, for chains and odd addresses.
+			size, ok, i, whole := q.copyChain(frames[n], start, used, got)
+			if !whole {
+				break
+			}
+			used = i
+			if !ok {
+				bad++
+				continue
+			}
+			sizes[n] = size
+			if markPartial(frames[n][:size]) {
+				partial++
+			}
+			bytes += uint64(size - h)
+			n++
+			continue
+		}
+		used++
+		lo := d.Addr
+		if d.Len >= 12 && binary.NativeEndian.Uint32(q.umem[lo-xskprog.MetaLen+xskprog.MetaFlags:])&xskprog.MetaVLAN != 0 {
+			meta := q.umem[lo-xskprog.MetaLen : lo]
+			tpid := [2]byte{meta[xskprog.MetaTPID], meta[xskprog.MetaTPID+1]}
+			tci := binary.NativeEndian.Uint16(meta[xskprog.MetaTCI:])
+			lo -= 4
+			copy(q.umem[lo:lo+12], q.umem[lo+4:lo+16])
+			q.umem[lo+12], q.umem[lo+13] = tpid[0], tpid[1]
+			binary.BigEndian.PutUint16(q.umem[lo+14:], tci)
+		}
+		lo -= h
+		frameEnd := (d.Addr &^ (q.frameSize - 1)) + q.frameSize
+		fr := q.umem[lo:frameEnd:frameEnd]
+		dataplane.ClearVnetHdr(fr)
+		size := int(end - lo)
+		q.lent = append(q.lent, d.Addr)
+		frames[n], sizes[n] = fr, size
+		if markPartial(fr[:size]) {
+			partial++
+		}
+		bytes += uint64(size - h)
+		n++
+	}
+	q.rx.release(used)
+	if len(q.back) > 0 {
+		fstart, _ := q.fill.reserve(uint32(len(q.back)))
+		for i, a := range q.back {
+			q.fills[(fstart+uint32(i))&q.fill.mask] = a
+		}
+		q.fill.submit()
+	}
+	return n, bytes, bad, partial
+}
+
+// copyChain copies the frame whose first descriptor is at RX index
+// start+used into dst behind a virtio-net header, as receive does, and
+// queues its UMEM frames in back. It returns the frame's length, whether
+// it fitted, the RX index past it, and false for whole if the rest of
+// the chain is not published yet (then nothing is taken).
+func (q *queue) copyChain(dst []byte, start, used, got uint32) (size int, ok bool, next uint32, whole bool) {
+	mark := len(q.back)
+	ok = true
+	i := used
+	for {
+		if i == got {
+			q.back = q.back[:mark]
+			return 0, false, used, false
+		}
+		d := q.rxs[(start+i)&q.rx.mask]
+		q.back = append(q.back, q.frameOf(d.Addr))
+		first := i == used
+		i++
+		end := d.Addr + uint64(d.Len)
+		switch {
+		case !ok:
+		case end > uint64(len(q.umem)):
+			ok = false
+		case first:
+			size, ok = q.putFrame(dst, d.Addr, end)
+		case size+int(d.Len) > len(dst):
+			ok = false
+		default:
+			size += copy(dst[size:], q.umem[d.Addr:end])
+		}
+		if !q.multi || d.Options&xdpPktContd == 0 {
+			return size, ok, i, true
+		}
+	}
+}
+
+// giveBack returns the UMEM frames lend handed out to the fill ring,
+// clearing the metadata flags in front of each (the virtio-net header
+// lend wrote overlaps them), so that the next frame received into it
+// does not read a VLAN tag that is not there. It reports whether it
+// returned any.
+func (q *queue) giveBack() bool {
+	if len(q.lent) == 0 {
+		return false
+	}
+	// The fill ring has room for every RX frame.
+	fstart, _ := q.fill.reserve(uint32(len(q.lent)))
+	for i, a := range q.lent {
+		binary.NativeEndian.PutUint32(q.umem[a-xskprog.MetaLen+xskprog.MetaFlags:], 0)
+		q.fills[(fstart+uint32(i))&q.fill.mask] = q.frameOf(a)
+	}
+	q.fill.submit()
+	q.lent = q.lent[:0]
+	return true
 }
 
 // frameOf returns the start of the UMEM frame holding addr, always a

@@ -21,6 +21,48 @@ import (
 func (p *Port) Read(frames [][]byte, sizes []int) (int, error) {
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
+	return p.read(frames, sizes, false)
+}
+
+// ReadLoan implements dataplane.Loaner: it is Read, except that it sets
+// frames[i] to the received frame where it lies in the UMEM (a
+// virtio-net header in the headroom in front of it, the rest of the UMEM
+// frame behind it as room to grow), instead of copying it into the
+// buffer frames[i] held. A frame it cannot lend (a multi-buffer chain)
+// is copied into that buffer, so frames must hold the caller's buffers
+// on entry, as for Read. The lent frames are the caller's to read and
+// modify until Release, which must come before the next ReadLoan or
+// Read; Close waits for it, so it never unmaps memory a reader still
+// holds.
+func (p *Port) ReadLoan(frames [][]byte, sizes []int) (int, error) {
+	p.rmu.Lock()
+	n, err := p.read(frames, sizes, true)
+	if n == 0 {
+		p.rmu.Unlock()
+		return n, err
+	}
+	p.lent = true // rmu stays held until Release
+	return n, err
+}
+
+// Release implements dataplane.Loaner: it gives the frames the last
+// ReadLoan lent back to the kernel. Without a loan outstanding it does
+// nothing.
+func (p *Port) Release() {
+	if !p.lent {
+		return
+	}
+	p.lent = false
+	for _, s := range p.socks {
+		if s.q.giveBack() && s.q.fill.needWakeup() {
+			_, _, _ = unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		}
+	}
+	p.rmu.Unlock()
+}
+
+// read is Read and ReadLoan (loan), with rmu held.
+func (p *Port) read(frames [][]byte, sizes []int, loan bool) (int, error) {
 	if p.closed.Load() {
 		return 0, dataplane.ErrClosed
 	}
@@ -36,7 +78,13 @@ func (p *Port) Read(frames [][]byte, sizes []int) (int, error) {
 		)
 		for i := 0; i < nsok && n < max; i++ {
 			s := p.socks[(start+i)%nsok]
-			m, b, x, c := s.q.receive(frames[n:max], sizes[n:max])
+			var m int
+			var b, x, c uint64
+			if loan {
+				m, b, x, c = s.q.lend(frames[n:max], sizes[n:max])
+			} else {
+				m, b, x, c = s.q.receive(frames[n:max], sizes[n:max])
+			}
 			n, bytes, bad, partial = n+m, bytes+b, bad+x, partial+c
 			if m > 0 {
 				s.read.Add(uint64(m))

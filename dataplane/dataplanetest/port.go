@@ -14,9 +14,11 @@
 package dataplanetest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/teamd-go/teamd-go/dataplane"
@@ -35,11 +37,17 @@ type Port struct {
 	written int
 	idle    bool // a reader waits in Read for frames
 	txq     func() int
+
+	// The frames ReadLoan lent (slots of arena), owned by the reader.
+	arena    [][]byte
+	lent     int
+	modified atomic.Int64
 }
 
 var (
 	_ dataplane.Port     = (*Port)(nil)
 	_ dataplane.TxQueuer = (*Port)(nil)
+	_ dataplane.Loaner   = (*Port)(nil)
 )
 
 // NewPort returns an open fake port.
@@ -91,6 +99,112 @@ func (p *Port) Read(frames [][]byte, sizes []int) (int, error) {
 	return n, nil
 }
 
+// ReadLoan implements dataplane.Loaner the way an AF_XDP port does: the
+// frames are lent in the fake's own memory (each a slot with room behind
+// the frame for a pushed VLAN tag), not copied into the caller's buffers.
+// Release poisons that memory (every byte 0xdb), so a reader that kept a
+// lent frame past Release reads garbage, and counts the lent frames that
+// were written to a fake Port and changed afterwards, before Release
+// (ModifiedAfterWrite): a Port that sends a lent frame by reference
+// (AF_XDP's shared UMEM) would have sent the change.
+func (p *Port) ReadLoan(frames [][]byte, sizes []int) (int, error) {
+	if p.lent != 0 {
+		panic("dataplanetest: ReadLoan before Release")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.rx) == 0 && !p.closed {
+		p.idle = true
+		p.cond.Broadcast()
+		p.cond.Wait()
+		p.idle = false
+	}
+	if p.closed {
+		return 0, dataplane.ErrClosed
+	}
+	if p.arena == nil {
+		p.arena = make([][]byte, dataplane.BatchSize)
+		for i := range p.arena {
+			p.arena[i] = make([]byte, dataplane.MaxFrame+4)
+		}
+	}
+	n := 0
+	for n < len(frames) && n < len(sizes) && n < len(p.arena) && len(p.rx) > 0 {
+		sizes[n] = copy(p.arena[n], p.rx[0])
+		frames[n] = p.arena[n]
+		lend(p.arena[n])
+		p.rx = p.rx[1:]
+		n++
+	}
+	p.lent = n
+	p.cond.Broadcast()
+	return n, nil
+}
+
+// Release implements dataplane.Loaner (see ReadLoan).
+func (p *Port) Release() {
+	for _, slot := range p.arena[:p.lent] {
+		p.modified.Add(int64(giveBack(slot)))
+		for i := range slot {
+			slot[i] = 0xdb
+		}
+	}
+	p.lent = 0
+}
+
+// ModifiedAfterWrite returns how many frames this port lent were changed
+// after being written to a Port (see ReadLoan).
+func (p *Port) ModifiedAfterWrite() int { return int(p.modified.Load()) }
+
+// loans are the frames fake Ports lent, by the address of their first
+// byte, with what was written of each: a frame written to a Port starts
+// where it was lent (a tag pushed or popped in place keeps its start).
+var loans = struct {
+	sync.Mutex
+	m map[*byte]*loan
+}{m: map[*byte]*loan{}}
+
+type loan struct {
+	refs, snaps [][]byte // the frames written, and their bytes then
+}
+
+func lend(slot []byte) {
+	loans.Lock()
+	loans.m[&slot[0]] = &loan{}
+	loans.Unlock()
+}
+
+// noteWrite remembers f's bytes as written (c) if f is a lent frame.
+func noteWrite(f, c []byte) {
+	if len(f) == 0 {
+		return
+	}
+	loans.Lock()
+	if l := loans.m[&f[0]]; l != nil {
+		l.refs, l.snaps = append(l.refs, f), append(l.snaps, c)
+	}
+	loans.Unlock()
+}
+
+// giveBack forgets a lent slot and returns how many of its writes no
+// longer match the frame.
+func giveBack(slot []byte) int {
+	loans.Lock()
+	defer loans.Unlock()
+	l := loans.m[&slot[0]]
+	delete(loans.m, &slot[0])
+	if l == nil {
+		return 0
+	}
+	bad := 0
+	for i, r := range l.refs {
+		if !bytes.Equal(r, l.snaps[i]) {
+			bad++
+		}
+	}
+	return bad
+}
+
 // Write implements dataplane.Port: frames are copied and kept.
 func (p *Port) Write(frames [][]byte) (int, error) {
 	p.mu.Lock()
@@ -102,7 +216,9 @@ func (p *Port) Write(frames [][]byte) (int, error) {
 		return 0, p.failTx
 	}
 	for _, f := range frames {
-		p.tx = append(p.tx, append([]byte(nil), f...))
+		c := append([]byte(nil), f...)
+		p.tx = append(p.tx, c)
+		noteWrite(f, c)
 	}
 	p.written += len(frames)
 	p.cond.Broadcast()
