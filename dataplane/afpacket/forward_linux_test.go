@@ -247,21 +247,5 @@ func pseudo(ip []byte, l4len int) uint32 {
 	return sum(ip[12:20], 6+uint32(l4len))
 }
 
-// sum adds b as big-endian 16-bit words to s.
-func sum(b []byte, s uint32) uint32 {
-	for len(b) >= 2 {
-		s += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	return s
-}
-
-func fold(s uint32) uint16 {
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return uint16(s)
-}
+// sum and fold are the one's-complement checksum arithmetic.
+var sum, fold = dataplanetest.Sum, dataplanetest.Fold

@@ -62,3 +62,26 @@ func FrameID(eth []byte, magic uint64) (uint32, bool) {
 	}
 	return 0, false
 }
+
+// Sum adds b to the one's-complement sum s as big-endian 16-bit words
+// (RFC 1071), an odd last byte padded with zero; Fold makes it 16 bits.
+// A header's checksum is ^Fold(Sum(header, 0)); a received header is
+// intact when Fold(Sum(header, 0)) is 0xffff.
+func Sum(b []byte, s uint32) uint32 {
+	for len(b) >= 2 {
+		s += uint32(b[0])<<8 | uint32(b[1])
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		s += uint32(b[0]) << 8
+	}
+	return s
+}
+
+// Fold folds the carries of a one's-complement sum into 16 bits.
+func Fold(s uint32) uint16 {
+	for s > 0xffff {
+		s = s>>16 + s&0xffff
+	}
+	return uint16(s)
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/afpacket"
+	"github.com/teamd-go/teamd-go/dataplane/dataplanetest"
 	"github.com/teamd-go/teamd-go/test/nstest"
 )
 
@@ -84,23 +85,8 @@ func checkSuper(t *testing.T, fr []byte, mss int, payload []byte) {
 	}
 }
 
-func sum(b []byte, s uint32) uint32 {
-	for len(b) >= 2 {
-		s += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	return s
-}
-
-func fold(s uint32) uint16 {
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return uint16(s)
-}
+// sum and fold are the one's-complement checksum arithmetic.
+var sum, fold = dataplanetest.Sum, dataplanetest.Fold
 
 // tagFrame returns a 200-byte test frame with id in its payload, tagged
 // with tci unless tci < 0.

@@ -50,14 +50,14 @@ func OpenIn[P io.Closer](t testing.TB, ns *NS, open func() (P, error)) P {
 }
 
 // TCPTransfer sends size bytes of pseudo-random data from a client in
-// from to a server in to listening on addr (IPv4 host:port), and returns
-// the sha256 of what was sent and of what arrived, and how much arrived.
-// The transfer has a minute.
+// from to a server in to listening on addr (host:port; port 0 picks
+// one), and returns the sha256 of what was sent and of what arrived, and
+// how much arrived. The transfer has a minute.
 func TCPTransfer(t testing.TB, from, to *NS, addr string, size int) (sent, got [32]byte, n int64) {
 	t.Helper()
 	var ln net.Listener
 	if err := to.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", addr)
+		ln, err = net.Listen("tcp", addr)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TCPTransfer(t testing.TB, from, to *NS, addr string, size int) (sent, got [
 
 	var c net.Conn
 	if err := from.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp4", addr, 10*time.Second)
+		c, err = net.DialTimeout("tcp", ln.Addr().String(), 10*time.Second)
 		return err
 	}); err != nil {
 		t.Fatal(err)

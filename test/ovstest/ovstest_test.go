@@ -1,10 +1,7 @@
 package ovstest_test
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -12,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/teamd-go/teamd-go/dataplane/dataplanetest"
 	"github.com/teamd-go/teamd-go/test/nstest"
 	"github.com/teamd-go/teamd-go/test/ovstest"
 )
@@ -168,77 +166,17 @@ func ping(ns *nstest.NS, dst string) error {
 	}
 }
 
-func checksum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return ^uint16(s)
-}
+// checksum is the Internet checksum of b.
+func checksum(b []byte) uint16 { return ^dataplanetest.Fold(dataplanetest.Sum(b, 0)) }
 
 // transfer sends size random bytes over TCP from one namespace to a
 // listener on addr in another and checks they all arrive intact.
 func transfer(t *testing.T, from, to *nstest.NS, addr string, size int) {
 	t.Helper()
-	var ln net.Listener
-	if err := to.Do(func() (err error) {
-		ln, err = net.Listen("tcp", net.JoinHostPort(addr, "0"))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-		h := sha256.New()
-		n, err := io.Copy(h, c)
-		var r result
-		copy(r.sum[:], h.Sum(nil))
-		r.n, r.err = n, err
-		got <- r
-	}()
-
-	data := make([]byte, size)
-	rng := rand.NewChaCha8([32]byte{1})
-	_, _ = rng.Read(data)
-	var c net.Conn
-	if err := from.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	start := time.Now()
-	if _, err := io.Copy(c, bytes.NewReader(data)); err != nil {
-		t.Fatalf("send %d bytes %s -> %s: %v", size, from.Name, addr, err)
-	}
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	r := <-got
-	if r.err != nil || r.n != int64(size) || r.sum != sha256.Sum256(data) {
-		t.Fatalf("received %d of %d bytes (err %v, intact %v)", r.n, size, r.err, r.sum == sha256.Sum256(data))
+	sent, got, n := nstest.TCPTransfer(t, from, to, net.JoinHostPort(addr, "0"), size)
+	if n != int64(size) || got != sent {
+		t.Fatalf("received %d of %d bytes (intact %v)", n, size, got == sent)
 	}
 	t.Logf("%d MiB %s -> %s in %v", size>>20, from.Name, addr, time.Since(start).Round(time.Millisecond))
 }
