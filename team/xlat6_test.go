@@ -133,13 +133,7 @@ func TestXlat6Receive(t *testing.T) {
 	}
 	tt.h.port("vm1").Sent()
 	// IPv6 for the team MAC reaches the VM, readdressed.
-	tt.h.port("eth1").Inject(udp6(team, peerMAC, vmIP6, peerIP6, 1000, 80))
-	if err := tt.h.port("vm1").WaitSent(1, wait); err != nil {
-		t.Fatal(err)
-	}
-	if got := tt.h.port("vm1").Sent(); len(got) != 1 || frame.MAC(got[0][0:6]) != vm1MAC {
-		t.Errorf("VM got %x", got)
-	}
+	tt.reachesVM(t, udp6(team, peerMAC, vmIP6, peerIP6, 1000, 80), vm1MAC)
 	if c := tt.State().Counters; c.NDAnswered != 1 || c.RxTranslated != 1 {
 		t.Errorf("counters %+v", c)
 	}

@@ -121,15 +121,22 @@ func TestXlatReceive(t *testing.T) {
 		t.Errorf("ARP reply %x", rep[:42])
 	}
 	// A frame for the team MAC reaches the VM, readdressed.
-	tt.h.port("eth1").Inject(toVM(team))
+	tt.reachesVM(t, toVM(team), vm1MAC)
+	if c := tt.State().Counters; c.ARPAnswered != 1 || c.RxTranslated != 1 {
+		t.Errorf("counters %+v", c)
+	}
+}
+
+// reachesVM injects fr on eth1 and checks that vm1 gets it, once,
+// addressed to mac.
+func (tt *testTeam) reachesVM(t *testing.T, fr []byte, mac frame.MAC) {
+	t.Helper()
+	tt.h.port("eth1").Inject(fr)
 	if err := tt.h.port("vm1").WaitSent(1, wait); err != nil {
 		t.Fatal(err)
 	}
-	if got := tt.h.port("vm1").Sent(); len(got) != 1 || frame.MAC(got[0][0:6]) != vm1MAC {
-		t.Errorf("VM got %x", got)
-	}
-	if c := tt.State().Counters; c.ARPAnswered != 1 || c.RxTranslated != 1 {
-		t.Errorf("counters %+v", c)
+	if got := tt.h.port("vm1").Sent(); len(got) != 1 || frame.MAC(got[0][0:6]) != mac {
+		t.Errorf("VM got %x, want one frame to %s", got, mac)
 	}
 }
 
