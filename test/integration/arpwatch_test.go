@@ -34,8 +34,7 @@ link_watch:
 	nstest.Eventually(t, 5*time.Second, d.linkWatches("arp_ping ok", "arp_ping ok"))
 	pingOK(t, tp.vm, "10.77.0.2")
 
-	tp.sw.MustRun(t, "ip", "link", "set", "p1", "nomaster")
-	nstest.Eventually(t, 5*time.Second, d.linkWatches("arp_ping failed", "arp_ping ok"))
+	tp.cutM1(t, d, "arp_ping")
 	st := d.view()
 	if !st.member("m1").Carrier || st.member("m1").Link != "down" || st.Active != "m2" {
 		t.Fatalf("m1 cut off: carrier %v link %s, active %s", st.member("m1").Carrier, st.member("m1").Link, st.Active)
@@ -44,13 +43,29 @@ link_watch:
 		t.Errorf("with m1 cut off: %d pings sent, %d answered", tx, rx)
 	}
 
+	tp.reconnectM1(t, d, "arp_ping")
+	pingOK(t, tp.vm, "10.77.0.2")
+}
+
+// cutM1 takes m1's switch port out of the bridge (m1 keeps its carrier)
+// and waits until watcher ("arp_ping", "nsna_ping") reports m1 failed
+// and m2 ok.
+func (tp *topo) cutM1(t *testing.T, d *daemon, watcher string) {
+	t.Helper()
+	tp.sw.MustRun(t, "ip", "link", "set", "p1", "nomaster")
+	nstest.Eventually(t, 5*time.Second, d.linkWatches(watcher+" failed", watcher+" ok"))
+}
+
+// reconnectM1 puts m1's switch port back in the bridge and waits until
+// watcher reports both members ok and the primary m1 is active again.
+func (tp *topo) reconnectM1(t *testing.T, d *daemon, watcher string) {
+	t.Helper()
 	tp.sw.MustRun(t, "ip", "link", "set", "p1", "master", "br0")
-	nstest.Eventually(t, 5*time.Second, d.linkWatches("arp_ping ok", "arp_ping ok"))
+	nstest.Eventually(t, 5*time.Second, d.linkWatches(watcher+" ok", watcher+" ok"))
 	nstest.Eventually(t, 5*time.Second, func() error {
 		if a := d.view().Active; a != "m1" {
 			return fmt.Errorf("active %s, want the primary m1 back", a)
 		}
 		return nil
 	})
-	pingOK(t, tp.vm, "10.77.0.2")
 }

@@ -61,8 +61,7 @@ link_watch:
 	pingOK(t, tp.vm, peer6)
 
 	cut := time.Now()
-	tp.sw.MustRun(t, "ip", "link", "set", "p1", "nomaster")
-	nstest.Eventually(t, 5*time.Second, d.linkWatches("nsna_ping failed", "nsna_ping ok"))
+	tp.cutM1(t, d, "nsna_ping")
 	// Logged, not judged: about interval x missed_max, plus up to one
 	// interval and the polling of Eventually.
 	t.Logf("m1 failed %v after the cut (interval 100ms, missed_max 3)", time.Since(cut).Round(10*time.Millisecond))
@@ -74,14 +73,7 @@ link_watch:
 		t.Errorf("with m1 cut off: %d pings sent, %d answered", tx, rx)
 	}
 
-	tp.sw.MustRun(t, "ip", "link", "set", "p1", "master", "br0")
-	nstest.Eventually(t, 5*time.Second, d.linkWatches("nsna_ping ok", "nsna_ping ok"))
-	nstest.Eventually(t, 5*time.Second, func() error {
-		if a := d.view().Active; a != "m1" {
-			return fmt.Errorf("active %s, want the primary m1 back", a)
-		}
-		return nil
-	})
+	tp.reconnectM1(t, d, "nsna_ping")
 	if tx, rx := pingStats(t, tp.vm, "-6", "-c", "10", "-i", "0.05", peer6); rx != tx {
 		t.Errorf("with m1 back: %d pings sent, %d answered", tx, rx)
 	}
