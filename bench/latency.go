@@ -21,6 +21,9 @@ import (
 type rtt struct {
 	p50, p99, max float64
 	replies, lost int
+	// cpuPct is the daemon's CPU over the run, percent of one core
+	// (-1: no daemon): what its way of waiting for frames costs.
+	cpuPct float64
 }
 
 var pingTime = regexp.MustCompile(`time=([0-9.]+) ms`)
@@ -37,9 +40,25 @@ func measureRTT(ctx context.Context, o *options, p *path) (rtt, error) {
 	interval := strconv.FormatFloat(1/float64(o.rttRate), 'f', 6, 64)
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(o.rttCount/o.rttRate+10)*time.Second)
 	defer cancel()
+	var c0 time.Duration
+	if p.daemonPid != 0 {
+		var err error
+		if c0, err = cpuTime(p.daemonPid); err != nil {
+			return rtt{}, err
+		}
+	}
+	t0 := time.Now()
 	out, err := p.snd.Run(ctx, "ping", "-n", "-i", interval, "-c", strconv.Itoa(o.rttCount), "-W", "1", p.dstIP)
 	if err != nil && ctx.Err() == nil && !strings.Contains(out, " received") {
 		return rtt{}, err // ping exits 1 when a reply is missing: not an error here
+	}
+	cpu := -1.0
+	if p.daemonPid != 0 {
+		c1, err := cpuTime(p.daemonPid)
+		if err != nil {
+			return rtt{}, fmt.Errorf("daemon gone during the rtt run: %w", err)
+		}
+		cpu = 100 * (c1 - c0).Seconds() / time.Since(t0).Seconds()
 	}
 	var us []float64
 	for _, m := range pingTime.FindAllStringSubmatch(out, -1) {
@@ -52,7 +71,7 @@ func measureRTT(ctx context.Context, o *options, p *path) (rtt, error) {
 	}
 	slices.Sort(us)
 	return rtt{p50: percentile(us, 50), p99: percentile(us, 99), max: us[len(us)-1],
-		replies: len(us), lost: max(0, o.rttCount-len(us))}, nil
+		replies: len(us), lost: max(0, o.rttCount-len(us)), cpuPct: cpu}, nil
 }
 
 // percentile is the nearest-rank percentile q of sorted v.

@@ -24,6 +24,8 @@ import (
 //	                 rate (ping, -rtt-rate per second), microseconds
 //	 "rtt_replies", "rtt_lost":
 //	                 pings answered, and not answered within 1 s
+//	 "rtt_cpu_pct":  the forwarding daemon's CPU (as idle_cpu_pct) during
+//	                 the latency run: what its way of waiting costs
 //	 "idle_cpu_pct": the forwarding daemon's CPU (teamd-go, ovs-vswitchd;
 //	                 all threads, user+system) with no traffic, after the
 //	                 traffic runs, percent of one core
@@ -43,6 +45,7 @@ type Result struct {
 	RTTMax     *float64 `json:"rtt_us_max"`
 	RTTReplies *int     `json:"rtt_replies"`
 	RTTLost    *int     `json:"rtt_lost"`
+	RTTCPUPct  *float64 `json:"rtt_cpu_pct"`
 	IdleCPUPct *float64 `json:"idle_cpu_pct"`
 	RSSKB      *int64   `json:"rss_kb_idle"`
 	RSSKBStart *int64   `json:"rss_kb_start"`
@@ -61,16 +64,16 @@ func (r *Result) note(format string, args ...any) {
 }
 
 func (r *Result) summary() string {
-	return fmt.Sprintf("pps rx %s tx %s, tcp %s Gbit/s, rtt p50/p99 %s/%s us, idle cpu %s%%, rss idle %s kB, run %s/%s/%s kB; %s",
+	return fmt.Sprintf("pps rx %s tx %s, tcp %s Gbit/s, rtt p50/p99 %s/%s us cpu %s%%, idle cpu %s%%, rss idle %s kB, run %s/%s/%s kB; %s",
 		fmtPPS(r.PPSRx), fmtPPS(r.PPSTx), fmtFloat(r.TCPGbps, 2), fmtFloat(r.RTTP50, 0), fmtFloat(r.RTTP99, 0),
-		fmtFloat(r.IdleCPUPct, 2), fmtInt(r.RSSKB),
+		fmtFloat(r.RTTCPUPct, 1), fmtFloat(r.IdleCPUPct, 2), fmtInt(r.RSSKB),
 		fmtInt(r.RSSKBStart), fmtInt(r.RSSKBEnd), fmtInt(r.RSSKBMax), r.Notes)
 }
 
 func printTable(w io.Writer, results []Result) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROW\tPPS RX\tPPS TX\tTCP Gbit/s\tRTT us p50/p99\tIDLE CPU %\tRSS kB idle\tRSS kB start/end/max\tNOTES")
+	fmt.Fprintln(tw, "ROW\tPPS RX\tPPS TX\tTCP Gbit/s\tRTT us p50/p99\tRTT CPU %\tIDLE CPU %\tRSS kB idle\tRSS kB start/end/max\tNOTES")
 	for _, r := range results {
 		rss, lat := "-", "-"
 		if r.RSSKBStart != nil {
@@ -79,8 +82,8 @@ func printTable(w io.Writer, results []Result) {
 		if r.RTTP50 != nil {
 			lat = fmt.Sprintf("%s/%s", fmtFloat(r.RTTP50, 0), fmtFloat(r.RTTP99, 0))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, fmtPPS(r.PPSRx), fmtPPS(r.PPSTx), fmtFloat(r.TCPGbps, 2),
-			lat, fmtFloat(r.IdleCPUPct, 2), fmtInt(r.RSSKB), rss, r.Notes)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, fmtPPS(r.PPSRx), fmtPPS(r.PPSTx), fmtFloat(r.TCPGbps, 2),
+			lat, fmtFloat(r.RTTCPUPct, 1), fmtFloat(r.IdleCPUPct, 2), fmtInt(r.RSSKB), rss, r.Notes)
 	}
 	_ = tw.Flush()
 }

@@ -148,6 +148,10 @@ func runRow(ctx context.Context, b *testbed.Bed, o *options, r row) (res Result)
 		} else {
 			res.RTTP50, res.RTTP99, res.RTTMax = &r.p50, &r.p99, &r.max
 			res.RTTReplies, res.RTTLost = &r.replies, &r.lost
+			if r.cpuPct >= 0 {
+				pct := math.Round(r.cpuPct*100) / 100
+				res.RTTCPUPct = &pct
+			}
 		}
 		if ctx.Err() != nil {
 			return res

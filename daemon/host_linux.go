@@ -86,8 +86,32 @@ var (
 	_ dataplane.Loaner   = lendingPort{}
 )
 
-// wrap returns the taken port, keeping the optional interfaces of p
-// (a Loaner is a TxQueuer too: AF_XDP is the only one).
+// readyPort is a queuedPort whose socket also offers a readiness check
+// (dataplane.Readier, AF_PACKET): without it the team's readers cannot
+// spin, and sleep in Read after every frame. lendingReadyPort is the
+// same for a lendingPort (AF_XDP).
+type readyPort struct {
+	queuedPort
+	r dataplane.Readier
+}
+
+func (p readyPort) Ready() bool { return p.r.Ready() }
+
+type lendingReadyPort struct {
+	lendingPort
+	r dataplane.Readier
+}
+
+func (p lendingReadyPort) Ready() bool { return p.r.Ready() }
+
+var (
+	_ dataplane.Readier = readyPort{}
+	_ dataplane.Readier = lendingReadyPort{}
+	_ dataplane.Loaner  = lendingReadyPort{}
+)
+
+// wrap returns the taken port, keeping the optional interfaces of p (a
+// Loaner or a Readier is a TxQueuer too: both backends' ports are).
 func wrap(p dataplane.Port, taken *link.Taken) dataplane.Port {
 	tp := takenPort{Port: p, taken: taken}
 	q, isQ := p.(dataplane.TxQueuer)
@@ -95,8 +119,15 @@ func wrap(p dataplane.Port, taken *link.Taken) dataplane.Port {
 		return tp
 	}
 	qp := queuedPort{takenPort: tp, q: q}
-	if l, ok := p.(dataplane.Loaner); ok {
+	l, lends := p.(dataplane.Loaner)
+	r, ready := p.(dataplane.Readier)
+	switch {
+	case lends && ready:
+		return lendingReadyPort{lendingPort: lendingPort{queuedPort: qp, l: l}, r: r}
+	case lends:
 		return lendingPort{queuedPort: qp, l: l}
+	case ready:
+		return readyPort{queuedPort: qp, r: r}
 	}
 	return qp
 }

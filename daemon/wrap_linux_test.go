@@ -71,3 +71,50 @@ func TestWrapKeepsLoaner(t *testing.T) {
 		t.Error("a port that does not lend got ReadLoan")
 	}
 }
+
+type readyQueuingPort struct{ queuingPort }
+
+func (readyQueuingPort) Ready() bool { return true }
+
+// TestWrapKeepsReadier: the wrapper keeps the sockets' readiness check
+// visible too (without it the team's readers never spin), beside
+// TxQueued, and adds none to a port that has none.
+func TestWrapKeepsReadier(t *testing.T) {
+	w := wrap(readyQueuingPort{}, &link.Taken{})
+	r, ok := w.(dataplane.Readier)
+	if !ok {
+		t.Fatal("wrapped port lost Ready")
+	}
+	if !r.Ready() {
+		t.Error("Ready = false; want the socket's true")
+	}
+	if _, ok := w.(dataplane.TxQueuer); !ok {
+		t.Error("wrapped ready port lost TxQueued")
+	}
+	if _, ok := wrap(queuingPort{}, &link.Taken{}).(dataplane.Readier); ok {
+		t.Error("a port without a readiness check got one")
+	}
+}
+
+type lendingReadyFake struct{ lendingFake }
+
+func (lendingReadyFake) Ready() bool { return true }
+
+// TestWrapKeepsLoanerAndReadier: an AF_XDP-like port that lends and
+// has a readiness check keeps both, and its TxQueued.
+func TestWrapKeepsLoanerAndReadier(t *testing.T) {
+	var released int
+	w := wrap(lendingReadyFake{lendingFake{released: &released}}, &link.Taken{})
+	if _, ok := w.(dataplane.Loaner); !ok {
+		t.Error("wrapped lending, ready port lost ReadLoan")
+	}
+	if r, ok := w.(dataplane.Readier); !ok || !r.Ready() {
+		t.Error("wrapped lending, ready port lost Ready")
+	}
+	if _, ok := w.(dataplane.TxQueuer); !ok {
+		t.Error("wrapped lending, ready port lost TxQueued")
+	}
+	if _, ok := wrap(lendingFake{released: &released}, &link.Taken{}).(dataplane.Readier); ok {
+		t.Error("a lending port without a readiness check got one")
+	}
+}

@@ -72,6 +72,16 @@ type Loaner interface {
 	Release()
 }
 
+// Readier is implemented by Ports that can tell cheaply, without a
+// syscall, whether a Read would return at once: frames are waiting on
+// the receive ring, or the Port was closed (Read returns ErrClosed). The
+// team's readers spin on it for a while after their last frame instead
+// of sleeping in Read (team/spin.go). Like Read, it must not run
+// concurrently with Read; it allocates nothing.
+type Readier interface {
+	Ready() bool
+}
+
 // VnetHdr is the decoded virtio_net_hdr (little-endian, as the kernel
 // exchanges it with AF_PACKET and TAP sockets on little-endian hosts).
 type VnetHdr struct {

@@ -322,6 +322,12 @@ type Team struct {
 	slowRx chan slowFrame
 	// wg counts the ports' reader goroutines.
 	wg sync.WaitGroup
+	// spinMax bounds the readers' spin windows (busy_poll, ns; 0: off);
+	// spinners counts the readers spinning now, at most spinSlots
+	// (spin.go).
+	spinMax   atomic.Int64
+	spinners  atomic.Int32
+	spinSlots int32
 
 	ops      chan op
 	loopDone chan struct{} // closed when the control goroutine ends
@@ -391,6 +397,8 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 		start := time.Now()
 		t.now = func() int64 { return int64(time.Since(start)) }
 	}
+	t.spinSlots = spinLimit()
+	t.spinMax.Store(int64(DefaultSpinMax))
 	if t.ageTime <= 0 {
 		t.ageTime = 300 * time.Second
 	}

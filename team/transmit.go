@@ -97,7 +97,12 @@ func (t *Team) readLoop(p *port, kind string, handle func(bufs [][]byte, sizes [
 	defer close(p.done)
 	loaner, _ := p.dp.(dataplane.Loaner)
 	var logged time.Time
+	r, _ := p.dp.(dataplane.Readier)
+	w := newSpinWindow(0)
 	for {
+		if r != nil {
+			t.spin(r, &w)
+		}
 		var (
 			n   int
 			err error
@@ -107,6 +112,9 @@ func (t *Team) readLoop(p *port, kind string, handle func(bufs [][]byte, sizes [
 			n, err = loaner.ReadLoan(bufs, sizes)
 		} else {
 			n, err = p.dp.Read(bufs, sizes)
+		}
+		if r != nil && n > 0 {
+			w.arrived(spinClock())
 		}
 		if err != nil {
 			if errors.Is(err, dataplane.ErrClosed) {
@@ -124,6 +132,22 @@ func (t *Team) readLoop(p *port, kind string, handle func(bufs [][]byte, sizes [
 			loaner.Release()
 		}
 	}
+}
+
+// spin is readLoop's wait before a Read: if the port's ring is empty,
+// it spins on r for w's window (if the team lets it spin now).
+func (t *Team) spin(r dataplane.Readier, w *spinWindow) {
+	if r.Ready() {
+		return // frames are waiting: no gap to measure
+	}
+	w.max = t.spinMax.Load()
+	now := spinClock()
+	win := w.wentIdle(now)
+	if win <= 0 || !t.spinTake() {
+		return
+	}
+	spinUntil(r, now+win, spinClock)
+	t.spinGive()
 }
 
 // vnicForwarder is a vnic goroutine's state, split out so that tests and

@@ -110,6 +110,7 @@ import (
 var (
 	_ dataplane.Port     = (*Port)(nil)
 	_ dataplane.TxQueuer = (*Port)(nil)
+	_ dataplane.Readier  = (*Port)(nil)
 )
 
 // ErrNotEthernet is returned by Open for an interface that does not

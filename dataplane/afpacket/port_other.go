@@ -23,3 +23,4 @@ func (p *Port) Read(frames [][]byte, sizes []int) (int, error) { return 0, error
 func (p *Port) Write(frames [][]byte) (int, error)             { return 0, errors.ErrUnsupported }
 func (p *Port) Close() error                                   { return nil }
 func (p *Port) TxQueued() (int, error)                         { return 0, errors.ErrUnsupported }
+func (p *Port) Ready() bool                                    { return true }

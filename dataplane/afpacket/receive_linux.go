@@ -212,3 +212,16 @@ func (p *Port) wait() error {
 func u32(b []byte, off int) *uint32 {
 	return (*uint32)(unsafe.Pointer(&b[off]))
 }
+
+// Ready implements dataplane.Readier: it reports whether the kernel has
+// handed the next ring slot to us (its status word has TP_STATUS_USER),
+// or the Port was closed. No syscall: it reads the slot's status word.
+// Like Read, it must not run concurrently with Read.
+func (p *Port) Ready() bool {
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	if p.closed.Load() {
+		return true
+	}
+	return atomic.LoadUint32(u32(p.slot(p.cur), fhStatus))&unix.TP_STATUS_USER != 0
+}

@@ -146,6 +146,7 @@ var (
 	_ dataplane.Port     = (*Port)(nil)
 	_ dataplane.TxQueuer = (*Port)(nil)
 	_ dataplane.Loaner   = (*Port)(nil)
+	_ dataplane.Readier  = (*Port)(nil)
 )
 
 // Errors of Open.

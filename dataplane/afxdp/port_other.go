@@ -25,4 +25,5 @@ func (p *Port) TxQueued() (int, error)                         { return 0, error
 func (p *Port) ReadLoan(frames [][]byte, sizes []int) (int, error) {
 	return 0, dataplane.ErrClosed
 }
-func (p *Port) Release() {}
+func (p *Port) Release()    {}
+func (p *Port) Ready() bool { return true }

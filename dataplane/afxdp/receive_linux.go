@@ -143,3 +143,22 @@ func (p *Port) wait() error {
 		return nil
 	}
 }
+
+// Ready implements dataplane.Readier: it reports whether an RX ring has
+// descriptors Read has not taken (the kernel's producer index is past
+// ours), or the Port was closed. No syscall: it reads the rings' shared
+// indexes. Like Read, it must not run concurrently with Read, nor
+// between a ReadLoan and its Release (the loan holds the read lock).
+func (p *Port) Ready() bool {
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	if p.closed.Load() {
+		return true
+	}
+	for _, s := range p.socks {
+		if _, got := s.q.rx.peek(1); got > 0 {
+			return true
+		}
+	}
+	return false
+}
