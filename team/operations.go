@@ -227,6 +227,11 @@ func (t *Team) applyPlan(plan config.Changes, next *config.Config) (err error) {
 	if plan.RxTranslation {
 		t.setRxTranslation(next.RxTranslation)
 	}
+	if plan.BusyPoll {
+		// The readers read it when they next go idle.
+		t.spinMax.Store(int64(next.BusyPoll))
+		t.cfg.BusyPoll, t.cfg.BusyPollAuto = next.BusyPoll, next.BusyPollAuto
+	}
 	// The metrics listener is the daemon's (it reads plan.Metrics); the
 	// team only keeps the address in its running configuration.
 	t.cfg.Metrics = next.Metrics

@@ -15,15 +15,9 @@ import (
 // the last frame catches a frame that follows soon without any of that,
 // at the price of a busy CPU while it spins. readLoop spins for an
 // adaptive window (spinWindow) that follows the gaps between the port's
-// frames, bounded by the team's busy_poll maximum, and that is zero when
+// frames, bounded by the team's busy_poll (config.DefaultBusyPoll by default), and that is zero when
 // the gaps are longer than the bound: a port with no traffic, or a lone
 // LACPDU or ARP a second, never spins.
-
-// DefaultSpinMax is the longest a reader spins after its last frame
-// (busy_poll: auto): long enough to bridge the 1 ms between the requests
-// of a 1000/s ping with room to spare, short enough that the spin after
-// the last frame of a burst costs little.
-const DefaultSpinMax = 2 * time.Millisecond
 
 // spinWindow is one reader's adaptive spin window. It is pure: every
 // time is passed in (monotonic nanoseconds), so tests drive it with a
@@ -35,11 +29,28 @@ const DefaultSpinMax = 2 * time.Millisecond
 // window within the bound would have caught grows it to that; a gap
 // longer than the bound, which no allowed spin would have caught, sets
 // it to zero until a short gap is seen again.
+//
+// A spin that lost its CPU (the clock jumped by more than spinStolen
+// between two checks: another thread had the CPU) means the CPU is
+// contended. A spinning thread has used up its share of it, so the
+// scheduler lets it wait a full slice (milliseconds) behind the others,
+// where a thread that slept preempts them as soon as its frame wakes it.
+// Spinning then makes latency worse: the reader stops spinning for
+// spinBackoff.
 type spinWindow struct {
 	max    int64 // bound, ns; 0: never spin
 	window int64 // current window, ns
 	idle   int64 // when the reader went idle, ns; -1 before the first frames
+	quiet  int64 // no spin before this time (a stolen spin), ns
 }
+
+// spinStolen is the jump of the clock between two checks of a spin that
+// means its thread lost the CPU: more than a batch's work takes, less
+// than a scheduler slice.
+const spinStolen = int64(500 * time.Microsecond)
+
+// spinBackoff is how long a reader whose spin was stolen does not spin.
+const spinBackoff = int64(time.Second)
 
 func newSpinWindow(max time.Duration) spinWindow {
 	return spinWindow{max: int64(max), idle: -1}
@@ -49,8 +60,14 @@ func newSpinWindow(max time.Duration) spinWindow {
 // its ring empty; the spin, if any, ends at now + the returned window.
 func (w *spinWindow) wentIdle(now int64) int64 {
 	w.idle = now
+	if now < w.quiet {
+		return 0
+	}
 	return w.window
 }
+
+// stolen records that a spin that ended at now lost its CPU.
+func (w *spinWindow) stolen(now int64) { w.quiet = now + spinBackoff }
 
 // arrived records that frames arrived at now, after the gap since the
 // reader went idle.
@@ -79,18 +96,25 @@ var spinStart = time.Now()
 func spinClock() int64 { return int64(time.Since(spinStart)) }
 
 // spinUntil checks r until it is ready or the clock passes until, and
-// reports whether it is ready. Between checks it yields the processor:
-// with GOMAXPROCS=1 (a daemon pinned to one CPU) a goroutine that spun
+// reports whether it is ready, and whether the spin lost its CPU on the
+// way (spinStolen). Between checks it yields the processor: with
+// GOMAXPROCS=1 (a daemon pinned to one CPU) a goroutine that spun
 // without yielding would starve the others, among them the reader of the
 // port where the reply to the frame just sent is arriving.
-func spinUntil(r dataplane.Readier, until int64, clock func() int64) bool {
+func spinUntil(r dataplane.Readier, until int64, clock func() int64) (ready, stolen bool) {
+	last := clock()
 	for {
 		if r.Ready() {
-			return true
+			return true, stolen
 		}
-		if clock() >= until {
-			return false
+		now := clock()
+		if now-last > spinStolen {
+			stolen = true
 		}
+		if now >= until {
+			return false, stolen
+		}
+		last = now
 		runtime.Gosched()
 	}
 }

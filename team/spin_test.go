@@ -3,6 +3,8 @@ package team
 import (
 	"testing"
 	"time"
+
+	"github.com/teamd-go/teamd-go/team/config"
 )
 
 // TestSpinWindow drives the adaptive window with a virtual clock: a
@@ -96,16 +98,57 @@ func TestSpinUntil(t *testing.T) {
 	var clock int64
 	tick := func() int64 { clock++; return clock }
 	r := &readyAfter{n: 3}
-	if !spinUntil(r, 100, tick) || r.checks != 4 {
-		t.Errorf("spinUntil on a port ready at the 4th check: checks %d; want ready after 4", r.checks)
+	if ready, stolen := spinUntil(r, 100, tick); !ready || stolen || r.checks != 4 {
+		t.Errorf("spinUntil on a port ready at the 4th check: ready %v stolen %v after %d checks; want ready, not stolen, after 4", ready, stolen, r.checks)
 	}
 	clock = 0
 	r = &readyAfter{n: 1 << 30}
-	if spinUntil(r, 10, tick) {
+	if ready, _ := spinUntil(r, 10, tick); ready {
 		t.Error("spinUntil on a port never ready reported ready")
 	}
 	if clock != 10 {
 		t.Errorf("spin ended at %d; want at the end of the window, 10", clock)
+	}
+
+	// A jump of the clock between two checks: the thread lost its CPU.
+	clock = 0
+	jump := func() int64 {
+		clock++
+		if clock == 3 {
+			clock += spinStolen + 1
+		}
+		return clock
+	}
+	if _, stolen := spinUntil(&readyAfter{n: 1 << 30}, spinStolen+10, jump); !stolen {
+		t.Error("spin whose clock jumped by more than spinStolen not reported stolen")
+	}
+}
+
+// TestSpinBackoff: after a stolen spin the reader does not spin for
+// spinBackoff, though the window keeps following the gaps.
+func TestSpinBackoff(t *testing.T) {
+	ms := int64(time.Millisecond)
+	w := newSpinWindow(2 * time.Millisecond)
+	now := int64(0)
+	w.wentIdle(now)
+	now += ms
+	w.arrived(now)
+	if got := w.wentIdle(now); got != 1250*ms/1000 {
+		t.Fatalf("window %d; want 1.25 ms", got)
+	}
+	now += ms
+	w.arrived(now)
+	w.stolen(now)
+	for now < spinBackoff {
+		if got := w.wentIdle(now); got != 0 {
+			t.Fatalf("at %d ns, %d ns after a stolen spin: window %d; want 0", now, now-2*ms, got)
+		}
+		now += ms
+		w.arrived(now)
+	}
+	now += 2 * ms
+	if got := w.wentIdle(now); got != 1250*ms/1000 {
+		t.Errorf("window %d after the backoff; want 1.25 ms again", got)
 	}
 }
 
@@ -113,7 +156,7 @@ func TestSpinUntil(t *testing.T) {
 // window's bookkeeping and the team's slots) allocates nothing.
 func TestSpinAllocs(t *testing.T) {
 	tm := &Team{spinSlots: 1}
-	tm.spinMax.Store(int64(DefaultSpinMax))
+	tm.spinMax.Store(int64(config.DefaultBusyPoll))
 	w := newSpinWindow(0)
 	r := &readyAfter{n: 1 << 30}
 	var clock int64
@@ -144,5 +187,27 @@ func TestSpinSlots(t *testing.T) {
 	tm.spinGive()
 	if !tm.spinTake() {
 		t.Error("spinTake refused after the slot was given back")
+	}
+}
+
+// TestBusyPollReload: busy_poll sets the readers' bound at start, and a
+// reload that changes it reaches them and the running configuration.
+func TestBusyPollReload(t *testing.T) {
+	c := baseConfig(config.ModeStatic, config.BalanceAddressHash, "eth1", "eth2")
+	c.BusyPoll, c.BusyPollAuto = config.DefaultBusyPoll, true
+	tt := startTeam(t, c)
+	if got := time.Duration(tt.spinMax.Load()); got != config.DefaultBusyPoll {
+		t.Fatalf("spin bound at start %v; want %v", got, config.DefaultBusyPoll)
+	}
+	next := tt.Config()
+	next.BusyPoll, next.BusyPollAuto = 0, false
+	if err := tt.Apply(&next); err != nil {
+		t.Fatal(err)
+	}
+	if got := tt.spinMax.Load(); got != 0 {
+		t.Errorf("spin bound after busy_poll: off %v; want 0", time.Duration(got))
+	}
+	if r := tt.Config(); r.BusyPoll != 0 || r.BusyPollAuto {
+		t.Errorf("running busy_poll %v auto %v; want off", r.BusyPoll, r.BusyPollAuto)
 	}
 }

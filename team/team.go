@@ -398,7 +398,7 @@ func New(cfg *config.Config, host Host, o Options) (*Team, error) {
 		t.now = func() int64 { return int64(time.Since(start)) }
 	}
 	t.spinSlots = spinLimit()
-	t.spinMax.Store(int64(DefaultSpinMax))
+	t.spinMax.Store(int64(cfg.BusyPoll))
 	if t.ageTime <= 0 {
 		t.ageTime = 300 * time.Second
 	}

@@ -146,8 +146,11 @@ func (t *Team) spin(r dataplane.Readier, w *spinWindow) {
 	if win <= 0 || !t.spinTake() {
 		return
 	}
-	spinUntil(r, now+win, spinClock)
+	_, stolen := spinUntil(r, now+win, spinClock)
 	t.spinGive()
+	if stolen {
+		w.stolen(spinClock())
+	}
 }
 
 // vnicForwarder is a vnic goroutine's state, split out so that tests and

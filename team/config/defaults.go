@@ -34,6 +34,19 @@ const (
 	// balancing no more than a slow address-hash.
 	MaxFlowletGap = time.Second
 
+	// DefaultBusyPoll is busy_poll: auto's bound on a reader's spin
+	// after its last frame: long enough to bridge the 1 ms between two
+	// frames at 1000 per second (a ping of 1000/s) with room to spare.
+	// The window itself follows the gaps between a port's frames (see
+	// team/spin.go); gaps longer than this are never spun for.
+	DefaultBusyPoll = 2 * time.Millisecond
+	// BusyPollAuto and BusyPollOff are busy_poll's named values.
+	BusyPollAuto = "auto"
+	BusyPollOff  = "off"
+	// MaxBusyPoll bounds busy_poll: a reader spinning longer than this
+	// for a frame that may not come burns its CPU for little.
+	MaxBusyPoll = 10 * time.Millisecond
+
 	// DefaultSourceMACRewrite is auto (docs/contract.md §3.1).
 	DefaultSourceMACRewrite = RewriteAuto
 	// DefaultBackend needs no eBPF support from the kernel or the NIC.
@@ -134,6 +147,8 @@ func defaults() *Config {
 		FlowletGapAuto:   true,
 		SourceMACRewrite: DefaultSourceMACRewrite,
 		Backend:          DefaultBackend,
+		BusyPoll:         DefaultBusyPoll,
+		BusyPollAuto:     true,
 		LACP: LACP{
 			Active:         DefaultLACPActive,
 			Rate:           DefaultLACPRate,

@@ -52,6 +52,7 @@ type Changes struct {
 	LinkWatch     bool // link_watch changed
 	RxTranslation bool // rx_translation changed
 	Metrics       bool // the metrics listener address changed
+	BusyPoll      bool // busy_poll changed
 }
 
 // Diff compares two valid configurations (neither nil).
@@ -129,6 +130,7 @@ func Diff(old, new *Config) Changes {
 	ch.LinkWatch = old.LinkWatch != new.LinkWatch
 	ch.RxTranslation = old.RxTranslation != new.RxTranslation
 	ch.Metrics = old.Metrics != new.Metrics
+	ch.BusyPoll = old.BusyPoll != new.BusyPoll || old.BusyPollAuto != new.BusyPollAuto
 	return ch
 }
 
@@ -195,7 +197,7 @@ func (ch Changes) String() string {
 	for _, f := range []struct {
 		name string
 		set  bool
-	}{{"lacp", ch.LACP}, {"link_watch", ch.LinkWatch}, {"rx_translation", ch.RxTranslation}, {"metrics", ch.Metrics}} {
+	}{{"lacp", ch.LACP}, {"link_watch", ch.LinkWatch}, {"rx_translation", ch.RxTranslation}, {"metrics", ch.Metrics}, {"busy_poll", ch.BusyPoll}} {
 		if f.set {
 			parts = append(parts, f.name)
 		}

@@ -90,6 +90,8 @@ vnics:
 		{"link watch", func(c *Config) { c.LinkWatch.Name = LinkWatchARPPing }, Changes{LinkWatch: true}, "link_watch"},
 		{"rx translation", func(c *Config) { c.RxTranslation.Learn = LearnInit }, Changes{RxTranslation: true}, "rx_translation"},
 		{"metrics", func(c *Config) { c.Metrics = ":9469" }, Changes{Metrics: true}, "metrics"},
+		{"busy_poll off", func(c *Config) { c.BusyPoll, c.BusyPollAuto = 0, false }, Changes{BusyPoll: true}, "busy_poll"},
+		{"busy_poll auto to its own value", func(c *Config) { c.BusyPollAuto = false }, Changes{BusyPoll: true}, "busy_poll"},
 		{
 			"restart needed",
 			func(c *Config) { c.Team, c.Mode, c.Backend, c.Metrics = "team1", ModeLACP, BackendXDP, ":1" },

@@ -32,6 +32,14 @@ func Dump(c *Config) ([]byte, error) {
 	}
 	put(root, "source_mac_rewrite", strNode(c.SourceMACRewrite))
 	put(root, "backend", strNode(c.Backend))
+	switch {
+	case c.BusyPollAuto:
+		put(root, "busy_poll", strNode(BusyPollAuto))
+	case c.BusyPoll == 0:
+		put(root, "busy_poll", strNode(BusyPollOff))
+	default:
+		put(root, "busy_poll", strNode(formatDuration(c.BusyPoll)))
+	}
 
 	members := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, m := range c.Members {

@@ -32,6 +32,8 @@ func TestDumpRoundTrip(t *testing.T) {
 		"names that look like other types": "team: \"true\"\nmembers: [{name: \"100\"}, {name: \"null\"}, {name: \"0x1F\"}, {name: \"~\"}, {name: \"-\"}]\n" +
 			"vnics: [{name: \"yes\"}, {name: '#x'}, {name: \"é*\"}]\n",
 		"flowlet_gap auto":                       "team: t\nbalance: dynamic\nflowlet_gap: auto\nmembers: [{name: e}]\n",
+		"busy_poll off":                          "team: t\nbusy_poll: off\nmembers: [{name: e}]\n",
+		"busy_poll duration":                     "team: t\nbusy_poll: 1.5ms\nmembers: [{name: e}]\n",
 		"odd durations":                          "team: t\nbalance: dynamic\nflowlet_gap: 1.5ms\nmembers: [{name: e}]\nrx_translation: {age_time: 1h1ns}\n",
 		"nsna_ping":                              "team: t\nmembers: [{name: e}]\nlink_watch: {name: nsna_ping, target_host: \"2001:db8::1\", interval: 250ms, missed_max: 5}\n",
 		"non-default lacp values in static mode": "team: t\nmode: static\nmembers: [{name: e, lacp_key: 4}]\n",
@@ -77,6 +79,7 @@ hash: [eth, ipv4, ipv6]
 flowlet_gap: auto
 source_mac_rewrite: auto
 backend: af_packet
+busy_poll: auto
 members:
   - name: eth1
     lacp_prio: 255

@@ -21,6 +21,7 @@ var (
 		{"flowlet_gap", (*yamlDecoder).flowletGap},
 		keyOf("source_mac_rewrite", (*yamlDecoder).enum, func(c *Config) *string { return &c.SourceMACRewrite }),
 		keyOf("backend", (*yamlDecoder).enum, func(c *Config) *string { return &c.Backend }),
+		{"busy_poll", (*yamlDecoder).busyPoll},
 		listKey("members", MaxMembers, membersWhy, memberYAML, func() Member { return defaultMember("") }, func(c *Config) *[]Member { return &c.Members }),
 		listKey("vnics", MaxVNICs, vnicsWhy, vnicYAML, func() VNIC { return VNIC{} }, func(c *Config) *[]VNIC { return &c.VNICs }),
 		blockKey("lacp", lacpYAML, func(c *Config) *LACP { return &c.LACP }),

@@ -18,6 +18,7 @@ var wrongTypeCases = []struct {
 	{"flowlet_gap", "team: t\nmembers: [{name: eth1}]\nflowlet_gap: [x]\n", `team0.yaml:3: flowlet_gap: want a duration like 500us, 100ms or 1s; got a list`},
 	{"source_mac_rewrite", "team: t\nmembers: [{name: eth1}]\nsource_mac_rewrite: [x]\n", `team0.yaml:3: source_mac_rewrite: want a string, got a list`},
 	{"backend", "team: t\nmembers: [{name: eth1}]\nbackend: [x]\n", `team0.yaml:3: backend: want a string, got a list`},
+	{"busy_poll", "team: t\nmembers: [{name: eth1}]\nbusy_poll: [x]\n", `team0.yaml:3: busy_poll: want a duration like 500us, 100ms or 1s; got a list`},
 	{"members", "team: t\nmembers: {x: 1}\n", `team0.yaml:2: members: want a list, got a mapping`},
 	{"vnics", "team: t\nmembers: [{name: eth1}]\nvnics: {x: 1}\n", `team0.yaml:3: vnics: want a list, got a mapping`},
 	{"lacp", "team: t\nmode: lacp\nmembers: [{name: eth1}]\nlacp: [x]\n", `team0.yaml:4: lacp: want a mapping, got a list`},

@@ -306,6 +306,21 @@ func (d *yamlDecoder) flowletGap(v *yaml.Node, kp string, c *Config) {
 	}
 }
 
+func (d *yamlDecoder) busyPoll(v *yaml.Node, kp string, c *Config) {
+	n := resolve(v)
+	word := n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str"
+	switch {
+	case word && n.Value == BusyPollAuto:
+		c.BusyPollAuto, c.BusyPoll = true, DefaultBusyPoll
+	case word && n.Value == BusyPollOff:
+		c.BusyPollAuto, c.BusyPoll = false, 0
+	default:
+		if d.duration(v, kp, &c.BusyPoll) {
+			c.BusyPollAuto = false
+		}
+	}
+}
+
 // vlan reads a vnic's vlan: block. What only the file shows is reported
 // here: an empty block, and an explicit 0 (which the Config cannot tell
 // from "not set").

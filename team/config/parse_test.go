@@ -24,6 +24,7 @@ hash: [eth, ipv4, ipv6, l4]
 flowlet_gap: 250us
 source_mac_rewrite: always
 backend: xdp
+busy_poll: 500us
 members:
   - name: eth1
     primary: true
@@ -63,7 +64,7 @@ func TestParseYAML(t *testing.T) {
 			want: &Config{
 				Team: "team0", Mode: ModeSwitchIndependent, Balance: BalanceDynamic,
 				Hash: []string{"eth", "ipv4", "ipv6", "l4"}, FlowletGap: 250 * time.Microsecond,
-				SourceMACRewrite: RewriteAlways, Backend: BackendXDP,
+				SourceMACRewrite: RewriteAlways, Backend: BackendXDP, BusyPoll: 500 * time.Microsecond,
 				Members: []Member{
 					{Name: "eth1", Primary: true, LACPPrio: 255},
 					{Name: "eth2", Prio: 10, Sticky: true, LACPPrio: 100, LACPKey: 7},
@@ -81,7 +82,7 @@ func TestParseYAML(t *testing.T) {
 			in:   "team: t\nmembers: [{name: eth1}]\nvnics: [{name: vm1}]\n",
 			want: &Config{
 				Team: "t", Mode: ModeSwitchIndependent, Balance: BalanceHyperVPort,
-				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true,
+				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true, BusyPoll: DefaultBusyPoll, BusyPollAuto: true,
 				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
 				Members:       []Member{{Name: "eth1", LACPPrio: 255}},
 				VNICs:         []VNIC{{Name: "vm1"}},
@@ -95,7 +96,7 @@ func TestParseYAML(t *testing.T) {
 			in:   "team: t\nmode: lacp\nmembers: [{name: eth1}, {name: eth2}]\nlacp:\n  rate: slow\n",
 			want: &Config{
 				Team: "t", Mode: ModeLACP, Balance: BalanceAddressHash,
-				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true,
+				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true, BusyPoll: DefaultBusyPoll, BusyPollAuto: true,
 				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
 				Members:       []Member{{Name: "eth1", LACPPrio: 255}, {Name: "eth2", LACPPrio: 255}},
 				LACP:          LACP{Active: true, Rate: LACPRateSlow, SystemPriority: 65535, MinPorts: 1, Fallback: FallbackNone, FallbackAfter: DefaultLACPFallbackAfter},
@@ -108,7 +109,7 @@ func TestParseYAML(t *testing.T) {
 			in:   "team: t\nmembers:\n  - name: eth1\nlink_watch:\n  name: arp_ping\n  target_host: 10.0.0.1\n",
 			want: &Config{
 				Team: "t", Mode: ModeSwitchIndependent, Balance: BalanceAddressHash,
-				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true,
+				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true, BusyPoll: DefaultBusyPoll, BusyPollAuto: true,
 				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
 				Members: []Member{{Name: "eth1", LACPPrio: 255}},
 				LACP:    LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1, Fallback: FallbackNone, FallbackAfter: DefaultLACPFallbackAfter},
@@ -122,7 +123,7 @@ func TestParseYAML(t *testing.T) {
 			in:   "team: t\nmembers:\n  - name: eth1\nlink_watch:\n  name: nsna_ping\n  target_host: fe80::1\n",
 			want: &Config{
 				Team: "t", Mode: ModeSwitchIndependent, Balance: BalanceAddressHash,
-				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true,
+				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true, BusyPoll: DefaultBusyPoll, BusyPollAuto: true,
 				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
 				Members:       []Member{{Name: "eth1", LACPPrio: 255}},
 				LACP:          LACP{Active: true, Rate: LACPRateFast, SystemPriority: 65535, MinPorts: 1, Fallback: FallbackNone, FallbackAfter: DefaultLACPFallbackAfter},
@@ -137,7 +138,7 @@ func TestParseYAML(t *testing.T) {
 				"vnics: [{name: vm1}]\nrx_translation: {enabled: true}\n",
 			want: &Config{
 				Team: "ab", Mode: ModeSwitchIndependent, Balance: BalanceActiveBackup,
-				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true,
+				Hash: []string{"eth", "ipv4", "ipv6"}, FlowletGap: 500 * time.Microsecond, FlowletGapAuto: true, BusyPoll: DefaultBusyPoll, BusyPollAuto: true,
 				SourceMACRewrite: RewriteAuto, Backend: BackendAFPacket,
 				Members:       []Member{{Name: "eth1", Primary: true, LACPPrio: 255}, {Name: "eth2", Standby: true, LACPPrio: 255}},
 				VNICs:         []VNIC{{Name: "vm1"}},
@@ -186,6 +187,12 @@ func TestParseErrors(t *testing.T) {
 			[]string{`team0.yaml:4: flowlet_gap: want a duration with a unit, like 500us, 100ms or 1s; got 500`}},
 		{"duration out of range", base + "flowlet_gap: 2s\n",
 			[]string{`team0.yaml:4: flowlet_gap: 2s is out of range: want auto, or more than 0 and at most 1s (default 500us)`}},
+		{"busy_poll out of range", base + "busy_poll: 20ms\n",
+			[]string{`team0.yaml:4: busy_poll: 20ms is out of range: want auto, off, or a duration of at most 10ms (default auto: at most 2ms)`}},
+		{"busy_poll negative", base + "busy_poll: -1ms\n",
+			[]string{`team0.yaml:4: busy_poll: -1ms is out of range: want auto, off, or a duration of at most 10ms (default auto: at most 2ms)`}},
+		{"busy_poll not a duration", base + "busy_poll: always\n",
+			[]string{`team0.yaml:4: busy_poll: want a duration like 500us, 100ms or 1s; got "always"`}},
 		{"bad duration", base + "rx_translation: {age_time: soon}\n",
 			[]string{`team0.yaml:4: rx_translation.age_time: want a duration like 500us, 100ms or 1s; got "soon"`}},
 		{"missing team", "members: [{name: eth1}]\n",
@@ -614,5 +621,31 @@ func TestLACPFallbackConfig(t *testing.T) {
 	c, err := Parse([]byte(`{"device": "t0", "runner": {"name": "activebackup", "fallback": true}, "ports": {"eth1": {}}}`), "ab")
 	if err != nil || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "runner.fallback") {
 		t.Errorf("fallback in an activebackup runner: %v, warnings %q; want one warning naming it", err, c.Warnings)
+	}
+}
+
+// TestParseBusyPoll: busy_poll's named values and a duration.
+func TestParseBusyPoll(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		auto bool
+	}{
+		{"", DefaultBusyPoll, true},
+		{"busy_poll: auto\n", DefaultBusyPoll, true},
+		{"busy_poll: off\n", 0, false},
+		{"busy_poll: 0s\n", 0, false},
+		{"busy_poll: 300us\n", 300 * time.Microsecond, false},
+		{"busy_poll: 10ms\n", 10 * time.Millisecond, false},
+	}
+	for _, tc := range tests {
+		c, err := Parse([]byte("team: t\nmembers: [{name: eth1}]\n"+tc.in), "t.yaml")
+		if err != nil {
+			t.Errorf("%q: %v", tc.in, err)
+			continue
+		}
+		if c.BusyPoll != tc.want || c.BusyPollAuto != tc.auto {
+			t.Errorf("%q: BusyPoll %v auto %v; want %v auto %v", tc.in, c.BusyPoll, c.BusyPollAuto, tc.want, tc.auto)
+		}
 	}
 }

@@ -53,15 +53,21 @@ type Config struct {
 	// FlowletGapAuto is "flowlet_gap: auto": the gap follows the members'
 	// measured transmit delays (lb.Options.Delays), FlowletGap being the
 	// margin added to the measured difference.
-	FlowletGapAuto   bool          `yaml:"-"`
-	SourceMACRewrite string        `yaml:"source_mac_rewrite"`
-	Backend          string        `yaml:"backend"`
-	Members          []Member      `yaml:"members"`
-	VNICs            []VNIC        `yaml:"vnics"`
-	LACP             LACP          `yaml:"lacp"`
-	LinkWatch        LinkWatch     `yaml:"link_watch"`
-	RxTranslation    RxTranslation `yaml:"rx_translation"`
-	Metrics          string        `yaml:"metrics"`
+	FlowletGapAuto   bool   `yaml:"-"`
+	SourceMACRewrite string `yaml:"source_mac_rewrite"`
+	Backend          string `yaml:"backend"`
+	// BusyPoll is how long at most a port's reader spins on its ring
+	// after the last frame before it sleeps (busy_poll; 0: off, never
+	// spins); BusyPollAuto is "busy_poll: auto", BusyPoll being
+	// DefaultBusyPoll then.
+	BusyPoll      time.Duration `yaml:"busy_poll"`
+	BusyPollAuto  bool          `yaml:"-"`
+	Members       []Member      `yaml:"members"`
+	VNICs         []VNIC        `yaml:"vnics"`
+	LACP          LACP          `yaml:"lacp"`
+	LinkWatch     LinkWatch     `yaml:"link_watch"`
+	RxTranslation RxTranslation `yaml:"rx_translation"`
+	Metrics       string        `yaml:"metrics"`
 
 	// Path is the file the configuration was read from (not a key).
 	Path string `yaml:"-"`

@@ -121,6 +121,10 @@ func (v *validator) team(c *Config) (modeOK, balanceOK bool) {
 		v.add("flowlet_gap", "%s is out of range: want auto, or more than 0 and at most %s (default %s)",
 			formatDuration(c.FlowletGap), formatDuration(MaxFlowletGap), formatDuration(DefaultFlowletGap))
 	}
+	if !c.BusyPollAuto && (c.BusyPoll < 0 || c.BusyPoll > MaxBusyPoll) {
+		v.add("busy_poll", "%s is out of range: want auto, off, or a duration of at most %s (default auto: at most %s)",
+			formatDuration(c.BusyPoll), formatDuration(MaxBusyPoll), formatDuration(DefaultBusyPoll))
+	}
 	return modeOK, balanceOK
 }
 
