@@ -15,9 +15,9 @@ import (
 // the last frame catches a frame that follows soon without any of that,
 // at the price of a busy CPU while it spins. readLoop spins for an
 // adaptive window (spinWindow) that follows the gaps between the port's
-// frames, bounded by the team's busy_poll (config.DefaultBusyPoll by default), and that is zero when
-// the gaps are longer than the bound: a port with no traffic, or a lone
-// LACPDU or ARP a second, never spins.
+// frames, bounded by the team's busy_poll (config.DefaultBusyPoll by
+// default), and that is zero when the gaps are longer than the bound: a
+// port with no traffic, or a lone LACPDU or ARP a second, never spins.
 
 // spinWindow is one reader's adaptive spin window. It is pure: every
 // time is passed in (monotonic nanoseconds), so tests drive it with a
