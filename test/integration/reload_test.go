@@ -628,7 +628,11 @@ func TestPortAddRemoveUnderTraffic(t *testing.T) {
 					t.Errorf("%v: error does not name %s:\n%s", c.args, w, out)
 				}
 			}
-			if diff := cmp.Diff(before, d.state(), shape); diff != "" {
+			// The VM's own IPv6 traffic (its link-local address's first
+			// router solicitation or MLD report, seconds after its link
+			// came up) may teach its FDB entry an address meanwhile: that
+			// is the traffic's doing, not the command's.
+			if diff := cmp.Diff(before, d.state(), shape, cmpopts.IgnoreFields(team.FDBEntry{}, "IPv6")); diff != "" {
 				t.Errorf("%v changed the team (-before +after):\n%s", c.args, diff)
 			}
 			t.Logf("%v at +%v: exit %d: %s", c.args, s.fwd.elapsed(), code, strings.TrimSpace(out))
