@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"sync"
 
 	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/afpacket"
@@ -28,9 +30,17 @@ import (
 //     TAP's frames come from the host's own stack, there is no driver to
 //     run XDP in), opened without offloads so that no super-frame enters
 //     a team whose AF_XDP ports carry only wire frames.
+//
+// On xdp the team's AF_XDP ports share one UMEM (afxdp.UMEM), made at
+// the first port opened with frames that fit its MTU: a frame one port
+// receives is sent on another by descriptor, not copied. A port whose
+// MTU needs larger frames keeps a UMEM of its own.
 type host struct {
 	backend string
 	log     *slog.Logger
+
+	mu   sync.Mutex
+	umem *afxdp.UMEM // xdp: the team's shared UMEM, made at the first open
 }
 
 var _ team.Host = (*host)(nil)
@@ -143,11 +153,19 @@ func (h *host) open(name string) (dataplane.Port, team.Link, error) {
 	switch h.backend {
 	case config.BackendXDP:
 		var xp *afxdp.Port
-		xp, err = afxdp.Open(name, afxdp.Options{Promisc: true})
+		var u *afxdp.UMEM
+		if u, err = h.sharedUMEM(name); err != nil {
+			_ = taken.Restore()
+			return nil, team.Link{}, err
+		}
+		xp, err = afxdp.Open(name, afxdp.Options{Promisc: true, UMEM: u})
 		if err == nil {
 			p = xp
 			if xp.DriverErr != nil {
 				h.log.Warn("native XDP refused; the program runs in generic mode, where VLAN tags the driver strips are lost", "interface", name, "reason", xp.DriverErr)
+			}
+			if xp.SharedErr != nil {
+				h.log.Warn("AF_XDP sockets could not share the team's UMEM: frames to and from this interface are copied", "interface", name, "reason", xp.SharedErr)
 			}
 			if xp.VLANErr != nil {
 				h.log.Warn("XDP program not bound to the device: VLAN tags the driver strips are lost", "interface", name, "reason", xp.VLANErr)
@@ -167,6 +185,26 @@ func (h *host) open(name string) (dataplane.Port, team.Link, error) {
 		return nil, team.Link{}, err
 	}
 	return wrap(p, taken), team.Link{MAC: frame.MAC(ev.MAC), Carrier: ev.Carrier}, nil
+}
+
+// sharedUMEM returns the team's UMEM, made for the MTU of interface
+// name if it is the first.
+func (h *host) sharedUMEM(name string) (*afxdp.UMEM, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.umem != nil {
+		return h.umem, nil
+	}
+	size := afxdp.DefaultFrameSize
+	if ifi, err := net.InterfaceByName(name); err == nil && ifi.MTU+18 > size-256 {
+		size = 4096 // XDP's headroom, an Ethernet header and a tag (see afxdp)
+	}
+	u, err := afxdp.NewUMEM(afxdp.UMEMOptions{FrameSize: size})
+	if err != nil {
+		return nil, err
+	}
+	h.umem = u
+	return u, nil
 }
 
 func (h *host) OpenMember(name string) (dataplane.Port, team.Link, error) {

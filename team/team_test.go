@@ -136,6 +136,16 @@ func startTeam(t *testing.T, cfg *config.Config) *testTeam {
 			t.Errorf("Close: %v", err)
 		}
 		checkGoroutines(t, before)
+		// The fake ports lend what they read, as AF_XDP does: a lent
+		// frame changed after it was written to a port would have
+		// been sent changed by an AF_XDP port sharing the UMEM.
+		tt.h.mu.Lock()
+		for name, p := range tt.h.ports {
+			if n := p.ModifiedAfterWrite(); n != 0 {
+				t.Errorf("%d frames read from %s were changed after a port was given them", n, name)
+			}
+		}
+		tt.h.mu.Unlock()
 	})
 	return tt
 }

@@ -36,9 +36,44 @@
 // UMEM frames stay off the fill ring until Release, which the reader
 // calls once its batch is forwarded; Close waits for it. A frame in a
 // chain of descriptors (multi-buffer, above one UMEM frame) is copied
-// into the caller's buffer as Read does. Write still copies, into a TX
-// frame of its own UMEM: so a frame forwarded between two xdp ports is
-// copied once in user space, not twice.
+// into the caller's buffer as Read does.
+//
+// # Shared UMEM
+//
+// Ports opened with one Options.UMEM (the daemon makes one per team)
+// share it (XDP_SHARED_UMEM): the first socket registers the memory,
+// each later one binds sharing it with a bound one, with fill and
+// completion rings of its own (another device or queue has its own
+// buffer pool in the kernel), in the mode and wakeup setting of that
+// first binding (a shared bind may not ask for any). Frames are not
+// split between receiving and sending any more: each socket takes from
+// the UMEM's free frames what its fill ring holds (up to the ring's
+// size) and what its writer copies into (a cache of 128), and a frame
+// is counted (umem.go): one reference while it is held for receiving
+// or lent, one per TX ring it is on; completions and Release drop
+// them, and at zero it is free again. So a frame lent by one Port's
+// ReadLoan and written to another Port of the UMEM goes on that Port's
+// TX ring by descriptor, not copied (Stats.WriteShared), also to
+// several Ports (a flood) and while it is also written to a TAP vnic
+// (which copies); it stays intact until every ring has completed it and
+// the reader has released it. A partial checksum such a frame's header
+// asks for is completed where the frame lies by the first Port that
+// sends it, and the header's flag cleared. Closing a Port gives back
+// every frame its sockets held, its rings' and its cache's; the memory
+// is unmapped when the last Port closes.
+//
+// What still copies: Read (the copy path, for callers that own their
+// buffers); frames from elsewhere (a TAP vnic, the team's own frames:
+// LACPDUs, announcements, a flooded frame converted to the other VLAN
+// form, rx_translation's copies), into a free UMEM frame; frames longer
+// than one UMEM frame (multi-buffer chains: a Port whose MTU needs them,
+// above 3822, keeps a UMEM of its own and copies on both sides, as does
+// a Port whose MTU needs larger frames than the shared UMEM has, since
+// its size is chosen for the first Port); and the kernel's copies into
+// and out of the UMEM in copy mode (veth). A device that builds its
+// skbs on UMEM pages in copy mode (IFF_TX_SKB_NO_LINEAR, virtio-net)
+// completes a frame when the skb is freed: closing such a Port gives
+// its frames back at once, so one being sent then may be reused early.
 //
 // # Copy and zero-copy, wakeups
 //
@@ -104,7 +139,8 @@
 //
 // A Port has one socket per RX queue of its interface (a veth has one per
 // possible CPU, and frames land on the queue the sender's TX queue maps
-// to), each with its own UMEM; queue 0's socket also sends. Read drains
+// to), each with its own UMEM (or all on the shared one); queue 0's
+// socket also sends. Read drains
 // every queue that has frames, starting with a different one each call,
 // and sleeps in one poll(2) on all of them.
 //
@@ -186,6 +222,14 @@ type Options struct {
 	// why in Port.DriverErr for the caller to log.
 	Mode xskprog.Mode
 
+	// UMEM, when set, is shared with the other Ports given it: frames
+	// received on one are sent on another without a copy (see Shared
+	// UMEM above). A Port whose MTU needs more than one of its frames
+	// keeps a UMEM of its own. FrameSize and NumFrames are then the
+	// UMEM's (the rings take NumFrames/2 entries, at most a quarter of
+	// the UMEM's frames).
+	UMEM *UMEM
+
 	// WriteTimeout is how long Write waits for TX frames to come back
 	// from a busy device before it drops the rest of the batch. Default
 	// 10 ms.
@@ -220,6 +264,10 @@ type Stats struct {
 
 	WriteFrames uint64 // frames put on the TX ring
 	WriteBytes  uint64 // their Ethernet bytes
+	// WriteShared are the frames of those that lay in the Port's shared
+	// UMEM (lent by another Port's ReadLoan), put on the TX ring by
+	// descriptor, not copied.
+	WriteShared uint64
 
 	// RXDropped are frames the kernel dropped because the RX ring was
 	// full or the fill ring empty (XDP_STATISTICS rx_dropped plus
@@ -245,6 +293,9 @@ type Stats struct {
 
 	// ZeroCopy reports whether the sockets are bound in zero-copy mode.
 	ZeroCopy bool
+	// SharedUMEM reports whether the sockets use Options.UMEM (false
+	// when the Port has its own: see Shared UMEM in the package doc).
+	SharedUMEM bool
 	// Queues is the number of RX queues, one socket each.
 	Queues int
 	// QueueFrames are the frames Read took from each RX queue's socket,

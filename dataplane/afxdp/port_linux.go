@@ -36,10 +36,15 @@ type Port struct {
 	efd   int       // eventfd, made readable by Close to wake Read and Write
 	pfd   int       // AF_PACKET socket holding the promiscuous membership, or -1
 	prog  *xskprog.Program
+	umem  *UMEM // the shared UMEM the sockets use, or nil
 
 	// DriverErr is why native XDP was refused when the program fell back
 	// to generic mode (Options.Mode ModeAuto), nil otherwise.
 	DriverErr error
+	// SharedErr is why the sockets could not share Options.UMEM (the
+	// kernel refused the shared bind), so that the Port has its own,
+	// nil otherwise.
+	SharedErr error
 	// VLANErr is why the program could not be bound to the device in
 	// driver mode, so that VLAN tags the driver holds beside the frame
 	// are not recovered (see VLAN tags in the package doc), nil otherwise.
@@ -67,6 +72,7 @@ type Port struct {
 	sleepTS     unix.Timespec
 	writeFrames atomic.Uint64
 	writeBytes  atomic.Uint64
+	writeShared atomic.Uint64
 	writeErrors atomic.Uint64
 	gsoDropped  atomic.Uint64
 	writeDrops  atomic.Uint64
@@ -80,6 +86,15 @@ type Port struct {
 // kernel's reason; nothing acquired is left behind.
 func Open(ifname string, o Options) (*Port, error) {
 	p, err := open(ifname, o.withDefaults())
+	if errors.Is(err, errSharedBind) {
+		// Another mode than the UMEM's first binding (a zero-copy NIC
+		// and a veth): this Port keeps a UMEM of its own.
+		o.UMEM = nil
+		serr := err
+		if p, err = open(ifname, o.withDefaults()); err == nil {
+			p.SharedErr = serr
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open af_xdp port %q: %w", ifname, err)
 	}
@@ -113,11 +128,26 @@ func open(ifname string, o Options) (_ *Port, err error) {
 		return nil, fmt.Errorf("frame size %d: want 2048 or 4096", o.FrameSize)
 	}
 	multi := !fits(o.FrameSize)
+	// A shared UMEM when its frames hold this interface's frames whole
+	// (a chain of descriptors takes a socket's own UMEM: see the doc).
+	u := o.UMEM
+	if u != nil && !fits(u.FrameSize()) {
+		u = nil
+	}
+	if u != nil {
+		o.FrameSize, multi = u.FrameSize(), false
+	}
 	nq := rxQueues(ifname)
 	if nq > xskprog.MaxQueues {
 		return nil, fmt.Errorf("%d RX queues: %w", nq, ErrMultiQueue)
 	}
 	p := &Port{name: ifname, index: ifi.Index, opts: o, efd: -1, pfd: -1}
+	if u != nil {
+		if err := u.use(mmapUMEM); err != nil {
+			return nil, err
+		}
+		p.umem = u
+	}
 	copy(p.mac[:], ifi.HardwareAddr)
 	defer func() {
 		if err != nil {
@@ -135,7 +165,10 @@ func open(ifname string, o Options) (_ *Port, err error) {
 		if q > 0 {
 			frames = max(256, o.NumFrames/nq)
 		}
-		s, err := openSocket(p.index, q, frames, o.FrameSize, multi)
+		if u != nil {
+			frames = min(frames, u.numFrames/4) // ring entries: half of it
+		}
+		s, err := openSocket(p.index, q, frames, o.FrameSize, multi, u)
 		if q > 0 && errors.Is(err, unix.EINVAL) {
 			// The queue is allocated but not in use (netlink counts
 			// num_rx_queues, bind checks real_num_rx_queues; a veth
@@ -190,20 +223,30 @@ func open(ifname string, o Options) (_ *Port, err error) {
 // socket is one AF_XDP socket, bound to one RX queue, with its UMEM and
 // rings.
 type socket struct {
-	fd    int
-	queue int
-	umem  []byte
-	maps  [][]byte // the four rings
-	zc    bool
-	q     *queue
-	read  atomic.Uint64 // frames Read took from this queue
+	fd     int
+	queue  int
+	shared *UMEM // or nil: umem is the socket's own
+	umem   []byte
+	maps   [][]byte // the four rings
+	zc     bool
+	q      *queue
+	read   atomic.Uint64 // frames Read took from this queue
+}
+
+// mmapUMEM maps size bytes of UMEM.
+func mmapUMEM(size int) ([]byte, error) {
+	return unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
 }
 
 // openSocket creates a socket with a UMEM of frames frames of frameSize
 // bytes and rings of frames/2 entries, and binds it to RX queue queue of
-// the interface: zero-copy if the driver can, else copy mode.
-func openSocket(ifindex, queue, frames, frameSize int, multi bool) (_ *socket, err error) {
-	s := &socket{fd: -1, queue: queue}
+// the interface: zero-copy if the driver can, else copy mode. With a
+// shared UMEM u, the socket takes its frames from u instead and binds
+// sharing it with one of u's bound sockets (XDP_SHARED_UMEM, with its own
+// fill and completion rings: another device or queue has its own), or
+// registers u's memory if none is bound.
+func openSocket(ifindex, queue, frames, frameSize int, multi bool, u *UMEM) (_ *socket, err error) {
+	s := &socket{fd: -1, queue: queue, shared: u}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -213,14 +256,28 @@ func openSocket(ifindex, queue, frames, frameSize int, multi bool) (_ *socket, e
 	if err != nil {
 		return nil, fmt.Errorf("AF_XDP socket: %w", err)
 	}
-	size := frameSize * frames
-	s.umem, err = unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
-	if err != nil {
-		return nil, fmt.Errorf("mmap UMEM: %w", err)
+	anchor := -1
+	if u != nil {
+		// One bind at a time, so that two sockets do not both register.
+		u.bmu.Lock()
+		defer u.bmu.Unlock()
+		anchor = u.anchor()
 	}
-	reg := unix.XDPUmemReg{Addr: uint64(uintptr(unsafe.Pointer(&s.umem[0]))), Len: uint64(size), Size: uint32(frameSize)}
-	if err := setsockopt(s.fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
-		return nil, fmt.Errorf("setsockopt XDP_UMEM_REG (%d frames of %d bytes): %w", frames, frameSize, err)
+	mem := s.umem
+	if u == nil {
+		s.umem, err = mmapUMEM(frameSize * frames)
+		if err != nil {
+			return nil, fmt.Errorf("mmap UMEM: %w", err)
+		}
+		mem = s.umem
+	} else {
+		mem = u.mem
+	}
+	if anchor < 0 {
+		reg := unix.XDPUmemReg{Addr: uint64(uintptr(unsafe.Pointer(&mem[0]))), Len: uint64(len(mem)), Size: uint32(frameSize)}
+		if err := setsockopt(s.fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
+			return nil, fmt.Errorf("setsockopt XDP_UMEM_REG (%d frames of %d bytes): %w", len(mem)/frameSize, frameSize, err)
+		}
 	}
 	entries := frames / 2
 	for _, r := range []struct {
@@ -242,8 +299,7 @@ func openSocket(ifindex, queue, frames, frameSize int, multi bool) (_ *socket, e
 		uintptr(unsafe.Pointer(&off)), uintptr(unsafe.Pointer(&offLen)), 0); errno != 0 {
 		return nil, fmt.Errorf("getsockopt XDP_MMAP_OFFSETS: %w", errno)
 	}
-	l := layout{umem: s.umem, frameSize: uint64(frameSize), rxFrames: entries}
-	var mem []byte
+	l := layout{umem: mem, frameSize: uint64(frameSize), rxFrames: entries, shared: u}
 	if mem, l.fill, err = s.mapRing(off.Fr, unix.XDP_UMEM_PGOFF_FILL_RING, entries, 8); err != nil {
 		return nil, fmt.Errorf("mmap fill ring: %w", err)
 	}
@@ -271,7 +327,28 @@ func openSocket(ifindex, queue, frames, frameSize int, multi bool) (_ *socket, e
 	if multi {
 		flags |= unix.XDP_USE_SG
 	}
+	if anchor >= 0 {
+		// The mode and the wakeup flag are those of the anchor's
+		// binding; a shared bind may not ask for any.
+		sa := &unix.SockaddrXDP{Flags: unix.XDP_SHARED_UMEM, Ifindex: uint32(ifindex), QueueID: uint32(queue), SharedUmemFD: uint32(anchor)}
+		if err := bind(s.fd, sa); err != nil {
+			return nil, fmt.Errorf("%w: %w", errSharedBind, err)
+		}
+		var opts uint32 // struct xdp_options: flags
+		n := uint32(unsafe.Sizeof(opts))
+		if _, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(s.fd), unix.SOL_XDP, unix.XDP_OPTIONS,
+			uintptr(unsafe.Pointer(&opts)), uintptr(unsafe.Pointer(&n)), 0); errno == 0 {
+			s.zc = opts&unix.XDP_OPTIONS_ZEROCOPY != 0
+		}
+		u.bound(s.q, s.fd)
+		return s, nil
+	}
 	sa := &unix.SockaddrXDP{Flags: unix.XDP_ZEROCOPY | flags, Ifindex: uint32(ifindex), QueueID: uint32(queue)}
+	defer func() {
+		if err == nil && u != nil {
+			u.bound(s.q, s.fd)
+		}
+	}()
 	if err := bind(s.fd, sa); err == nil {
 		s.zc = true
 	} else {
@@ -282,6 +359,9 @@ func openSocket(ifindex, queue, frames, frameSize int, multi bool) (_ *socket, e
 	}
 	return s, nil
 }
+
+// errSharedBind is a refused bind sharing a UMEM.
+var errSharedBind = errors.New("bind sharing the UMEM")
 
 // bindBusyWait bounds how long bind retries a queue that another socket
 // still holds.
@@ -305,6 +385,9 @@ func bind(fd int, sa *unix.SockaddrXDP) error {
 }
 
 func (s *socket) close() {
+	if s.shared != nil {
+		s.shared.unbound(s.q)
+	}
 	for _, m := range s.maps {
 		_ = unix.Munmap(m)
 	}
@@ -312,6 +395,10 @@ func (s *socket) close() {
 	if s.fd >= 0 {
 		_ = unix.Close(s.fd)
 		s.fd = -1
+	}
+	if s.q != nil {
+		s.q.drop() // a shared UMEM's frames this socket held
+		s.q = nil
 	}
 	if s.umem != nil {
 		_ = unix.Munmap(s.umem)
@@ -376,6 +463,10 @@ func (p *Port) release() {
 		s.close()
 	}
 	p.socks = nil
+	if p.umem != nil {
+		p.umem.unuse(unix.Munmap)
+		p.umem = nil
+	}
 	for _, fd := range []*int{&p.efd, &p.pfd} {
 		if *fd >= 0 {
 			_ = unix.Close(*fd)
@@ -421,6 +512,7 @@ func (p *Port) Stats() Stats {
 		ReadBytes:   p.readBytes.Load(),
 		WriteFrames: p.writeFrames.Load(),
 		WriteBytes:  p.writeBytes.Load(),
+		WriteShared: p.writeShared.Load(),
 		Truncated:   p.truncated.Load(),
 		Partial:     p.partial.Load(),
 		WriteErrors: p.writeErrors.Load(),
@@ -433,6 +525,7 @@ func (p *Port) Stats() Stats {
 		return s
 	}
 	s.ZeroCopy = p.tx.zc
+	s.SharedUMEM = p.tx.shared != nil
 	s.Queues = len(p.socks)
 	s.QueueFrames = make([]uint64, len(p.socks))
 	for i, x := range p.socks {

@@ -45,6 +45,19 @@ type queue struct {
 	// copied, frames it skipped). Both hold at most the RX frames.
 	lent []uint64
 	back []uint64
+
+	// With a shared UMEM (see umem.go): the RX frames are not fixed but
+	// taken from it and given back, so fillOwned counts those this
+	// socket holds for receiving (on its fill or RX ring, or in the
+	// kernel between them), at most the fill ring's size, and holds
+	// marks them by frame number; posted counts by frame number the
+	// times a frame is on this socket's TX or completion ring; txFree is
+	// a cache of frames taken from the UMEM for copying into.
+	shared    *UMEM
+	fillOwned uint32
+	holds     []bool
+	posted    []uint16
+	spill     []uint64
 }
 
 // layout is where a queue's shared memory is: built by the Port from
@@ -54,6 +67,7 @@ type layout struct {
 	frameSize uint64
 	rxFrames  int // frames given to the fill ring; the rest are for TX
 	multi     bool
+	shared    *UMEM // umem is its memory, rxFrames unused
 
 	fill, rx, tx, comp ring
 	fills, comps       []uint64
@@ -70,6 +84,10 @@ func newQueue(l layout) *queue {
 	q.tx.initProducer()
 	q.rx.initConsumer()
 	q.comp.initConsumer()
+	if l.shared != nil {
+		q.newShared(l.shared)
+		return q
+	}
 	frames := len(l.umem) / int(l.frameSize)
 	q.txAll = frames - l.rxFrames
 	q.txFree = make([]uint64, 0, q.txAll)
@@ -255,6 +273,11 @@ func (q *queue) lend(frames [][]byte, sizes []int) (n int, bytes, bad, partial u
 		dataplane.ClearVnetHdr(fr)
 		size := int(end - lo)
 		q.lent = append(q.lent, d.Addr)
+		if q.shared != nil {
+			f := q.frameOf(d.Addr)
+			q.holds[f/q.frameSize] = false
+			q.fillOwned--
+		}
 		frames[n], sizes[n] = fr, size
 		if markPartial(fr[:size]) {
 			partial++
@@ -318,6 +341,10 @@ func (q *queue) giveBack() bool {
 	if len(q.lent) == 0 {
 		return false
 	}
+	if q.shared != nil {
+		q.giveBackShared()
+		return true
+	}
 	// The fill ring has room for every RX frame.
 	fstart, _ := q.fill.reserve(uint32(len(q.lent)))
 	for i, a := range q.lent {
@@ -344,9 +371,17 @@ func (q *queue) reclaim() {
 		n := &q.txLen[f/q.frameSize]
 		q.txQueued -= min(uint64(*n), q.txQueued)
 		*n = 0
+		if q.shared != nil {
+			q.completeShared(f)
+			continue
+		}
 		q.txFree = append(q.txFree, f)
 	}
 	q.comp.release(got)
+	if q.shared != nil {
+		q.shared.put(q.spill)
+		q.spill = q.spill[:0]
+	}
 }
 
 // queued returns the Ethernet bytes put on the TX ring that the kernel
@@ -360,6 +395,7 @@ func (q *queue) queued() uint64 {
 type txResult struct {
 	consumed int    // frames taken from the batch (queued or refused)
 	queued   int    // frames put on the TX ring
+	shared   int    // of which frames of the shared UMEM, not copied
 	bytes    uint64 // their Ethernet bytes
 	tooLong  uint64 // refused: longer than a UMEM frame
 	runts    uint64 // refused: no Ethernet header
@@ -375,7 +411,11 @@ type txResult struct {
 func (q *queue) transmit(batch [][]byte) txResult {
 	var r txResult
 	q.reclaim()
-	start, got := q.tx.reserve(uint32(len(q.txFree)))
+	room := uint32(len(q.txFree))
+	if q.shared != nil {
+		room = q.tx.size() // frames come from the UMEM as needed
+	}
+	start, got := q.tx.reserve(room)
 	idx, end := start, start+got
 	fs := int(q.frameSize)
 	for _, f := range batch {
@@ -401,6 +441,34 @@ func (q *queue) transmit(batch [][]byte) txResult {
 			continue
 		case uint32(need) > end-idx:
 			goto out // the chain has no room yet
+		}
+		if q.shared != nil {
+			if a, ok := q.inUMEM(eth); ok {
+				// A frame of the shared UMEM (lent by a Port's
+				// ReadLoan): its descriptor goes on the ring as is.
+				r.consumed++
+				if h.Flags&dataplane.VnetFlagNeedsCsum != 0 {
+					// Completed where it lies, once: the header no
+					// longer asks, for the next Port it is written to.
+					if !completeChecksum(eth, int(h.CsumStart), int(h.CsumOffset)) {
+						r.csumBad++
+						continue
+					}
+					f[0] &^= dataplane.VnetFlagNeedsCsum
+				}
+				q.post(a, uint32(len(eth)), idx)
+				idx++
+				r.queued++
+				r.shared++
+				r.bytes += uint64(len(eth))
+				continue
+			}
+			if len(q.txFree) < need {
+				q.txFree = q.shared.take(q.txFree, cap(q.txFree)-len(q.txFree))
+				if len(q.txFree) < need {
+					goto out // the UMEM has no free frame: wait for completions
+				}
+			}
 		}
 		r.consumed++
 		var csum uint16
@@ -434,6 +502,9 @@ func (q *queue) transmit(batch [][]byte) txResult {
 			}
 			q.txs[idx&q.tx.mask] = desc{Addr: addr, Len: uint32(hi - lo), Options: opts}
 			q.txLen[addr/q.frameSize] = uint32(hi - lo)
+			if q.shared != nil {
+				q.posted[addr/q.frameSize]++ // the reference take gave
+			}
 			q.txQueued += uint64(hi - lo)
 			idx++
 		}

@@ -49,6 +49,9 @@ func (p *Port) Write(frames [][]byte) (int, error) {
 		if r.gso > 0 {
 			p.gsoDropped.Add(r.gso)
 		}
+		if r.shared > 0 {
+			p.writeShared.Add(uint64(r.shared))
+		}
 		if r.queued > 0 {
 			p.writeFrames.Add(uint64(r.queued))
 			p.writeBytes.Add(r.bytes)
