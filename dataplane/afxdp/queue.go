@@ -57,7 +57,8 @@ type queue struct {
 	fillOwned uint32
 	holds     []bool
 	posted    []uint16
-	spill     []uint64
+	spill     []uint64 // the writer's frames to give back to the UMEM
+	rxSpill   []uint64 // the reader's
 }
 
 // layout is where a queue's shared memory is: built by the Port from

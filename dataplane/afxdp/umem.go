@@ -193,7 +193,9 @@ func (q *queue) newShared(u *UMEM) {
 	q.txFree = make([]uint64, 0, txCache)
 	q.lent = make([]uint64, 0, q.fill.size())
 	q.back = make([]uint64, 0, q.fill.size())
-	q.spill = make([]uint64, 0, q.fill.size()+q.comp.size()+txCache)
+	// The reader and the writer each have their own: they run at once.
+	q.spill = make([]uint64, 0, q.comp.size()+txCache)
+	q.rxSpill = make([]uint64, 0, q.fill.size())
 	q.topUp()
 }
 
@@ -241,13 +243,13 @@ func (q *queue) giveBackShared() {
 			n++
 			continue
 		}
-		q.spill = append(q.spill, f)
+		q.rxSpill = append(q.rxSpill, f)
 	}
 	q.lent = q.lent[:0]
 	q.fill.reserve(n) // the slots written above: fillOwned <= size leaves room
 	q.fill.submit()
-	q.shared.put(q.spill)
-	q.spill = q.spill[:0]
+	q.shared.put(q.rxSpill)
+	q.rxSpill = q.rxSpill[:0]
 	q.topUp()
 }
 
