@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/teamd-go/teamd-go/dataplane"
 	"github.com/teamd-go/teamd-go/dataplane/frame"
@@ -47,14 +46,8 @@ type Daemon struct {
 	// metricsAddr is where metrics listens ("" nowhere); under reloadMu.
 	metricsAddr string
 	prober      *link.Prober
-	stop        chan struct{}
-	wg          sync.WaitGroup
+	carrier     *carrierWatch
 }
-
-// carrierPoll is how often members' carrier is read from their drivers,
-// like bonding's miimon: the netlink notification can lag by hundreds of
-// milliseconds (see link.Prober).
-const carrierPoll = 10 * time.Millisecond
 
 // Check loads and validates a configuration file, including that its
 // interfaces exist on this host.
@@ -100,19 +93,21 @@ func Start(path string, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{path: path, log: log.With("team", cfg.Team), team: t, stop: make(chan struct{})}
-	d.mon, err = link.NewMonitor(d.linkEvent, log)
-	if err != nil {
-		t.Close()
-		return nil, fmt.Errorf("link monitor: %w", err)
-	}
+	d := &Daemon{path: path, log: log.With("team", cfg.Team), team: t}
 	if d.prober, err = link.NewProber(); err != nil {
-		d.mon.Close()
 		t.Close()
 		return nil, err
 	}
-	d.wg.Add(1)
-	go d.pollCarrier()
+	// The watch is there before the monitor's first events, which it
+	// passes on.
+	d.carrier = newCarrierWatch(carrierPoll, d.prober.Carrier, t.MemberNames, t.LinkChanged, d.log)
+	d.mon, err = link.NewMonitor(d.linkEvent, log)
+	if err != nil {
+		d.stopPoll()
+		t.Close()
+		return nil, fmt.Errorf("link monitor: %w", err)
+	}
+	d.carrier.membersChanged()
 	d.srv, err = control.Listen(control.SocketPath(cfg.Team), d.handle, log)
 	if err != nil {
 		d.stopPoll()
@@ -169,36 +164,16 @@ func (d *Daemon) moveMetrics(from, to string) error {
 func (d *Daemon) linkEvent(ev link.Event) {
 	if ev.Deleted {
 		d.team.PortGone(ev.Name)
+		d.carrier.event(ev)
 		return
 	}
 	d.team.MACChanged(ev.Name, frame.MAC(ev.MAC))
-	d.team.LinkChanged(ev.Name, ev.Carrier)
+	d.carrier.event(ev)
 }
 
-// pollCarrier reads each member's carrier every carrierPoll; the team
-// acts only on changes, whichever of this and the netlink monitor sees
-// them first.
-func (d *Daemon) pollCarrier() {
-	defer d.wg.Done()
-	tick := time.NewTicker(carrierPoll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-d.stop:
-			return
-		case <-tick.C:
-		}
-		for _, name := range d.team.MemberNames() {
-			if up, err := d.prober.Carrier(name); err == nil {
-				d.team.LinkChanged(name, up)
-			}
-		}
-	}
-}
-
+// stopPoll stops the carrier watch (carrier.go).
 func (d *Daemon) stopPoll() {
-	close(d.stop)
-	d.wg.Wait()
+	d.carrier.close()
 	d.prober.Close()
 }
 
@@ -247,6 +222,7 @@ func (d *Daemon) Reload() error {
 		d.log.Error("reload rejected; the running configuration is kept", "err", err)
 		return fmt.Errorf("reload rejected, running configuration kept: %w", err)
 	}
+	d.carrier.membersChanged()
 	d.log.Info("reloaded", "file", d.path)
 	return nil
 }
@@ -350,6 +326,7 @@ func (d *Daemon) port(op, name string) (any, error) {
 	default:
 		return nil, fmt.Errorf("port: unknown operation %q (add, remove, present)", op)
 	}
+	d.carrier.membersChanged()
 	if err != nil {
 		return nil, err
 	}

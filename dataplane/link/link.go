@@ -28,6 +28,30 @@ type Event struct {
 	// last state.
 	Deleted bool
 	MTU     int
+	// Parent is the index the kernel gives as the device's link
+	// (IFLA_LINK: a veth's peer, a VLAN's or macvlan's lower device),
+	// sent only when it differs from Index; 0 for a device of its own,
+	// such as a physical NIC.
+	Parent int
+}
+
+// CarrierNotifiedAtOnce reports whether the kernel announces e's carrier
+// changes at once. The rtnetlink notification is sent by the linkwatch
+// work (net/core/link_watch.c), which runs an event at once only when it
+// is urgent (linkwatch_urgent_event): the device is running and either
+// its ifindex differs from its iflink (veth, VLAN, macvlan: exactly when
+// the kernel sends IFLA_LINK, i.e. Parent is set), or it is a bonding or
+// team port or master, or its carrier came up and its queues must be
+// restarted. Every other event (a physical NIC losing carrier) waits
+// for the next linkwatch run, at most one a second: up to 1 s late.
+//
+// The check is the kernel's, number for number: a veth whose peer, in
+// another namespace, has the same ifindex as itself is not urgent
+// either. A device whose ports are enslaved to a kernel bond or team is
+// not reported here (a team member is not one); false is the safe
+// answer, since the caller then polls the carrier.
+func (e Event) CarrierNotifiedAtOnce() bool {
+	return e.Parent != 0 && e.Parent != e.Index
 }
 
 // Offloads are the offloads an interface has on, as `ethtool -k` shows

@@ -36,7 +36,8 @@ func eventOf(l netlink.Link) Event {
 		AdminUp: a.Flags&net.FlagUp != 0,
 		Carrier: a.RawFlags&unix.IFF_LOWER_UP != 0 &&
 			(a.OperState == netlink.OperUp || a.OperState == netlink.OperUnknown),
-		MTU: a.MTU,
+		MTU:    a.MTU,
+		Parent: a.ParentIndex,
 	}
 	if len(a.HardwareAddr) == len(e.MAC) {
 		copy(e.MAC[:], a.HardwareAddr)
