@@ -434,3 +434,22 @@ func ethtoolK(t *testing.T, ns *nstest.NS, dev string) Offloads {
 		GRO:        on["generic-receive-offload"],
 	}
 }
+
+// TestCarrierNotifiedAtOnce: the kernel's linkwatch announces a veth's
+// carrier changes at once (it has a peer, IFLA_LINK) and a device of its
+// own's (dummy here, a physical NIC in life) only at its next run.
+func TestCarrierNotifiedAtOnce(t *testing.T) {
+	nstest.Require(t)
+	ns := nstest.NewNS(t, "urg")
+	nstest.Veth(t, ns, "ua", ns, "ub")
+	ns.MustRun(t, "ip", "link", "add", "ud", "type", "dummy")
+	for name, want := range map[string]bool{"ua": true, "ub": true, "ud": false, "lo": false} {
+		e := mustByName(t, ns, name)
+		if got := e.CarrierNotifiedAtOnce(); got != want {
+			t.Errorf("%s (index %d, parent %d): CarrierNotifiedAtOnce %v, want %v", name, e.Index, e.Parent, got, want)
+		}
+	}
+	if ua, ub := mustByName(t, ns, "ua"), mustByName(t, ns, "ub"); ua.Parent != ub.Index || ub.Parent != ua.Index {
+		t.Errorf("veth parents: ua %+v, ub %+v, want each the other's index", ua, ub)
+	}
+}
