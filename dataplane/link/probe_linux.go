@@ -11,11 +11,13 @@ import (
 )
 
 // Prober reads an interface's carrier directly from its driver
-// (ETHTOOL_GLINK, i.e. netif_carrier_ok), as bonding's miimon does. The
-// rtnetlink notification a Monitor delivers is sent only after the
-// kernel's linkwatch has deactivated the device's queues, which waits for
-// an RCU grace period and can lag the carrier by hundreds of milliseconds
-// on a busy host; polling a Prober every few milliseconds sees it at once.
+// (ETHTOOL_GLINK, i.e. netif_carrier_ok for most drivers), as bonding's
+// miimon does. The rtnetlink notification a Monitor delivers is sent by
+// the kernel's linkwatch work, at once for the devices
+// CarrierNotifiedAtOnce names, and up to 1 s late for the others (a
+// physical NIC losing carrier); a Prober polled every few milliseconds
+// sees those at once. The ioctl takes the RTNL lock; drivers without
+// get_link (dummy) answer EOPNOTSUPP.
 //
 // A Prober works in the network namespace it was created in.
 type Prober struct {
