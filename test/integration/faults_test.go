@@ -378,8 +378,13 @@ func TestMACMovesWithLiveMigration(t *testing.T) {
 	nstest.Veth(t, dst, "eth0", tp.host, "vm2")
 	dst.SetMAC(t, "eth0", "02:00:00:77:00:01")
 	dst.Addr(t, "eth0", "10.77.0.1/24")
+	// The copy stays silent until vm1 owns the MAC: a link that is up
+	// sends on its own (IPv6 DAD and router solicitations, MLD), and
+	// whichever vnic speaks first from the MAC owns it.
+	dst.MustRun(t, "ip", "link", "set", "eth0", "down")
 	d := tp.start(t, tp.config("mode: switch-independent\nbalance: hyperv-port\nmembers:\n  - name: m1\n  - name: m2\nvnics:\n  - name: vm1\n  - name: vm2\n"))
 	pingOK(t, tp.vm, "10.77.0.2")
+	dst.MustRun(t, "ip", "link", "set", "eth0", "up")
 	owner := func() string {
 		for _, v := range d.state().VNICs {
 			if containsStr(v.MACs, "02:00:00:77:00:01") {
