@@ -140,20 +140,8 @@ func (q *queue) receive(frames [][]byte, sizes []int) (n int, bytes, bad, partia
 			}
 			d := q.rxs[(start+i)&q.rx.mask]
 			q.fills[(fstart+i)&q.fill.mask] = q.frameOf(d.Addr)
-			first := i == used
+			size, ok = q.copyPiece(dst, d, i == used, size, ok)
 			i++
-			end := d.Addr + uint64(d.Len)
-			switch {
-			case !ok:
-			case end > uint64(len(q.umem)):
-				ok = false
-			case first:
-				size, ok = q.putFrame(dst, d.Addr, end)
-			case size+int(d.Len) > len(dst):
-				ok = false
-			default:
-				size += copy(dst[size:], q.umem[d.Addr:end])
-			}
 			if !q.multi || d.Options&xdpPktContd == 0 {
 				break
 			}
@@ -297,6 +285,27 @@ func (q *queue) lend(frames [][]byte, sizes []int) (n int, bytes, bad, partial u
 	return n, bytes, bad, partial
 }
 
+// copyPiece copies the piece of a received frame that descriptor d
+// holds into dst, behind the size bytes of the frame copied so far (the
+// first piece behind a virtio-net header, see putFrame), and returns the
+// new size. ok false (the frame did not fit, or d points outside the
+// UMEM) stays false: the rest of the chain is walked, not copied.
+func (q *queue) copyPiece(dst []byte, d desc, first bool, size int, ok bool) (int, bool) {
+	end := d.Addr + uint64(d.Len)
+	switch {
+	case !ok:
+	case end > uint64(len(q.umem)):
+		ok = false
+	case first:
+		size, ok = q.putFrame(dst, d.Addr, end)
+	case size+int(d.Len) > len(dst):
+		ok = false
+	default:
+		size += copy(dst[size:], q.umem[d.Addr:end])
+	}
+	return size, ok
+}
+
 // copyChain copies the frame whose first descriptor is at RX index
 // start+used into dst behind a virtio-net header, as receive does, and
 // queues its UMEM frames in back. It returns the frame's length, whether
@@ -313,20 +322,8 @@ func (q *queue) copyChain(dst []byte, start, used, got uint32) (size int, ok boo
 		}
 		d := q.rxs[(start+i)&q.rx.mask]
 		q.back = append(q.back, q.frameOf(d.Addr))
-		first := i == used
+		size, ok = q.copyPiece(dst, d, i == used, size, ok)
 		i++
-		end := d.Addr + uint64(d.Len)
-		switch {
-		case !ok:
-		case end > uint64(len(q.umem)):
-			ok = false
-		case first:
-			size, ok = q.putFrame(dst, d.Addr, end)
-		case size+int(d.Len) > len(dst):
-			ok = false
-		default:
-			size += copy(dst[size:], q.umem[d.Addr:end])
-		}
 		if !q.multi || d.Options&xdpPktContd == 0 {
 			return size, ok, i, true
 		}

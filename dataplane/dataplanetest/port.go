@@ -76,17 +76,24 @@ func (p *Port) InjectRaw(frame []byte) {
 	p.cond.Broadcast()
 }
 
-// Read implements dataplane.Port.
-func (p *Port) Read(frames [][]byte, sizes []int) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// waitRx waits, with p.mu held, until a frame is queued or p is closed,
+// and reports whether one is (false: closed). While it waits the Port
+// is idle (see WaitIdle).
+func (p *Port) waitRx() bool {
 	for len(p.rx) == 0 && !p.closed {
 		p.idle = true
 		p.cond.Broadcast()
 		p.cond.Wait()
 		p.idle = false
 	}
-	if p.closed {
+	return !p.closed
+}
+
+// Read implements dataplane.Port.
+func (p *Port) Read(frames [][]byte, sizes []int) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.waitRx() {
 		return 0, dataplane.ErrClosed
 	}
 	n := 0
@@ -113,13 +120,7 @@ func (p *Port) ReadLoan(frames [][]byte, sizes []int) (int, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for len(p.rx) == 0 && !p.closed {
-		p.idle = true
-		p.cond.Broadcast()
-		p.cond.Wait()
-		p.idle = false
-	}
-	if p.closed {
+	if !p.waitRx() {
 		return 0, dataplane.ErrClosed
 	}
 	if p.arena == nil {
